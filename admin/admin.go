@@ -1,0 +1,80 @@
+// Package admin serves the operator listener: Prometheus /metrics, /healthz
+// (the process is alive), /readyz (every listener bound, store reachable, not
+// draining) and, when enabled, Go's pprof. It is meant for a private address
+// (default 127.0.0.1:9641), apart from the public API.
+package admin
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/pprof"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Check is one readiness condition; it returns nil when satisfied.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config configures the admin handler.
+type Config struct {
+	Gatherer prometheus.Gatherer
+	Ready    []Check
+	Pprof    bool
+}
+
+// Handler returns the admin HTTP handler.
+func Handler(cfg Config) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(cfg.Gatherer, promhttp.HandlerOpts{
+		ErrorHandling: promhttp.ContinueOnError,
+	}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		failed := map[string]string{}
+		for _, c := range cfg.Ready {
+			if err := c.Fn(ctx); err != nil {
+				failed[c.Name] = err.Error()
+			}
+		}
+		w.Header().Set("Content-Type", "application/json")
+		if len(failed) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_ = json.NewEncoder(w).Encode(map[string]any{"ready": false, "failed": failed})
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"ready": true})
+	})
+	if cfg.Pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	return mux
+}
+
+// Server returns an http.Server for the admin handler with timeouts set.
+func Server(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       10 * time.Second,
+		// pprof's CPU profile streams for up to its seconds parameter.
+		WriteTimeout:   65 * time.Second,
+		IdleTimeout:    60 * time.Second,
+		MaxHeaderBytes: 16 << 10,
+	}
+}

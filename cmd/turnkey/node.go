@@ -1,0 +1,303 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
+	"github.com/turnkey-dev/turnkey/relay"
+)
+
+// generatedSecretFile holds the TURN secret made on first start when none is
+// configured, so restarts keep issued credentials valid.
+const generatedSecretFile = "turn-secret"
+
+func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	level.Set(parseLevel(c.Level))
+	opts := &slog.HandlerOptions{Level: level}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+func buildInfo() prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name:        "turnkey_build_info",
+		Help:        "Always 1; labels carry the turnkey and Go versions.",
+		ConstLabels: prometheus.Labels{"version": version, "goversion": runtime.Version()},
+	}, func() float64 { return 1 })
+}
+
+// turnSecrets returns the configured TURN secrets, or the one generated in
+// the data directory when none is configured.
+func turnSecrets(c *config.Config, log *slog.Logger) ([][]byte, error) {
+	if len(c.TURN.Secrets) > 0 {
+		out := make([][]byte, len(c.TURN.Secrets))
+		for i, s := range c.TURN.Secrets {
+			out[i] = []byte(s.Reveal())
+		}
+		return out, nil
+	}
+	v, created, err := config.LoadOrCreateSecretFile(c.DataDir, generatedSecretFile)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		log.Info("generated a TURN secret (no turn.secrets configured)", "file", c.DataDir+"/"+generatedSecretFile)
+	}
+	return [][]byte{[]byte(v)}, nil
+}
+
+func peerPolicy(p config.PeerPolicy) (relay.PeerPolicy, error) {
+	parse := func(list []string, field string) ([]netip.Prefix, error) {
+		var out []netip.Prefix
+		for i, s := range list {
+			pfx, err := config.ParsePrefix(s)
+			if err != nil {
+				return nil, fmt.Errorf("turn.peer_policy.%s[%d]: %w", field, i, err)
+			}
+			out = append(out, pfx)
+		}
+		return out, nil
+	}
+	allow, err := parse(p.Allow, "allow")
+	if err != nil {
+		return relay.PeerPolicy{}, err
+	}
+	deny, err := parse(p.Deny, "deny")
+	if err != nil {
+		return relay.PeerPolicy{}, err
+	}
+	return relay.PeerPolicy{Allow: allow, Deny: deny, DisableDefaultDeny: p.DisableDefaultDeny}, nil
+}
+
+func quotaLimits(q config.Quotas) relay.Quotas {
+	return relay.Quotas{PerIdentity: q.PerIdentity, PerAccount: q.PerAccount, Total: q.Total}
+}
+
+// relayConfig translates the configuration for the relay package.
+// altExplicit says whether the operator asked for the alternative TCP port
+// (then failing to bind it is fatal).
+func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog.Logger) (relay.Config, error) {
+	t := c.TURN
+	listenIP := netip.MustParseAddr(t.ListenIP)
+	relayIP, err := chooseRelayIP(t.RelayIP, listenIP)
+	if err != nil {
+		return relay.Config{}, err
+	}
+	if t.RelayIP == "" {
+		log.Info("relay address chosen (set turn.relay_ip to override)", "relay_ip", relayIP.String())
+	}
+	var publicIP netip.Addr
+	if t.PublicIP != "" {
+		publicIP = netip.MustParseAddr(t.PublicIP)
+	}
+	pol, err := peerPolicy(t.PeerPolicy)
+	if err != nil {
+		return relay.Config{}, err
+	}
+	return relay.Config{
+		Realm:              t.Realm,
+		ListenIP:           listenIP,
+		UDPPort:            t.UDPPort,
+		TCPPort:            t.TCPPort,
+		AltTCPPort:         t.AltTCPPort,
+		AltTCPRequired:     altExplicit,
+		TLSPort:            t.TLSPort,
+		SocketsPerPort:     t.SocketsPerPort,
+		RelayIP:            relayIP,
+		PublicIP:           publicIP,
+		MinPort:            t.MinPort,
+		MaxPort:            t.MaxPort,
+		Secrets:            secrets,
+		MaxTTL:             t.MaxTTL.D(),
+		ClockSkew:          t.ClockSkew.D(),
+		AllocationLifetime: t.AllocationLifetime.D(),
+		PeerPolicy:         pol,
+		Quotas:             quotaLimits(t.Quotas),
+		BandwidthBPS:       t.Quotas.BandwidthBPS,
+		TrackedAccounts:    c.API.TrackedAccounts,
+	}, nil
+}
+
+// chooseRelayIP picks the local address relay sockets bind to: the
+// configured one, else the listen address when specific, else the host's
+// first global IPv4 address, else loopback (a host with no network).
+func chooseRelayIP(configured string, listenIP netip.Addr) (netip.Addr, error) {
+	if configured != "" {
+		return netip.ParseAddr(configured)
+	}
+	if !listenIP.IsUnspecified() {
+		return listenIP, nil
+	}
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("relay: list interfaces: %w", err)
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, err := ifc.Addrs()
+		if err != nil {
+			continue
+		}
+		for _, a := range addrs {
+			p, err := netip.ParsePrefix(a.String())
+			if err == nil && p.Addr().Is4() && p.Addr().IsGlobalUnicast() {
+				return p.Addr(), nil
+			}
+		}
+	}
+	return netip.MustParseAddr("127.0.0.1"), nil
+}
+
+// apiListeners is what the API advertises: the relay's running listeners in
+// the same process, or for an API-only node the ports its relays are
+// configured with.
+func (n *node) apiListeners() []tokenapi.Listener {
+	var out []tokenapi.Listener
+	if n.relay != nil {
+		for _, l := range n.relay.Listeners() {
+			out = append(out, tokenapi.Listener{Scheme: l.Scheme, Port: l.Port, Transport: l.Transport})
+		}
+		return out
+	}
+	t := n.cfg.TURN
+	if t.UDPPort != 0 {
+		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.UDPPort, Transport: "udp"})
+	}
+	if t.TCPPort != 0 {
+		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.TCPPort, Transport: "tcp"})
+	}
+	if t.AltTCPPort != 0 {
+		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.AltTCPPort, Transport: "tcp"})
+		if n.cfg.TLS.Enabled() {
+			out = append(out, tokenapi.Listener{Scheme: "turns", Port: t.AltTCPPort, Transport: "tcp"})
+		}
+	}
+	if t.TLSPort != 0 && n.cfg.TLS.Enabled() {
+		out = append(out, tokenapi.Listener{Scheme: "turns", Port: t.TLSPort, Transport: "tcp"})
+	}
+	return out
+}
+
+func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
+	a := n.cfg.API
+	secret := func() []byte { return secrets[0] }
+	if n.relay != nil {
+		secret = n.relay.PrimarySecret
+	}
+	return tokenapi.Config{
+		Store:                 n.store,
+		Secret:                secret,
+		Listeners:             n.apiListeners,
+		PublicHost:            a.PublicHost,
+		Regions:               a.Regions,
+		CORSOrigins:           a.CORSOrigins,
+		AuthFailuresPerMinute: a.AuthFailuresPerMinute,
+		MaxBodyBytes:          a.MaxBodyBytes,
+		MaxTTL:                n.cfg.TURN.MaxTTL.D(),
+		OnRevoke:              func(credID string) { n.revoked.Add(credID, time.Now()) },
+		Metrics:               n.registry,
+		TrackedAccounts:       a.TrackedAccounts,
+		Usage:                 n.usage,
+		Logger:                n.log,
+	}
+}
+
+func (n *node) usage(account string) tokenapi.UsageReport {
+	r := tokenapi.UsageReport{AccountSID: account}
+	if n.relay == nil {
+		return r
+	}
+	u := n.relay.AccountUsage(account)
+	r.BytesClientToPeer, r.BytesPeerToClient = u.BytesClientToPeer, u.BytesPeerToClient
+	r.RelayBytes = u.BytesClientToPeer + u.BytesPeerToClient
+	r.AllocationsActive = u.AllocationsActive
+	return r
+}
+
+// reload applies a SIGHUP: the configuration is read and validated again;
+// what can change live is applied, a bad configuration is refused whole and
+// the running one kept.
+func (n *node) reload() {
+	if n.cert != nil {
+		if err := n.cert.Reload(); err != nil {
+			n.log.Error("reload: TLS certificate refused; keeping the previous one", "err", err)
+		}
+	}
+	if n.reloadConfig == nil {
+		return
+	}
+	next, err := n.reloadConfig()
+	if err != nil {
+		n.log.Error("reload: configuration refused; keeping the running one", "err", err)
+		return
+	}
+	if n.relay != nil {
+		secrets, err := turnSecrets(&next.Config, n.log)
+		if err != nil {
+			n.log.Error("reload: configuration refused; keeping the running one", "err", err)
+			return
+		}
+		pol, err := peerPolicy(next.TURN.PeerPolicy)
+		if err != nil {
+			n.log.Error("reload: configuration refused; keeping the running one", "err", err)
+			return
+		}
+		if err := n.relay.Apply(relay.Update{
+			Secrets: secrets, PeerPolicy: pol,
+			Quotas: quotaLimits(next.TURN.Quotas), BandwidthBPS: next.TURN.Quotas.BandwidthBPS,
+		}); err != nil {
+			n.log.Error("reload: configuration refused; keeping the running one", "err", err)
+			return
+		}
+	}
+	n.level.Set(parseLevel(next.Log.Level))
+	n.log.Info("reload: configuration applied", "secrets", len(next.TURN.Secrets), "log_level", next.Log.Level)
+	if restartOnly := restartOnlyChanges(&n.cfg.Config, &next.Config); len(restartOnly) > 0 {
+		n.log.Warn("reload: these settings take effect only after a restart", "fields", strings.Join(restartOnly, ", "))
+	}
+}
+
+// restartOnlyChanges lists changed settings that a reload cannot apply.
+func restartOnlyChanges(old, next *config.Config) []string {
+	var out []string
+	check := func(name string, changed bool) {
+		if changed {
+			out = append(out, name)
+		}
+	}
+	check("role", old.Role != next.Role)
+	check("data_dir", old.DataDir != next.DataDir)
+	check("turn.listen_ip", old.TURN.ListenIP != next.TURN.ListenIP)
+	check("turn ports", old.TURN.UDPPort != next.TURN.UDPPort || old.TURN.TCPPort != next.TURN.TCPPort ||
+		old.TURN.AltTCPPort != next.TURN.AltTCPPort || old.TURN.TLSPort != next.TURN.TLSPort)
+	check("turn.relay_ip", old.TURN.RelayIP != next.TURN.RelayIP)
+	check("turn.public_ip", old.TURN.PublicIP != next.TURN.PublicIP)
+	check("turn port range", old.TURN.MinPort != next.TURN.MinPort || old.TURN.MaxPort != next.TURN.MaxPort)
+	check("api.listen", old.API.Listen != next.API.Listen)
+	check("admin.listen", old.Admin.Listen != next.Admin.Listen)
+	check("store.dsn", old.Store.DSN != next.Store.DSN)
+	check("tls files", old.TLS != next.TLS)
+	return out
+}

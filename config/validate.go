@@ -1,0 +1,221 @@
+package config
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// FieldError names the configuration field that is wrong and why.
+type FieldError struct {
+	Path   string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Reason }
+
+// Validate checks every field and returns all problems found, each a
+// *FieldError naming its YAML path.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(path, format string, args ...any) {
+		errs = append(errs, &FieldError{Path: path, Reason: fmt.Sprintf(format, args...)})
+	}
+
+	switch c.Role {
+	case "all", "relay", "api":
+	default:
+		bad("role", "%q is not one of all, relay, api", c.Role)
+	}
+	switch strings.ToLower(c.Log.Level) {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q is not one of debug, info, warn, error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q is not one of text, json", c.Log.Format)
+	}
+	if c.DrainTimeout < 0 {
+		bad("drain_timeout", "must not be negative")
+	}
+
+	t := &c.TURN
+	if t.Realm == "" {
+		bad("turn.realm", "must not be empty")
+	}
+	if _, err := netip.ParseAddr(t.ListenIP); err != nil {
+		bad("turn.listen_ip", "%q is not an IP address", t.ListenIP)
+	}
+	for _, p := range []struct {
+		path string
+		port int
+	}{{"turn.udp_port", t.UDPPort}, {"turn.tcp_port", t.TCPPort}, {"turn.alt_tcp_port", t.AltTCPPort}, {"turn.tls_port", t.TLSPort}} {
+		if p.port < 0 || p.port > 65535 {
+			bad(p.path, "%d is not a port (0 disables, else 1-65535)", p.port)
+		}
+	}
+	if t.AltTCPPort != 0 && t.AltTCPPort == t.TCPPort {
+		bad("turn.alt_tcp_port", "must differ from turn.tcp_port (%d)", t.TCPPort)
+	}
+	if t.TLSPort != 0 && (t.TLSPort == t.TCPPort || t.TLSPort == t.AltTCPPort) {
+		bad("turn.tls_port", "must differ from the other TCP ports")
+	}
+	if c.Role != "api" && t.UDPPort == 0 && t.TCPPort == 0 && t.AltTCPPort == 0 && !(c.TLS.Enabled() && t.TLSPort != 0) {
+		bad("turn.udp_port", "every TURN listener is disabled")
+	}
+	if t.SocketsPerPort < 0 || t.SocketsPerPort > 256 {
+		bad("turn.sockets_per_port", "%d is outside 0-256", t.SocketsPerPort)
+	}
+	if t.RelayIP != "" {
+		if a, err := netip.ParseAddr(t.RelayIP); err != nil {
+			bad("turn.relay_ip", "%q is not an IP address", t.RelayIP)
+		} else if a.IsUnspecified() {
+			bad("turn.relay_ip", "must be a specific address, not %s", a)
+		}
+	}
+	if t.PublicIP != "" {
+		if a, err := netip.ParseAddr(t.PublicIP); err != nil {
+			bad("turn.public_ip", "%q is not an IP address", t.PublicIP)
+		} else if a.IsUnspecified() {
+			bad("turn.public_ip", "must be a specific address, not %s", a)
+		}
+	}
+	if t.MinPort < 1 || t.MinPort > 65535 {
+		bad("turn.min_port", "%d is not a port", t.MinPort)
+	}
+	if t.MaxPort < 1 || t.MaxPort > 65535 {
+		bad("turn.max_port", "%d is not a port", t.MaxPort)
+	}
+	if t.MinPort > t.MaxPort {
+		bad("turn.min_port", "%d is above turn.max_port %d", t.MinPort, t.MaxPort)
+	}
+	for i, s := range t.Secrets {
+		if len(s) < 16 {
+			bad(fmt.Sprintf("turn.secrets[%d]", i), "is %d characters; use at least 16", len(s))
+		}
+	}
+	if t.MaxTTL.D() <= 0 || t.MaxTTL.D() > 7*24*time.Hour {
+		bad("turn.max_ttl", "%s is outside (0, 168h]", t.MaxTTL)
+	}
+	if t.ClockSkew < 0 || t.ClockSkew.D() > 10*time.Minute {
+		bad("turn.clock_skew", "%s is outside [0, 10m]", t.ClockSkew)
+	}
+	if t.AllocationLifetime.D() < time.Minute || t.AllocationLifetime.D() > time.Hour {
+		bad("turn.allocation_lifetime", "%s is outside [1m, 1h]", t.AllocationLifetime)
+	}
+	for i, s := range t.PeerPolicy.Allow {
+		if _, err := ParsePrefix(s); err != nil {
+			bad(fmt.Sprintf("turn.peer_policy.allow[%d]", i), "%v", err)
+		}
+	}
+	for i, s := range t.PeerPolicy.Deny {
+		if _, err := ParsePrefix(s); err != nil {
+			bad(fmt.Sprintf("turn.peer_policy.deny[%d]", i), "%v", err)
+		}
+	}
+	q := t.Quotas
+	if q.PerIdentity < 0 {
+		bad("turn.quotas.allocations_per_identity", "must not be negative")
+	}
+	if q.PerAccount < 0 {
+		bad("turn.quotas.allocations_per_account", "must not be negative")
+	}
+	if q.Total < 0 {
+		bad("turn.quotas.allocations_total", "must not be negative")
+	}
+	if q.BandwidthBPS < 0 {
+		bad("turn.quotas.bandwidth_bytes_per_second", "must not be negative")
+	} else if q.BandwidthBPS > 0 && q.BandwidthBPS < 1500 {
+		bad("turn.quotas.bandwidth_bytes_per_second", "%d cannot carry one full-size packet a second; use 0 or at least 1500", q.BandwidthBPS)
+	}
+
+	a := &c.API
+	if c.Role != "relay" {
+		if _, _, err := net.SplitHostPort(a.Listen); err != nil {
+			bad("api.listen", "%q is not host:port", a.Listen)
+		}
+	}
+	if strings.ContainsAny(a.PublicHost, "/:?# ") && !isBracketedIPv6(a.PublicHost) {
+		bad("api.public_host", "%q must be a bare host name or IP", a.PublicHost)
+	}
+	for name, host := range a.Regions {
+		if name == "" || strings.ContainsAny(name, " /") {
+			bad("api.regions", "region name %q is not a single word", name)
+		}
+		if host == "" || strings.ContainsAny(host, "/?# ") {
+			bad("api.regions."+name, "%q is not a host name", host)
+		}
+	}
+	for i, o := range a.CORSOrigins {
+		if o != "*" && !strings.HasPrefix(o, "http://") && !strings.HasPrefix(o, "https://") {
+			bad(fmt.Sprintf("api.cors_origins[%d]", i), "%q is not \"*\" or an http(s):// origin", o)
+		}
+	}
+	if a.TLS && !c.TLS.Enabled() {
+		bad("api.tls", "needs tls.cert_file and tls.key_file")
+	}
+	if a.AuthFailuresPerMinute < 1 {
+		bad("api.auth_failures_per_minute", "must be at least 1")
+	}
+	if a.MaxBodyBytes < 1024 || a.MaxBodyBytes > 1<<20 {
+		bad("api.max_body_bytes", "%d is outside [1024, 1048576]", a.MaxBodyBytes)
+	}
+	if a.TrackedAccounts < 0 {
+		bad("api.tracked_accounts", "must not be negative")
+	}
+
+	if c.Admin.Listen != "" {
+		if _, _, err := net.SplitHostPort(c.Admin.Listen); err != nil {
+			bad("admin.listen", "%q is not host:port", c.Admin.Listen)
+		}
+	}
+
+	dsn := c.Store.DSN.Reveal()
+	if dsn != "" && !strings.HasPrefix(dsn, "sqlite:") && !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		bad("store.dsn", "must be empty, sqlite:PATH or postgres://...")
+	}
+	if k := c.Store.EncryptionKey.Reveal(); k != "" {
+		if raw, err := base64.StdEncoding.DecodeString(k); err != nil || len(raw) != 32 {
+			bad("store.encryption_key", "must be 32 bytes in standard base64")
+		}
+	}
+	if c.Store.RevocationPoll.D() < 100*time.Millisecond || c.Store.RevocationPoll.D() > 5*time.Second {
+		bad("store.revocation_poll", "%s is outside [100ms, 5s]: revocation must reach relays within 5s", c.Store.RevocationPoll)
+	}
+
+	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
+		bad("tls", "cert_file and key_file go together")
+	}
+	return errors.Join(errs...)
+}
+
+func isBracketedIPv6(h string) bool {
+	if !strings.HasPrefix(h, "[") || !strings.HasSuffix(h, "]") {
+		return false
+	}
+	a, err := netip.ParseAddr(h[1 : len(h)-1])
+	return err == nil && a.Is6()
+}
+
+// ParsePrefix accepts a CIDR or a single address (taken as /32 or /128).
+func ParsePrefix(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, fmt.Errorf("%q is not a CIDR", s)
+		}
+		return p.Masked(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
+	}
+	return netip.PrefixFrom(a, a.BitLen()), nil
+}

@@ -1,0 +1,96 @@
+package store
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// RevocationCache is a relay's in-memory copy of the revocation feed. Relays
+// consult it on every authentication, so a lookup is a map read; the feed is
+// polled in the background and the cache keeps answering from what it has
+// while the database is unreachable.
+type RevocationCache struct {
+	mu      sync.RWMutex
+	revoked map[string]time.Time
+	last    int64
+	// keep is how long an entry matters: no credential issued before a
+	// revocation can still be valid after the longest TTL (plus skew).
+	keep time.Duration
+}
+
+// NewRevocationCache returns an empty cache whose entries expire after keep.
+func NewRevocationCache(keep time.Duration) *RevocationCache {
+	return &RevocationCache{revoked: map[string]time.Time{}, keep: keep}
+}
+
+// Revoked reports whether credentials issued under credID were revoked.
+func (c *RevocationCache) Revoked(credID string) bool {
+	c.mu.RLock()
+	_, ok := c.revoked[credID]
+	c.mu.RUnlock()
+	return ok
+}
+
+// Add records a revocation made by this process, so it applies at once
+// rather than at the next poll.
+func (c *RevocationCache) Add(credID string, at time.Time) {
+	c.mu.Lock()
+	c.revoked[credID] = at
+	c.mu.Unlock()
+}
+
+// Sync reads the feed entries not yet seen and drops expired ones.
+func (c *RevocationCache) Sync(ctx context.Context, st Store) error {
+	for {
+		c.mu.RLock()
+		after := c.last
+		c.mu.RUnlock()
+		batch, err := st.RevocationsAfter(ctx, after, 1000)
+		if err != nil {
+			return err
+		}
+		c.mu.Lock()
+		for _, r := range batch {
+			c.revoked[r.CredID] = r.RevokedAt
+			if r.Seq > c.last {
+				c.last = r.Seq
+			}
+		}
+		cutoff := time.Now().Add(-c.keep)
+		for id, at := range c.revoked {
+			if at.Before(cutoff) {
+				delete(c.revoked, id)
+			}
+		}
+		c.mu.Unlock()
+		if len(batch) < 1000 {
+			return nil
+		}
+	}
+}
+
+// Follow polls the feed every interval until ctx ends. Errors are logged
+// once per outage, not per poll.
+func (c *RevocationCache) Follow(ctx context.Context, st Store, every time.Duration, log *slog.Logger) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	failing := false
+	for {
+		err := c.Sync(ctx, st)
+		switch {
+		case err != nil && ctx.Err() == nil && !failing:
+			log.Warn("revocation feed unreachable; keeping the revocations already known", "err", err)
+			failing = true
+		case err == nil && failing:
+			log.Info("revocation feed reachable again")
+			failing = false
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}

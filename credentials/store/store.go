@@ -1,0 +1,85 @@
+// Package store keeps turnkey's shared state: accounts, API keys and the
+// revocation feed. SQLite (embedded, the default) and PostgreSQL implement
+// the same Store interface and pass the same conformance suite.
+//
+// Secrets (auth tokens, key secrets) are sealed with AES-256-GCM under a key
+// held outside the database, so a copied database file reveals none of them.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrNotFound is returned when an account or key does not exist (or a key
+// does not belong to the account named).
+var ErrNotFound = errors.New("store: not found")
+
+// Account is a tenant: it owns API keys and an auth token.
+type Account struct {
+	SID          string // "AC" + 32 lowercase hex
+	FriendlyName string
+	// AuthToken is the account's current auth token (32 lowercase hex),
+	// unsealed. It authenticates Basic auth and signs Capability Tokens.
+	AuthToken string
+	// AuthTokenID identifies the current auth token ("TK" + 32 hex) inside
+	// issued TURN usernames; rotating the token revokes the old ID.
+	AuthTokenID string
+	DateCreated time.Time
+	DateUpdated time.Time
+}
+
+// Key is an API key: SID + secret, belonging to one account.
+type Key struct {
+	SID          string // "SK" + 32 lowercase hex
+	AccountSID   string
+	FriendlyName string
+	// Secret is the key secret (32 alphanumeric characters), unsealed.
+	Secret      string
+	DateCreated time.Time
+	DateUpdated time.Time
+}
+
+// Revocation says that credentials issued under CredID (an SK key SID or a
+// TK auth-token ID) must no longer be accepted.
+type Revocation struct {
+	// Seq orders the feed; readers ask for entries after the last Seq seen.
+	Seq        int64
+	CredID     string
+	AccountSID string
+	RevokedAt  time.Time
+}
+
+// Store is implemented by the SQLite and PostgreSQL backends. Every method is
+// safe for concurrent use. Timestamps are UTC with second precision.
+type Store interface {
+	// CreateAccount makes an account with a fresh SID, auth token and token ID.
+	CreateAccount(ctx context.Context, friendlyName string) (Account, error)
+	GetAccount(ctx context.Context, sid string) (Account, error)
+	ListAccounts(ctx context.Context) ([]Account, error)
+	// RotateAuthToken replaces the auth token and its ID and appends the old
+	// ID to the revocation feed, in one transaction.
+	RotateAuthToken(ctx context.Context, sid string) (Account, error)
+
+	// CreateKey makes a key with a fresh SID and secret for an existing account.
+	CreateKey(ctx context.Context, accountSID, friendlyName string) (Key, error)
+	// GetKey finds a key by SID alone (accountSID == "") or within an account.
+	GetKey(ctx context.Context, accountSID, keySID string) (Key, error)
+	ListKeys(ctx context.Context, accountSID string) ([]Key, error)
+	UpdateKey(ctx context.Context, accountSID, keySID, friendlyName string) (Key, error)
+	// DeleteKey removes the key and appends it to the revocation feed, in one
+	// transaction.
+	DeleteKey(ctx context.Context, accountSID, keySID string) error
+
+	// RevocationsAfter returns feed entries with Seq > after, oldest first, at
+	// most limit of them.
+	RevocationsAfter(ctx context.Context, after int64, limit int) ([]Revocation, error)
+	// PruneRevocations drops entries revoked before the given time (no
+	// credential issued under them can still be valid).
+	PruneRevocations(ctx context.Context, before time.Time) error
+
+	// Ping reports whether the database is reachable.
+	Ping(ctx context.Context) error
+	Close() error
+}

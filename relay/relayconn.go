@@ -1,0 +1,233 @@
+package relay
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+
+	"github.com/pion/turn/v5"
+
+	"github.com/turnkey-dev/turnkey/relay/internal/bandwidth"
+)
+
+// errHostPort refuses a TCP Connect to one of this host's own non-relay ports.
+var errHostPort = errors.New("relay: peer is a non-relay port of this host")
+
+// relayGenerator wraps pion's port-range generator so every relay socket of
+// an allocation carries its counters, bandwidth buckets and the host-port
+// guard.
+type relayGenerator struct {
+	s     *Server
+	inner *turn.RelayAddressGeneratorPortRange
+}
+
+func (g *relayGenerator) Validate() error { return g.inner.Validate() }
+
+func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	pc, addr, err := g.inner.AllocatePacketConn(conf)
+	if conf.UserID == "" {
+		// pion's EVEN-PORT probe: opened and closed at once, never relayed on.
+		return pc, addr, err
+	}
+	if err != nil {
+		g.s.allocationRefused(conf.UserID, "ports_exhausted")
+		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
+	}
+	return g.s.newRelayConn(pc, conf.UserID), addr, nil
+}
+
+func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
+	ln, addr, err := g.inner.AllocateListener(conf)
+	if err != nil {
+		if conf.UserID != "" {
+			g.s.allocationRefused(conf.UserID, "ports_exhausted")
+		}
+		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
+	}
+	st := g.s.openAlloc(conf.UserID)
+	return &relayListener{Listener: ln, st: st, s: g.s}, addr, nil
+}
+
+func (g *relayGenerator) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, error) {
+	if ap, ok := addrPort(conf.RemoteAddr); ok && g.s.isHostPort(ap) {
+		g.s.metrics.hostPortDropped.Inc()
+		return nil, errHostPort
+	}
+	c, err := g.inner.AllocateConn(conf)
+	if err != nil {
+		return nil, err
+	}
+	// Outgoing TCP peer connections share the allocation's accounting
+	// through the user; a fresh counter set keeps them independent of the
+	// listener's lifetime.
+	st := g.s.openAlloc(conf.UserID)
+	return &relayStreamConn{Conn: c, st: st, s: g.s}, nil
+}
+
+// allocState is what one allocation's relay sockets share.
+type allocState struct {
+	counters *allocCounters
+	up, down *bandwidth.Bucket
+}
+
+func (s *Server) openAlloc(userID string) *allocState {
+	account := ""
+	if u, err := parseUser(userID); err == nil {
+		account = u.AccountSID
+	}
+	st := &allocState{counters: s.stats.open(account)}
+	if bps := s.bandwidth.Load(); bps > 0 {
+		// A burst of half a second absorbs a video keyframe without letting
+		// a flood through.
+		st.up = bandwidth.NewBucket(bps, max(bps/2, 1500))
+		st.down = bandwidth.NewBucket(bps, max(bps/2, 1500))
+	}
+	return st
+}
+
+// relayConn is an allocation's UDP relay socket.
+type relayConn struct {
+	net.PacketConn
+	s  *Server
+	st *allocState
+}
+
+func (s *Server) newRelayConn(pc net.PacketConn, userID string) *relayConn {
+	s.metrics.portsInUse.Inc()
+	return &relayConn{PacketConn: pc, s: s, st: s.openAlloc(userID)}
+}
+
+// WriteTo sends client data to a peer. pion has already checked the
+// permission; here we refuse this host's non-relay ports (permissions are
+// per IP, so a permission for our own relay address would otherwise reach
+// the API or admin ports), enforce bandwidth and count.
+func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	if ua, ok := addr.(*net.UDPAddr); ok {
+		ip, _ := netip.AddrFromSlice(ua.IP)
+		ap := netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port)) //nolint:gosec // ports fit in 16 bits
+		if c.s.isHostPort(ap) {
+			c.s.metrics.hostPortDropped.Inc()
+			return len(p), nil
+		}
+		if c.s.publicIP.IsValid() && ap.Addr() == c.s.publicIP && c.s.publicIP != c.s.relayIP {
+			// Relay-to-relay through our advertised address: deliver on the
+			// local address rather than rely on hairpin NAT.
+			addr = &net.UDPAddr{IP: c.s.relayIP.AsSlice(), Port: ua.Port}
+		}
+	}
+	if c.st.up != nil && !c.st.up.Allow(len(p), bandwidth.Now()) {
+		c.st.counters.droppedUp.Add(1)
+		return len(p), nil
+	}
+	n, err := c.PacketConn.WriteTo(p, addr)
+	if n > 0 {
+		c.st.counters.bytesUp.Add(uint64(n))
+		c.st.counters.packetsUp.Add(1)
+	}
+	return n, err
+}
+
+// ReadFrom receives peer data for the client, dropping what exceeds the
+// bandwidth limit.
+func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		if c.st.down != nil && !c.st.down.Allow(n, bandwidth.Now()) {
+			c.st.counters.droppedDown.Add(1)
+			continue
+		}
+		c.st.counters.bytesDown.Add(uint64(n))
+		c.st.counters.packetsDown.Add(1)
+		return n, addr, nil
+	}
+}
+
+func (c *relayConn) Close() error {
+	err := c.PacketConn.Close()
+	if c.s.closeAlloc(c.st) {
+		c.s.metrics.portsInUse.Dec()
+	}
+	return err
+}
+
+// closeAlloc folds the counters into the closed totals once; it reports
+// whether this call did it.
+func (s *Server) closeAlloc(st *allocState) bool {
+	return s.stats.close(st.counters)
+}
+
+// relayListener is a TCP allocation's relay listener (RFC 6062).
+type relayListener struct {
+	net.Listener
+	s  *Server
+	st *allocState
+}
+
+func (l *relayListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &relayStreamConn{Conn: c, st: l.st, s: l.s, shared: true}, nil
+}
+
+func (l *relayListener) Close() error {
+	err := l.Listener.Close()
+	l.s.closeAlloc(l.st)
+	return err
+}
+
+// relayStreamConn is a TCP peer connection of a TCP allocation.
+type relayStreamConn struct {
+	net.Conn
+	s      *Server
+	st     *allocState
+	shared bool // counters belong to the listener, which folds them
+}
+
+func (c *relayStreamConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	if n > 0 {
+		c.st.counters.bytesUp.Add(uint64(n))
+		c.st.counters.packetsUp.Add(1)
+	}
+	return n, err
+}
+
+func (c *relayStreamConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 {
+		c.st.counters.bytesDown.Add(uint64(n))
+		c.st.counters.packetsDown.Add(1)
+	}
+	return n, err
+}
+
+func (c *relayStreamConn) Close() error {
+	err := c.Conn.Close()
+	if !c.shared {
+		c.s.closeAlloc(c.st)
+	}
+	return err
+}
+
+// isHostPort applies the host-port guard with the current allow-list.
+func (s *Server) isHostPort(ap netip.AddrPort) bool {
+	return s.hostAddrs.blocked(ap, s.policy.Load().AllowListed)
+}
+
+func addrPort(a net.Addr) (netip.AddrPort, bool) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip, ok := netip.AddrFromSlice(a.IP)
+		return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)), ok //nolint:gosec
+	case *net.TCPAddr:
+		ip, ok := netip.AddrFromSlice(a.IP)
+		return netip.AddrPortFrom(ip.Unmap(), uint16(a.Port)), ok //nolint:gosec
+	}
+	return netip.AddrPort{}, false
+}

@@ -1,0 +1,164 @@
+package relay
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// otherAccount collects usage of accounts past the tracked-accounts cap, so
+// the account label stays bounded.
+const otherAccount = "other"
+
+// allocCounters are one allocation's traffic counters. Only the relay
+// sockets of that allocation write them, so they stay core-local.
+type allocCounters struct {
+	bytesUp, bytesDown     atomic.Uint64 // client→peer, peer→client
+	packetsUp, packetsDown atomic.Uint64
+	droppedUp, droppedDown atomic.Uint64 // over the bandwidth limit
+	account                string
+}
+
+// usage is a traffic total.
+type usage struct {
+	BytesUp, BytesDown, PacketsUp, PacketsDown, DroppedUp, DroppedDown uint64
+}
+
+func (u *usage) add(c *allocCounters) {
+	u.BytesUp += c.bytesUp.Load()
+	u.BytesDown += c.bytesDown.Load()
+	u.PacketsUp += c.packetsUp.Load()
+	u.PacketsDown += c.packetsDown.Load()
+	u.DroppedUp += c.droppedUp.Load()
+	u.DroppedDown += c.droppedDown.Load()
+}
+
+func (u *usage) plus(o usage) {
+	u.BytesUp += o.BytesUp
+	u.BytesDown += o.BytesDown
+	u.PacketsUp += o.PacketsUp
+	u.PacketsDown += o.PacketsDown
+	u.DroppedUp += o.DroppedUp
+	u.DroppedDown += o.DroppedDown
+}
+
+// relayStats sums live allocations' counters with the totals of closed ones.
+// It is a prometheus.Collector: the sum happens at scrape time.
+type relayStats struct {
+	mu       sync.Mutex
+	live     map[*allocCounters]struct{}
+	closed   usage
+	accounts map[string]*usage // closed totals per tracked account
+	maxAccts int
+
+	bytesDesc, packetsDesc, acctDesc, droppedDesc *prometheus.Desc
+}
+
+func newRelayStats(trackedAccounts int) *relayStats {
+	return &relayStats{
+		live:     map[*allocCounters]struct{}{},
+		accounts: map[string]*usage{},
+		maxAccts: trackedAccounts,
+		bytesDesc: prometheus.NewDesc("turnkey_relay_bytes_total",
+			"Payload bytes relayed, by direction; counted as packets flow.", []string{"direction"}, nil),
+		packetsDesc: prometheus.NewDesc("turnkey_relay_packets_total",
+			"Packets relayed, by direction; counted as packets flow.", []string{"direction"}, nil),
+		droppedDesc: prometheus.NewDesc("turnkey_bandwidth_dropped_packets_total",
+			"Relayed packets dropped for exceeding the per-allocation bandwidth limit, by direction.", []string{"direction"}, nil),
+		acctDesc: prometheus.NewDesc("turnkey_account_relay_bytes_total",
+			"Payload bytes relayed in both directions per account (accounts past the tracked cap count as \"other\").", []string{"account"}, nil),
+	}
+}
+
+// accountLabel maps an account SID to its label, admitting new accounts
+// until the cap. Called once per allocation.
+func (s *relayStats) accountLabel(account string) string {
+	if account == "" {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.accounts[account]; ok {
+		return account
+	}
+	if len(s.accounts) < s.maxAccts {
+		s.accounts[account] = &usage{}
+		return account
+	}
+	return otherAccount
+}
+
+func (s *relayStats) open(account string) *allocCounters {
+	c := &allocCounters{account: s.accountLabel(account)}
+	s.mu.Lock()
+	s.live[c] = struct{}{}
+	s.mu.Unlock()
+	return c
+}
+
+// close folds c into the closed totals; it reports false if c was already
+// closed.
+func (s *relayStats) close(c *allocCounters) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.live[c]; !ok {
+		return false
+	}
+	delete(s.live, c)
+	s.closed.add(c)
+	if c.account != "" {
+		u := s.accounts[c.account]
+		if u == nil {
+			u = &usage{}
+			s.accounts[c.account] = u
+		}
+		u.add(c)
+	}
+	return true
+}
+
+// totals returns the server-wide usage and, when account is not empty, that
+// account's usage (zero if it is not tracked).
+func (s *relayStats) totals(account string) (all, acct usage, perAccount map[string]usage) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all = s.closed
+	perAccount = make(map[string]usage, len(s.accounts))
+	for name, u := range s.accounts {
+		perAccount[name] = *u
+	}
+	for c := range s.live {
+		var u usage
+		u.add(c)
+		all.plus(u)
+		if c.account != "" {
+			p := perAccount[c.account]
+			p.plus(u)
+			perAccount[c.account] = p
+		}
+	}
+	return all, perAccount[account], perAccount
+}
+
+// Describe implements prometheus.Collector.
+func (s *relayStats) Describe(ch chan<- *prometheus.Desc) {
+	ch <- s.bytesDesc
+	ch <- s.packetsDesc
+	ch <- s.droppedDesc
+	ch <- s.acctDesc
+}
+
+// Collect implements prometheus.Collector.
+func (s *relayStats) Collect(ch chan<- prometheus.Metric) {
+	all, _, per := s.totals("")
+	ch <- prometheus.MustNewConstMetric(s.bytesDesc, prometheus.CounterValue, float64(all.BytesUp), dirClientToPeer)
+	ch <- prometheus.MustNewConstMetric(s.bytesDesc, prometheus.CounterValue, float64(all.BytesDown), dirPeerToClient)
+	ch <- prometheus.MustNewConstMetric(s.packetsDesc, prometheus.CounterValue, float64(all.PacketsUp), dirClientToPeer)
+	ch <- prometheus.MustNewConstMetric(s.packetsDesc, prometheus.CounterValue, float64(all.PacketsDown), dirPeerToClient)
+	ch <- prometheus.MustNewConstMetric(s.droppedDesc, prometheus.CounterValue, float64(all.DroppedUp), dirClientToPeer)
+	ch <- prometheus.MustNewConstMetric(s.droppedDesc, prometheus.CounterValue, float64(all.DroppedDown), dirPeerToClient)
+	for name, u := range per {
+		ch <- prometheus.MustNewConstMetric(s.acctDesc, prometheus.CounterValue, float64(u.BytesUp+u.BytesDown), name)
+	}
+}

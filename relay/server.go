@@ -1,0 +1,477 @@
+package relay
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/turnkey-dev/turnkey/relay/internal/peerpolicy"
+	"github.com/turnkey-dev/turnkey/relay/internal/quota"
+)
+
+// Config is what the relay needs; cmd/turnkey builds it from config.Config.
+type Config struct {
+	Realm    string
+	ListenIP netip.Addr
+	// Ports of the listeners; 0 disables one. AltTCPPort is plain TURN over
+	// TCP that also accepts TLS when TLS is configured.
+	UDPPort, TCPPort, AltTCPPort, TLSPort int
+	// AltTCPRequired makes a failure to bind AltTCPPort fatal; otherwise a
+	// bind refused for lack of privilege is a warning.
+	AltTCPRequired bool
+	SocketsPerPort int
+
+	RelayIP  netip.Addr // local address of relay sockets
+	PublicIP netip.Addr // advertised relay address; invalid means RelayIP
+	MinPort  int
+	MaxPort  int
+
+	Secrets            [][]byte
+	MaxTTL             time.Duration
+	ClockSkew          time.Duration
+	AllocationLifetime time.Duration
+
+	PeerPolicy   PeerPolicy
+	Quotas       Quotas
+	BandwidthBPS int64
+	// Revoked reports whether credentials issued under a key SID or auth
+	// token ID have been revoked. May be nil.
+	Revoked func(credID string) bool
+	// ProtectedPorts are other ports this process listens on (API, admin),
+	// never reachable through the relay on this host's addresses.
+	ProtectedPorts []int
+	// TLS returns the certificate configuration for turns: listeners, or nil
+	// when TLS is off. Called per handshake, so a reloaded certificate
+	// applies to new connections at once.
+	TLS func() *tls.Config
+
+	Logger          *slog.Logger
+	Metrics         prometheus.Registerer
+	TrackedAccounts int
+	Now             func() time.Time
+}
+
+// PeerPolicy chooses which peers clients may relay to.
+type PeerPolicy struct {
+	// Allow overrides the deny-list.
+	Allow []netip.Prefix
+	// Deny adds to the built-in deny-list.
+	Deny []netip.Prefix
+	// DisableDefaultDeny turns the built-in deny-list off.
+	DisableDefaultDeny bool
+}
+
+func (p PeerPolicy) build() *peerpolicy.Policy {
+	return peerpolicy.New(p.Allow, p.Deny, !p.DisableDefaultDeny)
+}
+
+// Quotas limit concurrent allocations; 0 means unlimited.
+type Quotas struct {
+	PerIdentity, PerAccount, Total int
+}
+
+func (q Quotas) limits() quota.Limits {
+	return quota.Limits{PerIdentity: q.PerIdentity, PerAccount: q.PerAccount, Total: q.Total}
+}
+
+// Listener describes one running TURN listener.
+type Listener struct {
+	Scheme    string // "turn" or "turns"
+	Transport string // "udp" or "tcp"
+	Port      int
+	Addr      net.Addr
+}
+
+// Server is a running relay.
+type Server struct {
+	log       *slog.Logger
+	realm     string
+	maxTTL    time.Duration
+	clockSkew time.Duration
+	now       func() time.Time
+	revoked   func(string) bool
+	tlsConfig func() *tls.Config
+
+	secrets   *secretSet
+	policy    atomic.Pointer[peerpolicy.Policy]
+	quota     *quota.Counter
+	bandwidth atomic.Int64
+	draining  atomic.Bool
+
+	relayIP, publicIP netip.Addr
+	hostAddrs
+
+	metrics *metrics
+	stats   *relayStats
+
+	turn      *turn.Server
+	listeners []Listener
+
+	connMu          sync.Mutex
+	clientConns     map[net.Conn]struct{}
+	streamTransport sync.Map // client address → "tcp" | "tls"
+	allocs          allocTable
+
+	idle     chan struct{} // signalled when an allocation ends, for Drain
+	closeErr error
+	closed   sync.Once
+}
+
+// New binds every configured listener and starts serving. A listener that
+// cannot be bound is an error, except the alternative TCP port (443) when it
+// was not asked for explicitly and the bind lacks privilege: then a warning
+// names the fix and the relay runs without it.
+func New(cfg Config) (*Server, error) {
+	if len(cfg.Secrets) == 0 {
+		return nil, errors.New("relay: no TURN secret")
+	}
+	if !cfg.RelayIP.IsValid() || cfg.RelayIP.IsUnspecified() {
+		return nil, fmt.Errorf("relay: relay IP %v must be a specific address", cfg.RelayIP)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	now := cfg.Now
+	if now == nil {
+		now = time.Now
+	}
+	tlsCfg := cfg.TLS
+	if tlsCfg == nil {
+		tlsCfg = func() *tls.Config { return nil }
+	}
+	publicIP := cfg.PublicIP
+	if !publicIP.IsValid() {
+		publicIP = cfg.RelayIP
+	}
+	stats := newRelayStats(cfg.TrackedAccounts)
+	s := &Server{
+		log:         log,
+		realm:       cfg.Realm,
+		maxTTL:      cfg.MaxTTL,
+		clockSkew:   cfg.ClockSkew,
+		now:         now,
+		revoked:     cfg.Revoked,
+		tlsConfig:   tlsCfg,
+		secrets:     newSecretSet(cfg.Secrets),
+		quota:       quota.New(cfg.Quotas.limits()),
+		relayIP:     cfg.RelayIP,
+		publicIP:    publicIP,
+		hostAddrs:   newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		stats:       stats,
+		metrics:     newMetrics(cfg.Metrics, stats),
+		clientConns: map[net.Conn]struct{}{},
+		allocs:      allocTable{m: map[allocKey]allocInfo{}},
+		idle:        make(chan struct{}, 1),
+	}
+	s.policy.Store(cfg.PeerPolicy.build())
+	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
+		s.hostAddrs.protect(p)
+	}
+	s.bandwidth.Store(cfg.BandwidthBPS)
+	s.metrics.portsTotal.Set(float64(cfg.MaxPort - cfg.MinPort + 1))
+
+	gen := func() turn.RelayAddressGenerator {
+		return &relayGenerator{s: s, inner: &turn.RelayAddressGeneratorPortRange{
+			RelayAddress: publicIP.AsSlice(),
+			Address:      cfg.RelayIP.String(),
+			MinPort:      uint16(cfg.MinPort), //nolint:gosec // validated
+			MaxPort:      uint16(cfg.MaxPort), //nolint:gosec // validated
+			MaxRetries:   40,
+		}}
+	}
+
+	var (
+		packetConfigs   []turn.PacketConnConfig
+		listenerConfigs []turn.ListenerConfig
+		opened          []interface{ Close() error }
+	)
+	fail := func(err error) (*Server, error) {
+		for _, c := range opened {
+			c.Close()
+		}
+		return nil, err
+	}
+	if cfg.UDPPort != 0 {
+		n := cfg.SocketsPerPort
+		if n <= 0 {
+			n = runtime.NumCPU()
+		}
+		conns, err := listenUDP(cfg.ListenIP, cfg.UDPPort, n)
+		if err != nil {
+			return fail(err)
+		}
+		for _, pc := range conns {
+			opened = append(opened, pc)
+			packetConfigs = append(packetConfigs, turn.PacketConnConfig{
+				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP}},
+				RelayAddressGenerator: gen(),
+				PermissionHandler:     s.permit,
+			})
+		}
+		s.addListener("turn", transportUDP, conns[0].LocalAddr())
+	}
+	addStream := func(port int, mode streamMode, required bool) error {
+		raw, err := listenTCP(cfg.ListenIP, port)
+		if err != nil {
+			if !required && isPermissionError(err) {
+				log.Warn(fmt.Sprintf("relay: cannot bind TCP port %d without privilege; running without it. "+
+					"Fix: run as root, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep turnkey), "+
+					"or set turn.alt_tcp_port to a port above 1023 (0 disables it)", port), "err", err)
+				s.metrics.listenerUp.WithLabelValues(fmt.Sprintf("tcp:%d", port)).Set(0)
+				return nil
+			}
+			return err
+		}
+		sl := newStreamListener(s, raw, mode)
+		opened = append(opened, sl)
+		listenerConfigs = append(listenerConfigs, turn.ListenerConfig{
+			Listener:              sl,
+			RelayAddressGenerator: gen(),
+			PermissionHandler:     s.permit,
+		})
+		switch mode {
+		case modeTLS:
+			s.addListener("turns", transportTCP, raw.Addr())
+		case modeMux:
+			s.addListener("turn", transportTCP, raw.Addr())
+			if tlsCfg() != nil {
+				s.addListener("turns", transportTCP, raw.Addr())
+			}
+		default:
+			s.addListener("turn", transportTCP, raw.Addr())
+		}
+		return nil
+	}
+	if cfg.TCPPort != 0 {
+		if err := addStream(cfg.TCPPort, modePlain, true); err != nil {
+			return fail(err)
+		}
+	}
+	if cfg.AltTCPPort != 0 {
+		if err := addStream(cfg.AltTCPPort, modeMux, cfg.AltTCPRequired); err != nil {
+			return fail(err)
+		}
+	}
+	if cfg.TLSPort != 0 && tlsCfg() != nil {
+		if err := addStream(cfg.TLSPort, modeTLS, true); err != nil {
+			return fail(err)
+		}
+	}
+	if len(packetConfigs) == 0 && len(listenerConfigs) == 0 {
+		return fail(errors.New("relay: no TURN listener could be started"))
+	}
+
+	lifetime := cfg.AllocationLifetime
+	if lifetime <= 0 {
+		lifetime = 10 * time.Minute
+	}
+	ts, err := turn.NewServer(turn.ServerConfig{
+		Realm:              cfg.Realm,
+		AuthHandler:        s.authenticate,
+		QuotaHandler:       s.admit,
+		EventHandler:       s.eventHandler(),
+		PacketConnConfigs:  packetConfigs,
+		ListenerConfigs:    listenerConfigs,
+		LoggerFactory:      pionLoggerFactory(log),
+		AllocationLifetime: lifetime,
+	})
+	if err != nil {
+		return fail(fmt.Errorf("relay: start pion server: %w", err))
+	}
+	s.turn = ts
+	for _, l := range s.listeners {
+		s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(1)
+	}
+	return s, nil
+}
+
+func (s *Server) addListener(scheme, transport string, addr net.Addr) {
+	port := 0
+	switch a := addr.(type) {
+	case *net.UDPAddr:
+		port = a.Port
+	case *net.TCPAddr:
+		port = a.Port
+	}
+	s.listeners = append(s.listeners, Listener{Scheme: scheme, Transport: transport, Port: port, Addr: addr})
+}
+
+func listenerName(l Listener) string {
+	if l.Scheme == "turns" {
+		return fmt.Sprintf("tls:%d", l.Port)
+	}
+	return fmt.Sprintf("%s:%d", l.Transport, l.Port)
+}
+
+// Listeners lists the running listeners.
+func (s *Server) Listeners() []Listener {
+	return append([]Listener(nil), s.listeners...)
+}
+
+// permit is pion's PermissionHandler for CreatePermission, ChannelBind and
+// Connect. Our own relay address is always a permitted peer: two clients
+// relaying through this server must reach each other's relay address, even
+// when it is private or loopback (the host-port guard in relayConn still
+// keeps them off non-relay ports).
+func (s *Server) permit(client net.Addr, peer net.IP) bool {
+	ip, ok := netip.AddrFromSlice(peer)
+	if !ok {
+		return false
+	}
+	if u := ip.Unmap(); u == s.relayIP || u == s.publicIP {
+		return true
+	}
+	pol := s.policy.Load()
+	if pol == nil {
+		return true
+	}
+	allowed, reason := pol.Check(ip)
+	if !allowed {
+		s.metrics.peerDenied.WithLabelValues(reason.String()).Inc()
+		s.log.Debug("relay: peer refused by policy", "client", addrString(client), "peer", ip.String(), "reason", reason.String())
+	}
+	return allowed
+}
+
+// admit is pion's QuotaHandler, asked before each allocation. The slot taken
+// here is given back when the allocation is deleted, or at once when the
+// allocation fails (allocationRefused).
+func (s *Server) admit(username, _ string, client net.Addr) bool {
+	if s.draining.Load() {
+		s.metrics.allocationFailures.WithLabelValues("draining").Inc()
+		return false
+	}
+	u, err := parseUser(username)
+	if err != nil {
+		return false
+	}
+	ok, kind := s.quota.Acquire(u.QuotaKey(), u.AccountSID)
+	if !ok {
+		s.metrics.quotaRejections.WithLabelValues(kind).Inc()
+		s.metrics.allocationFailures.WithLabelValues("quota").Inc()
+		s.log.Info("relay: allocation refused by quota", "client", addrString(client), "user", username, "quota", kind)
+	}
+	return ok
+}
+
+// allocationRefused gives back the quota slot of an allocation that failed
+// after admit.
+func (s *Server) allocationRefused(userID, reason string) {
+	s.metrics.allocationFailures.WithLabelValues(reason).Inc()
+	if u, err := parseUser(userID); err == nil {
+		s.quota.Release(u.QuotaKey(), u.AccountSID)
+	}
+	s.log.Warn("relay: allocation failed", "user", userID, "reason", reason)
+}
+
+func (s *Server) allocationGone() {
+	select {
+	case s.idle <- struct{}{}:
+	default:
+	}
+}
+
+// AllocationCount is the number of live allocations.
+func (s *Server) AllocationCount() int { return s.turn.AllocationCount() }
+
+// Ready reports whether the relay accepts new allocations.
+func (s *Server) Ready() bool { return !s.draining.Load() }
+
+// Drain refuses new allocations from now on and waits until the live ones
+// end or the deadline passes. It returns the number still alive.
+func (s *Server) Drain(deadline time.Time) int {
+	s.draining.Store(true)
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		n := s.AllocationCount()
+		if n == 0 {
+			return 0
+		}
+		select {
+		case <-t.C:
+			return s.AllocationCount()
+		case <-s.idle:
+		case <-tick.C:
+		}
+	}
+}
+
+// Close stops the listeners and ends every allocation and client connection.
+func (s *Server) Close() error {
+	s.closed.Do(func() {
+		s.closeErr = s.turn.Close()
+		s.closeClientConns()
+		for _, l := range s.listeners {
+			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(0)
+		}
+	})
+	return s.closeErr
+}
+
+// Update applies what can change without a restart.
+type Update struct {
+	Secrets      [][]byte
+	PeerPolicy   PeerPolicy
+	Quotas       Quotas
+	BandwidthBPS int64
+}
+
+// Apply swaps in new secrets, peer policy, quotas and bandwidth limit. Live
+// allocations keep their bandwidth limit; new ones get the new one.
+func (s *Server) Apply(u Update) error {
+	if len(u.Secrets) == 0 {
+		return errors.New("relay: no TURN secret")
+	}
+	s.secrets.set(u.Secrets)
+	s.policy.Store(u.PeerPolicy.build())
+	s.quota.SetLimits(u.Quotas.limits())
+	s.bandwidth.Store(u.BandwidthBPS)
+	return nil
+}
+
+// PrimarySecret is the secret that signs new credentials.
+func (s *Server) PrimarySecret() []byte { return s.secrets.primary() }
+
+// Usage is an account's relay traffic, live.
+type Usage struct {
+	BytesClientToPeer, BytesPeerToClient     uint64
+	PacketsClientToPeer, PacketsPeerToClient uint64
+	AllocationsActive                        int
+}
+
+// AccountUsage reports an account's traffic (zero for an account not
+// tracked) and its live allocations.
+func (s *Server) AccountUsage(account string) Usage {
+	_, u, _ := s.stats.totals(account)
+	s.allocs.mu.Lock()
+	n := 0
+	for _, a := range s.allocs.m {
+		if a.account == account {
+			n++
+		}
+	}
+	s.allocs.mu.Unlock()
+	return Usage{BytesClientToPeer: u.BytesUp, BytesPeerToClient: u.BytesDown,
+		PacketsClientToPeer: u.PacketsUp, PacketsPeerToClient: u.PacketsDown, AllocationsActive: n}
+}
+
+// pionLoggerFactory routes pion's logs to slog at debug level; pion's own
+// messages at info are per-packet chatter on a busy server.
+func pionLoggerFactory(log *slog.Logger) logging.LoggerFactory {
+	return &pionLogs{log: log.With("component", "pion")}
+}

@@ -1,0 +1,215 @@
+package relay
+
+import (
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/stun/v4"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/turnkey-dev/turnkey/credentials"
+)
+
+func TestRelayEchoThroughEveryTransport(t *testing.T) {
+	ts := startServer(t, nil)
+	peer := echoPeer(t)
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			user, pass := creds("alice-"+transport, time.Hour)
+			client := dialClient(t, transport, ts.addr("turn", transport, 0), user, pass, testRealm)
+			relayConn, err := client.Allocate()
+			if err != nil {
+				t.Fatalf("allocate: %v", err)
+			}
+			if err := client.CreatePermission(peer); err != nil {
+				t.Fatalf("create permission: %v", err)
+			}
+			roundTrip(t, relayConn, peer, []byte("hello over "+transport))
+			if got := ts.AllocationCount(); got != 1 {
+				t.Errorf("allocations = %d, want 1", got)
+			}
+			if v := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues(transport)); v != 1 {
+				t.Errorf("allocations_active{%s} = %v, want 1", transport, v)
+			}
+			relayConn.Close()
+			waitFor(t, "allocation count back to 0", 5*time.Second, func() bool { return ts.AllocationCount() == 0 })
+			waitFor(t, "active gauge back to 0", 5*time.Second, func() bool {
+				return testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues(transport)) == 0
+			})
+			if !strings.Contains(ts.log.String(), "allocation created") || !strings.Contains(ts.log.String(), "allocation deleted") {
+				t.Errorf("missing allocation log lines:\n%s", ts.log.String())
+			}
+		})
+	}
+}
+
+func TestRefusedCredentials(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Revoked = func(id string) bool { return id == "SK" + strings.Repeat("e", 32) }
+	})
+	acct := "AC" + strings.Repeat("a", 32)
+	revokedRest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("e", 32), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	expiredUser, expiredPass := creds("alice", -10*time.Minute)
+	farUser, farPass := creds("alice", 48*time.Hour)
+	goodUser, _ := creds("alice", time.Hour)
+	revUser, revPass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), revokedRest)
+	cases := []struct {
+		name, user, pass, realm, reason string
+	}{
+		{"expired", expiredUser, expiredPass, testRealm, "expired"},
+		{"too far ahead", farUser, farPass, testRealm, "too_far_ahead"},
+		{"wrong password", goodUser, "d3JvbmcgcGFzc3dvcmQ=", testRealm, "bad_hmac"},
+		{"wrong realm", goodUser, credentials.TURNPassword([]byte(testSecret), goodUser), "evil.example", "bad_realm"},
+		{"malformed username", "alice", credentials.TURNPassword([]byte(testSecret), "alice"), testRealm, "malformed"},
+		{"non-numeric expiry", "12x4:alice", credentials.TURNPassword([]byte(testSecret), "12x4:alice"), testRealm, "malformed"},
+		{"revoked key", revUser, revPass, testRealm, "revoked"},
+	}
+	for _, transport := range []string{"udp", "tcp"} {
+		for _, tc := range cases {
+			t.Run(transport+"/"+tc.name, func(t *testing.T) {
+				before := testutil.ToFloat64(ts.metrics.authFailures.WithLabelValues(tc.reason))
+				if code := rawAllocate(t, transport, ts.addr("turn", transport, 0), tc.user, tc.pass, tc.realm); code == 0 {
+					t.Fatal("allocation succeeded with bad credentials")
+				}
+				if after := testutil.ToFloat64(ts.metrics.authFailures.WithLabelValues(tc.reason)); after <= before {
+					t.Errorf("turnkey_auth_failures_total{reason=%q} did not move (%v)", tc.reason, after)
+				}
+				if n := ts.AllocationCount(); n != 0 {
+					t.Errorf("allocations = %d after a refusal", n)
+				}
+			})
+		}
+	}
+	// Control: the same hand-made request with good credentials succeeds,
+	// so the refusals above are the server's doing.
+	for _, transport := range []string{"udp", "tcp"} {
+		user, pass := creds("control", time.Hour)
+		if code := rawAllocate(t, transport, ts.addr("turn", transport, 0), user, pass, testRealm); code != 0 {
+			t.Errorf("%s: good credentials refused with %d", transport, code)
+		}
+	}
+	if strings.Contains(ts.log.String(), testSecret) {
+		t.Error("the TURN secret appears in the log")
+	}
+}
+
+func TestSecretRotationEverySecretVerifies(t *testing.T) {
+	older := "older-secret-0123456789abcdef"
+	ts := startServer(t, func(c *Config) {
+		c.Secrets = [][]byte{[]byte(testSecret), []byte(older)}
+	})
+	peer := echoPeer(t)
+	for _, transport := range []string{"udp", "tcp"} {
+		for i, secret := range []string{testSecret, older} {
+			t.Run(transport+"/secret"+itoa(i), func(t *testing.T) {
+				user, pass := credentials.MintTURN([]byte(secret), time.Now().Add(time.Hour), "rot"+itoa(i))
+				client := dialClient(t, transport, ts.addr("turn", transport, 0), user, pass, testRealm)
+				relayConn, err := client.Allocate()
+				if err != nil {
+					t.Fatalf("allocate with secret %d: %v", i, err)
+				}
+				defer relayConn.Close()
+				if err := client.CreatePermission(peer); err != nil {
+					t.Fatalf("create permission (re-authenticated) with secret %d: %v", i, err)
+				}
+				roundTrip(t, relayConn, peer, []byte("rotated"))
+			})
+		}
+	}
+	// A secret that was never configured still fails.
+	user, pass := credentials.MintTURN([]byte("unknown-secret-0123456789"), time.Now().Add(time.Hour), "x")
+	client := dialClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
+	if _, err := client.Allocate(); err == nil {
+		t.Fatal("allocation with an unknown secret succeeded")
+	}
+}
+
+func TestBindingAnsweredWithoutAuthentication(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.AltTCPPort = 0 })
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			client := dialClient(t, transport, ts.addr("turn", transport, 0), "", "", "")
+			before := testutil.ToFloat64(ts.metrics.binding(transport))
+			mapped, err := client.SendBindingRequest()
+			if err != nil {
+				t.Fatalf("binding: %v", err)
+			}
+			if !strings.HasPrefix(mapped.String(), "127.0.0.1:") {
+				t.Errorf("mapped address %s", mapped)
+			}
+			if after := testutil.ToFloat64(ts.metrics.binding(transport)); after != before+1 {
+				t.Errorf("turnkey_stun_binding_requests_total{%s} %v → %v", transport, before, after)
+			}
+		})
+	}
+}
+
+// TestZeroLengthPeerAddressSendIndication is the regression test for the
+// pion/turn v3 crash: a 32-byte Send indication with a DATA attribute and a
+// zero-length XOR-PEER-ADDRESS, after a valid allocation, must leave the
+// server answering Binding requests and relaying.
+func TestZeroLengthPeerAddressSendIndication(t *testing.T) {
+	ts := startServer(t, nil)
+	peer := echoPeer(t)
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			server := ts.addr("turn", transport, 0)
+			// The poison message travels on the allocation's own 5-tuple, so
+			// it is written on the client's own socket.
+			user, pass := creds("victim-"+transport, time.Hour)
+			client, sock := dialClientConn(t, transport, server, user, pass, testRealm)
+			relayConn, err := client.Allocate()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer relayConn.Close()
+			if err := client.CreatePermission(peer); err != nil {
+				t.Fatal(err)
+			}
+			poison := sendIndicationZeroPeer(t)
+			if len(poison) != 32 {
+				t.Fatalf("poison message is %d bytes, want 32", len(poison))
+			}
+			serverAddr := mustResolveUDP(t, server)
+			for range 3 {
+				if _, err := sock.WriteTo(poison, serverAddr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			probe := dialClient(t, transport, server, "", "", "")
+			if _, err := probe.SendBindingRequest(); err != nil {
+				t.Fatalf("server stopped answering Binding after the poison message: %v", err)
+			}
+			roundTrip(t, relayConn, peer, []byte("still relaying"))
+		})
+	}
+}
+
+// sendIndicationZeroPeer builds the 32-byte message: header (20) + DATA with
+// 4 bytes (8) + XOR-PEER-ADDRESS with no value (4).
+func sendIndicationZeroPeer(t *testing.T) []byte {
+	t.Helper()
+	m := stun.New()
+	m.Type = stun.NewType(stun.MethodSend, stun.ClassIndication)
+	if err := m.NewTransactionID(); err != nil {
+		t.Fatal(err)
+	}
+	m.WriteHeader()
+	m.Add(stun.AttrData, []byte("boom"))
+	m.Add(stun.AttrXORPeerAddress, nil)
+	return append([]byte(nil), m.Raw...)
+}
+
+func mustResolveUDP(t *testing.T, s string) *net.UDPAddr {
+	t.Helper()
+	a, err := net.ResolveUDPAddr("udp", s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
