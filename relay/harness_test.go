@@ -2,12 +2,14 @@ package relay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/turnkey-dev/turnkey/credentials"
 )
@@ -59,8 +62,8 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 		AltTCPPort:      0,
 		SocketsPerPort:  2,
 		RelayIP:         loopback,
-		MinPort:         40000,
-		MaxPort:         40999,
+		MinPort:         61000,
+		MaxPort:         61999,
 		Secrets:         [][]byte{[]byte(testSecret)},
 		MaxTTL:          24 * time.Hour,
 		ClockSkew:       time.Minute,
@@ -77,8 +80,11 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 	if cfg.UDPPort == 0 {
 		cfg.UDPPort = freeUDPPort(t)
 	}
-	if cfg.TCPPort == 0 {
+	switch cfg.TCPPort {
+	case 0:
 		cfg.TCPPort = freeTCPPort(t)
+	case -1: // the test wants no TCP listener
+		cfg.TCPPort = 0
 	}
 	s, err := New(cfg)
 	if err != nil {
@@ -243,65 +249,160 @@ var _ io.Writer = (*syncBuffer)(nil)
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
+// rawClient speaks TURN by hand, for requests pion's client will not make
+// (a foreign realm, a peer the policy must refuse, a ChannelBind on demand).
+type rawClient struct {
+	t                     *testing.T
+	conn                  net.PacketConn
+	to                    net.Addr
+	user, password, realm string
+	nonce                 stun.Nonce
+}
+
+func newRawClient(t *testing.T, transport, server, user, password, realm string) *rawClient {
+	t.Helper()
+	c := &rawClient{t: t, user: user, password: password, realm: realm}
+	switch transport {
+	case "udp":
+		local := "127.0.0.1:0"
+		if strings.HasPrefix(server, "[") {
+			local = "[::1]:0"
+		}
+		pc, err := net.ListenPacket("udp", local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.conn = pc
+		c.to = mustResolveUDP(t, server)
+	default:
+		tc, err := net.DialTimeout("tcp", server, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.conn = turn.NewSTUNConn(tc)
+	}
+	t.Cleanup(func() { c.conn.Close() })
+	return c
+}
+
+// exchange sends one request and returns the answer.
+func (c *rawClient) exchange(method stun.Method, setters ...stun.Setter) *stun.Message {
+	c.t.Helper()
+	req, err := stun.Build(append([]stun.Setter{stun.TransactionID,
+		stun.NewType(method, stun.ClassRequest)}, setters...)...)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	if _, err := c.conn.WriteTo(req.Raw, c.to); err != nil {
+		c.t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for {
+		_ = c.conn.SetReadDeadline(time.Now().Add(3 * time.Second))
+		n, _, err := c.conn.ReadFrom(buf)
+		if err != nil {
+			c.t.Fatalf("no answer to %s: %v", method, err)
+		}
+		res := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		if err := res.Decode(); err != nil || res.TransactionID != req.TransactionID {
+			continue // a Data indication or a stale answer
+		}
+		return res
+	}
+}
+
+// do sends an authenticated request, fetching a nonce first when needed,
+// and returns the STUN error code (0 on success).
+func (c *rawClient) do(method stun.Method, setters ...stun.Setter) int {
+	c.t.Helper()
+	for range 3 {
+		var res *stun.Message
+		if len(c.nonce) == 0 {
+			res = c.exchange(method, setters...)
+		} else {
+			all := append(append([]stun.Setter{}, setters...), stun.NewUsername(c.user), stun.NewRealm(c.realm), c.nonce,
+				stun.NewLongTermIntegrity(c.user, c.realm, c.password), stun.Fingerprint)
+			res = c.exchange(method, all...)
+		}
+		if res.Type.Class == stun.ClassSuccessResponse {
+			return 0
+		}
+		var code stun.ErrorCodeAttribute
+		if err := code.GetFrom(res); err != nil {
+			c.t.Fatalf("error response without ERROR-CODE: %v", res)
+		}
+		if code.Code == stun.CodeUnauthorized || code.Code == stun.CodeStaleNonce {
+			var nonce stun.Nonce
+			if nonce.GetFrom(res) == nil && (len(c.nonce) == 0 || code.Code == stun.CodeStaleNonce) {
+				c.nonce = nonce
+				continue
+			}
+		}
+		return int(code.Code)
+	}
+	return int(stun.CodeUnauthorized)
+}
+
+var udpTransport = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
+
+func (c *rawClient) allocate() int { return c.do(stun.MethodAllocate, udpTransport) }
+
+func (c *rawClient) createPermission(peer netip.AddrPort) int {
+	return c.do(stun.MethodCreatePermission, peerAddr(peer))
+}
+
+func (c *rawClient) channelBind(number uint16, peer netip.AddrPort) int {
+	ch := stun.RawAttribute{Type: stun.AttrChannelNumber, Value: []byte{byte(number >> 8), byte(number), 0, 0}}
+	return c.do(stun.MethodChannelBind, ch, peerAddr(peer))
+}
+
+// peerAddr encodes XOR-PEER-ADDRESS exactly as given: an IPv4-mapped IPv6
+// address goes out with the IPv6 family and 16 bytes, the form behind
+// CVE-2026-27624, which a library encoder would turn into plain IPv4.
+type peerAddr netip.AddrPort
+
+func (p peerAddr) AddTo(m *stun.Message) error {
+	ap := netip.AddrPort(p)
+	ip := ap.Addr().AsSlice()
+	family := byte(0x01)
+	if len(ip) == 16 {
+		family = 0x02
+	}
+	// The XOR key is the magic cookie followed by the transaction ID.
+	key := make([]byte, 16)
+	binary.BigEndian.PutUint32(key, magicCookie)
+	copy(key[4:], m.TransactionID[:])
+	v := make([]byte, 4+len(ip))
+	v[1] = family
+	binary.BigEndian.PutUint16(v[2:], ap.Port()^uint16(magicCookie>>16))
+	for i := range ip {
+		v[4+i] = ip[i] ^ key[i]
+	}
+	m.Add(stun.AttrXORPeerAddress, v)
+	return nil
+}
+
 // rawAllocate performs an authenticated Allocate by hand, sending exactly the
 // realm given (pion's client adopts the server's realm), and returns the
 // STUN error code, or 0 on success.
 func rawAllocate(t *testing.T, transport, server, username, password, realm string) int {
 	t.Helper()
-	var conn net.PacketConn
-	var to net.Addr
-	switch transport {
-	case "udp":
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn = c
-		to = mustResolveUDP(t, server)
-	default:
-		c, err := net.DialTimeout("tcp", server, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn = turn.NewSTUNConn(c)
-	}
-	defer conn.Close()
-	exchange := func(setters ...stun.Setter) *stun.Message {
-		req, err := stun.Build(append([]stun.Setter{stun.TransactionID,
-			stun.NewType(stun.MethodAllocate, stun.ClassRequest)}, setters...)...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.WriteTo(req.Raw, to); err != nil {
-			t.Fatal(err)
-		}
-		_ = conn.SetReadDeadline(time.Now().Add(3 * time.Second))
-		buf := make([]byte, 1500)
-		n, _, err := conn.ReadFrom(buf)
-		if err != nil {
-			t.Fatalf("no answer to Allocate: %v", err)
-		}
-		res := &stun.Message{Raw: buf[:n]}
-		if err := res.Decode(); err != nil {
-			t.Fatal(err)
-		}
-		return res
-	}
-	transportAttr := stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
-	first := exchange(transportAttr)
-	var nonce stun.Nonce
-	if err := nonce.GetFrom(first); err != nil {
-		t.Fatalf("first Allocate answered without a nonce: %v", first)
-	}
-	res := exchange(transportAttr, stun.NewUsername(username), stun.NewRealm(realm), nonce,
-		stun.NewLongTermIntegrity(username, realm, password), stun.Fingerprint)
-	if res.Type.Class == stun.ClassSuccessResponse {
-		// Release it so counts stay clean.
-		return 0
-	}
-	var code stun.ErrorCodeAttribute
-	if err := code.GetFrom(res); err != nil {
-		t.Fatalf("error response without ERROR-CODE: %v", res)
-	}
-	return int(code.Code)
+	return newRawClient(t, transport, server, username, password, realm).allocate()
 }
+
+// sumCounter adds up every series of a counter vector.
+func sumCounter(c prometheus.Collector) float64 {
+	ch := make(chan prometheus.Metric, 64)
+	go func() { c.Collect(ch); close(ch) }()
+	total := 0.0
+	for m := range ch {
+		var pb dto.Metric
+		if err := m.Write(&pb); err == nil {
+			total += pb.GetCounter().GetValue()
+		}
+	}
+	return total
+}
+
+// magicCookie is the fixed STUN value (RFC 8489 section 5).
+const magicCookie = 0x2112A442
