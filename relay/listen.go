@@ -52,7 +52,7 @@ func listenTCP(ip netip.Addr, port int) (net.Listener, error) {
 	addr := net.JoinHostPort(ip.String(), strconv.Itoa(port))
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("relay: listen tcp %s: %w", addr, err)
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	return ln, nil
 }

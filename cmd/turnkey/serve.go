@@ -84,9 +84,9 @@ type chanFlag struct {
 func (f *chanFlag) set()        { f.once.Do(func() { close(f.ch) }) }
 func (f *chanFlag) isSet() bool { select { case <-f.ch: return true; default: return false } }
 
-func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdout io.Writer) (n *node, err error) {
+func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdout io.Writer) (_ *node, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
-	n = &node{cfg: cfg, log: log, level: level, registry: prometheus.NewRegistry(), ctx: ctx, cancel: cancel,
+	n := &node{cfg: cfg, log: log, level: level, registry: prometheus.NewRegistry(), ctx: ctx, cancel: cancel,
 		draining: chanFlag{ch: make(chan struct{})}}
 	defer func() {
 		if err != nil {

@@ -1,0 +1,457 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// sqliteBusyTimeoutMS is how long a statement waits for another process
+// (e.g. `turnkey keys create` next to a running server) holding the write
+// lock before failing with SQLITE_BUSY.
+const sqliteBusyTimeoutMS = 10000
+
+// sqliteStore keeps the store in one SQLite file in WAL mode.
+type sqliteStore struct {
+	common
+	// w has a single connection, so writers in this process queue in
+	// database/sql instead of contending for SQLite's lock; its transactions
+	// are BEGIN IMMEDIATE so writers in other processes wait on busy_timeout
+	// rather than failing when a read lock cannot be upgraded.
+	w *sql.DB
+	// r serves reads, which WAL lets run alongside the writer.
+	r *sql.DB
+}
+
+func openSQLite(ctx context.Context, path string, s *sealer) (Store, error) {
+	path, err := prepareSQLiteFile(path)
+	if err != nil {
+		return nil, errOpen("sqlite", err)
+	}
+	pragmas := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=foreign_keys(1)", sqliteBusyTimeoutMS)
+	w, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=journal_mode(WAL)&_txlock=immediate")
+	if err != nil {
+		return nil, errOpen("sqlite", err)
+	}
+	w.SetMaxOpenConns(1)
+	st := &sqliteStore{common: newCommon(s), w: w}
+	if err := st.init(ctx); err != nil {
+		w.Close()
+		return nil, err
+	}
+	r, err := sql.Open("sqlite", path+"?"+pragmas+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, errOpen("sqlite", err)
+	}
+	if err := r.PingContext(ctx); err != nil {
+		w.Close()
+		r.Close()
+		return nil, errOpen("sqlite", err)
+	}
+	st.r = r
+	return st, nil
+}
+
+// prepareSQLiteFile returns the absolute path of the database, creating its
+// directory (0700) and the file itself (0600) so the driver does not create
+// it world-readable; SQLite gives the -wal and -shm files the same mode.
+func prepareSQLiteFile(path string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", fmt.Errorf("resolve %s: %w", path, err)
+	}
+	// The driver reads everything after '?' as its own parameters.
+	if strings.ContainsRune(abs, '?') {
+		return "", fmt.Errorf("path %s contains '?', which SQLite DSNs cannot carry", abs)
+	}
+	if err := os.MkdirAll(filepath.Dir(abs), 0o700); err != nil {
+		return "", fmt.Errorf("create directory: %w", err)
+	}
+	f, err := os.OpenFile(abs, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("create database file: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return "", fmt.Errorf("create database file: %w", err)
+	}
+	return abs, nil
+}
+
+// init checks the connection, migrates the schema and verifies the seal key.
+func (s *sqliteStore) init(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return errOpen("sqlite", err)
+	}
+	var mode string
+	if err := s.w.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return errOpen("sqlite", err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return errOpen("sqlite", fmt.Errorf("journal mode is %q, not WAL (is the file on a filesystem without shared memory?)", mode))
+	}
+	if err := s.migrate(ctx); err != nil {
+		return err
+	}
+	return s.write(ctx, func(tx *sql.Tx) error {
+		var sealed []byte
+		err := tx.QueryRowContext(ctx, `SELECT value FROM store_meta WHERE name = ?`, sealCheckName).Scan(&sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			check, err := s.seal.seal(sealCheckContext, sealCheckValue)
+			if err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, `INSERT INTO store_meta (name, value) VALUES (?, ?)`, sealCheckName, check)
+			return err
+		}
+		if err != nil {
+			return err
+		}
+		return s.seal.verifySealCheck(sealed)
+	})
+}
+
+// migrate applies pending migrations in one BEGIN IMMEDIATE transaction, so
+// two processes opening a new file at once cannot both apply a version.
+func (s *sqliteStore) migrate(ctx context.Context) error {
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version    INTEGER NOT NULL PRIMARY KEY,
+			applied_at INTEGER NOT NULL
+		) STRICT`); err != nil {
+			return err
+		}
+		var current int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM schema_migrations`).Scan(&current); err != nil {
+			return err
+		}
+		pending, err := pendingMigrations(sqliteMigrations, current)
+		if err != nil {
+			return err
+		}
+		for _, m := range pending {
+			for _, stmt := range m.statements {
+				if _, err := tx.ExecContext(ctx, stmt); err != nil {
+					return fmt.Errorf("version %d: %w", m.version, err)
+				}
+			}
+			if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)`,
+				m.version, s.timestamp().Unix()); err != nil {
+				return fmt.Errorf("version %d: %w", m.version, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("store: migrate sqlite: %w", err)
+	}
+	return nil
+}
+
+// write runs fn in a write transaction, committing if it returns nil.
+func (s *sqliteStore) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *sqliteStore) CreateAccount(ctx context.Context, friendlyName string) (Account, error) {
+	a, sealed, err := s.newAccount(friendlyName)
+	if err != nil {
+		return Account{}, fmt.Errorf("store: create account: %w", err)
+	}
+	_, err = s.w.ExecContext(ctx, `INSERT INTO accounts
+		(sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated)
+		VALUES (?, ?, ?, ?, ?, ?)`,
+		a.SID, a.FriendlyName, sealed, a.AuthTokenID, a.DateCreated.Unix(), a.DateUpdated.Unix())
+	if err != nil {
+		return Account{}, fmt.Errorf("store: create account: %w", err)
+	}
+	return a, nil
+}
+
+const sqliteAccountColumns = `sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated`
+
+func (s *sqliteStore) scanAccount(row interface{ Scan(...any) error }) (Account, error) {
+	var (
+		a                Account
+		sealed           []byte
+		created, updated int64
+	)
+	if err := row.Scan(&a.SID, &a.FriendlyName, &sealed, &a.AuthTokenID, &created, &updated); err != nil {
+		return Account{}, err
+	}
+	a.DateCreated, a.DateUpdated = unixUTC(created), unixUTC(updated)
+	if err := s.unsealAccount(&a, sealed); err != nil {
+		return Account{}, err
+	}
+	return a, nil
+}
+
+func (s *sqliteStore) GetAccount(ctx context.Context, sid string) (Account, error) {
+	a, err := s.scanAccount(s.r.QueryRowContext(ctx, `SELECT `+sqliteAccountColumns+` FROM accounts WHERE sid = ?`, sid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Account{}, notFoundAccount(sid)
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("store: get account: %w", err)
+	}
+	return a, nil
+}
+
+func (s *sqliteStore) ListAccounts(ctx context.Context) ([]Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteAccountColumns+` FROM accounts ORDER BY date_created, sid`)
+	if err != nil {
+		return nil, fmt.Errorf("store: list accounts: %w", err)
+	}
+	defer rows.Close()
+	out := []Account{}
+	for rows.Next() {
+		a, err := s.scanAccount(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list accounts: %w", err)
+		}
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list accounts: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) RotateAuthToken(ctx context.Context, sid string) (Account, error) {
+	next, err := s.newToken(sid)
+	if err != nil {
+		return Account{}, fmt.Errorf("store: rotate auth token: %w", err)
+	}
+	now := s.timestamp()
+	var a Account
+	err = s.write(ctx, func(tx *sql.Tx) error {
+		var oldID string
+		err := tx.QueryRowContext(ctx, `SELECT auth_token_id FROM accounts WHERE sid = ?`, sid).Scan(&oldID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return notFoundAccount(sid)
+		}
+		if err != nil {
+			return err
+		}
+		a, err = s.scanAccount(tx.QueryRowContext(ctx, `UPDATE accounts
+			SET auth_token_sealed = ?, auth_token_id = ?, date_updated = ?
+			WHERE sid = ? RETURNING `+sqliteAccountColumns,
+			next.sealed, next.tokenID, now.Unix(), sid))
+		if err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO revocations (cred_id, account_sid, revoked_at) VALUES (?, ?, ?)`,
+			oldID, sid, now.Unix())
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return Account{}, err
+	}
+	if err != nil {
+		return Account{}, fmt.Errorf("store: rotate auth token: %w", err)
+	}
+	return a, nil
+}
+
+func (s *sqliteStore) CreateKey(ctx context.Context, accountSID, friendlyName string) (Key, error) {
+	k, sealed, err := s.newKey(accountSID, friendlyName)
+	if err != nil {
+		return Key{}, fmt.Errorf("store: create key: %w", err)
+	}
+	// INSERT ... SELECT ... WHERE EXISTS checks the account in the same
+	// statement: no row inserted means no such account.
+	res, err := s.w.ExecContext(ctx, `INSERT INTO keys
+		(sid, account_sid, friendly_name, secret_sealed, date_created, date_updated)
+		SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE sid = ?)`,
+		k.SID, k.AccountSID, k.FriendlyName, sealed, k.DateCreated.Unix(), k.DateUpdated.Unix(), accountSID)
+	if err != nil {
+		return Key{}, fmt.Errorf("store: create key: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Key{}, fmt.Errorf("store: create key: %w", err)
+	} else if n == 0 {
+		return Key{}, notFoundAccount(accountSID)
+	}
+	return k, nil
+}
+
+const sqliteKeyColumns = `sid, account_sid, friendly_name, secret_sealed, date_created, date_updated`
+
+func (s *sqliteStore) scanKey(row interface{ Scan(...any) error }) (Key, error) {
+	var (
+		k                Key
+		sealed           []byte
+		created, updated int64
+	)
+	if err := row.Scan(&k.SID, &k.AccountSID, &k.FriendlyName, &sealed, &created, &updated); err != nil {
+		return Key{}, err
+	}
+	k.DateCreated, k.DateUpdated = unixUTC(created), unixUTC(updated)
+	if err := s.unsealKey(&k, sealed); err != nil {
+		return Key{}, err
+	}
+	return k, nil
+}
+
+func (s *sqliteStore) GetKey(ctx context.Context, accountSID, keySID string) (Key, error) {
+	var row *sql.Row
+	if accountSID == "" {
+		row = s.r.QueryRowContext(ctx, `SELECT `+sqliteKeyColumns+` FROM keys WHERE sid = ?`, keySID)
+	} else {
+		row = s.r.QueryRowContext(ctx, `SELECT `+sqliteKeyColumns+` FROM keys WHERE sid = ? AND account_sid = ?`, keySID, accountSID)
+	}
+	k, err := s.scanKey(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Key{}, notFoundKey(accountSID, keySID)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("store: get key: %w", err)
+	}
+	return k, nil
+}
+
+func (s *sqliteStore) ListKeys(ctx context.Context, accountSID string) ([]Key, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteKeyColumns+` FROM keys
+		WHERE account_sid = ? ORDER BY date_created, sid`, accountSID)
+	if err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	defer rows.Close()
+	out := []Key{}
+	for rows.Next() {
+		k, err := s.scanKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	if len(out) == 0 {
+		// Accounts are never deleted, so checking after the query is not racy.
+		if _, err := s.GetAccount(ctx, accountSID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) UpdateKey(ctx context.Context, accountSID, keySID, friendlyName string) (Key, error) {
+	if err := requireAccount(accountSID); err != nil {
+		return Key{}, fmt.Errorf("store: update key: %w", err)
+	}
+	if err := checkFriendlyName(friendlyName); err != nil {
+		return Key{}, fmt.Errorf("store: update key: %w", err)
+	}
+	k, err := s.scanKey(s.w.QueryRowContext(ctx, `UPDATE keys SET friendly_name = ?, date_updated = ?
+		WHERE sid = ? AND account_sid = ? RETURNING `+sqliteKeyColumns,
+		friendlyName, s.timestamp().Unix(), keySID, accountSID))
+	if errors.Is(err, sql.ErrNoRows) {
+		return Key{}, notFoundKey(accountSID, keySID)
+	}
+	if err != nil {
+		return Key{}, fmt.Errorf("store: update key: %w", err)
+	}
+	return k, nil
+}
+
+func (s *sqliteStore) DeleteKey(ctx context.Context, accountSID, keySID string) error {
+	if err := requireAccount(accountSID); err != nil {
+		return fmt.Errorf("store: delete key: %w", err)
+	}
+	now := s.timestamp()
+	err := s.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `DELETE FROM keys WHERE sid = ? AND account_sid = ?`, keySID, accountSID)
+		if err != nil {
+			return err
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return err
+		} else if n == 0 {
+			return notFoundKey(accountSID, keySID)
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO revocations (cred_id, account_sid, revoked_at) VALUES (?, ?, ?)`,
+			keySID, accountSID, now.Unix())
+		return err
+	})
+	if errors.Is(err, ErrNotFound) {
+		return err
+	}
+	if err != nil {
+		return fmt.Errorf("store: delete key: %w", err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) RevocationsAfter(ctx context.Context, after int64, limit int) ([]Revocation, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, fmt.Errorf("store: revocations: %w", err)
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT seq, cred_id, account_sid, revoked_at FROM revocations
+		WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: revocations: %w", err)
+	}
+	defer rows.Close()
+	out := []Revocation{}
+	for rows.Next() {
+		var (
+			r  Revocation
+			at int64
+		)
+		if err := rows.Scan(&r.Seq, &r.CredID, &r.AccountSID, &at); err != nil {
+			return nil, fmt.Errorf("store: revocations: %w", err)
+		}
+		r.RevokedAt = unixUTC(at)
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: revocations: %w", err)
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) PruneRevocations(ctx context.Context, before time.Time) error {
+	cutoff := before.UTC().Truncate(time.Second)
+	if _, err := s.w.ExecContext(ctx, `DELETE FROM revocations WHERE revoked_at < ?`, cutoff.Unix()); err != nil {
+		return fmt.Errorf("store: prune revocations: %w", err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Ping(ctx context.Context) error {
+	if err := s.w.PingContext(ctx); err != nil {
+		return fmt.Errorf("store: ping sqlite: %w", err)
+	}
+	// A query, not just a ping, so a file that was replaced or damaged under
+	// the open handles is noticed.
+	var one int
+	if err := s.r.QueryRowContext(ctx, `SELECT 1 FROM schema_migrations LIMIT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("store: ping sqlite: %w", err)
+	}
+	return nil
+}
+
+func (s *sqliteStore) Close() error {
+	return errors.Join(s.r.Close(), s.w.Close())
+}
+
+func unixUTC(sec int64) time.Time {
+	return time.Unix(sec, 0).UTC()
+}
