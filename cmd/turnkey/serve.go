@@ -69,6 +69,9 @@ type node struct {
 	relay   *relay.Server
 	api     *http.Server
 	admin   *http.Server
+	// apiAddr and adminAddr are the bound addresses (the configured ones
+	// may name port 0).
+	apiAddr, adminAddr net.Addr
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -174,7 +177,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 			return nil, err
 		}
 		n.api = api.Server(cfg.API.Listen)
-		if err := n.serveHTTP(n.api, "API", cfg.API.TLS); err != nil {
+		if n.apiAddr, err = n.serveHTTP(n.api, "API", cfg.API.TLS); err != nil {
 			return nil, err
 		}
 	}
@@ -185,7 +188,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 			Ready:    n.readyChecks(),
 			Pprof:    cfg.Admin.Pprof,
 		}))
-		if err := n.serveHTTP(n.admin, "admin", false); err != nil {
+		if n.adminAddr, err = n.serveHTTP(n.admin, "admin", false); err != nil {
 			return nil, err
 		}
 	}
@@ -195,10 +198,10 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 
 // serveHTTP binds at once (so a taken port is a start-up error) and serves
 // in the background.
-func (n *node) serveHTTP(srv *http.Server, name string, useTLS bool) error {
+func (n *node) serveHTTP(srv *http.Server, name string, useTLS bool) (net.Addr, error) {
 	ln, err := net.Listen("tcp", srv.Addr)
 	if err != nil {
-		return fmt.Errorf("%s: listen %s: %w", name, srv.Addr, err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	n.log.Info(name+" listener up", "addr", ln.Addr().String(), "tls", useTLS)
 	n.wg.Add(1)
@@ -215,7 +218,7 @@ func (n *node) serveHTTP(srv *http.Server, name string, useTLS bool) error {
 			n.log.Error(name+" server stopped", "err", err)
 		}
 	}()
-	return nil
+	return ln.Addr(), nil
 }
 
 func (n *node) readyChecks() []admin.Check {

@@ -1,0 +1,172 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/turnkey-dev/turnkey/config"
+)
+
+// testNode is a whole turnkey process (relay, API, admin) started in-process
+// on ephemeral loopback ports, as `turnkey serve` would start it.
+type testNode struct {
+	*node
+	API, Admin                          string // base URLs
+	TURNUDP, TURNTCP, TURNAlt, TURNTLS  string // host:port ("" when not running)
+	AccountSID, AuthToken, DataDir, Key string
+	Secret                              string
+	Logs                                *syncBuffer
+	Stdout                              *syncBuffer
+}
+
+const testTURNSecret = "node-test-secret-0123456789abcdef"
+
+// startTestNode starts a node on loopback with a config that mutate may
+// adjust; it stops at the end of the test.
+func startTestNode(t *testing.T, mutate func(c *config.Config)) *testNode {
+	t.Helper()
+	dir := t.TempDir()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	binder := config.RegisterFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	l, err := config.Load(binder, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &l.Config
+	c.DataDir = filepath.Join(dir, "data")
+	c.Log.Level = "debug"
+	c.DrainTimeout = config.Duration(2 * time.Second)
+	c.TURN.ListenIP = "127.0.0.1"
+	c.TURN.RelayIP = "127.0.0.1"
+	c.TURN.UDPPort = freePort(t, "udp")
+	c.TURN.TCPPort = c.TURN.UDPPort
+	c.TURN.AltTCPPort = freePort(t, "tcp")
+	c.TURN.TLSPort = freePort(t, "tcp")
+	c.TURN.SocketsPerPort = 2
+	c.TURN.MinPort, c.TURN.MaxPort = 62000, 62999
+	c.TURN.Secrets = []config.Secret{testTURNSecret}
+	c.TURN.PeerPolicy.Allow = []string{"127.0.0.1"}
+	c.API.Listen = "127.0.0.1:0"
+	c.Admin.Listen = "127.0.0.1:0"
+	c.Store.RevocationPoll = config.Duration(200 * time.Millisecond)
+	if mutate != nil {
+		mutate(c)
+	}
+	if err := l.Validate(); err != nil {
+		t.Fatalf("test config invalid: %v", err)
+	}
+	if err := config.ResolveDataDir(c); err != nil {
+		t.Fatal(err)
+	}
+	logs, stdout := &syncBuffer{}, &syncBuffer{}
+	level := new(slog.LevelVar)
+	log := newLogger(c.Log, level, logs)
+	n, err := startNode(l, log, level, stdout)
+	if err != nil {
+		t.Fatalf("start node: %v\n%s", err, logs.String())
+	}
+	t.Cleanup(func() {
+		n.shutdown()
+		if t.Failed() {
+			t.Logf("node log:\n%s", logs.String())
+		}
+	})
+	tn := &testNode{node: n, DataDir: c.DataDir, Secret: testTURNSecret, Logs: logs, Stdout: stdout}
+	if len(c.TURN.Secrets) > 0 {
+		tn.Secret = c.TURN.Secrets[0].Reveal()
+	}
+	if n.apiAddr != nil {
+		tn.API = "http://" + n.apiAddr.String()
+		if c.API.TLS {
+			tn.API = "https://" + n.apiAddr.String()
+		}
+	}
+	if n.adminAddr != nil {
+		tn.Admin = "http://" + n.adminAddr.String()
+	}
+	if n.relay != nil {
+		for _, ln := range n.relay.Listeners() {
+			switch {
+			case ln.Transport == "udp":
+				tn.TURNUDP = ln.Addr.String()
+			case ln.Scheme == "turns" && ln.Port == c.TURN.TLSPort:
+				tn.TURNTLS = ln.Addr.String()
+			case ln.Port == c.TURN.TCPPort:
+				tn.TURNTCP = ln.Addr.String()
+			case ln.Port == c.TURN.AltTCPPort:
+				tn.TURNAlt = ln.Addr.String()
+			}
+		}
+	}
+	if data, err := os.ReadFile(filepath.Join(c.DataDir, "initial-account.json")); err == nil {
+		var acct struct {
+			AccountSID string `json:"account_sid"`
+			AuthToken  string `json:"auth_token"`
+		}
+		if err := json.Unmarshal(data, &acct); err != nil {
+			t.Fatal(err)
+		}
+		tn.AccountSID, tn.AuthToken = acct.AccountSID, acct.AuthToken
+	}
+	return tn
+}
+
+// freePort finds a loopback port free for the network right now.
+func freePort(t *testing.T, network string) int {
+	t.Helper()
+	if network == "udp" {
+		// A port free for both UDP and TCP, so the pair can share it.
+		for range 50 {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			port := pc.LocalAddr().(*net.UDPAddr).Port
+			pc.Close()
+			if l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port)); err == nil {
+				l.Close()
+				return port
+			}
+		}
+		t.Fatal("no free port")
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a goroutine-safe log sink.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+var _ io.Writer = (*syncBuffer)(nil)
