@@ -231,7 +231,6 @@ func (s *udpSink) addr() *net.UDPAddr { return s.pc.LocalAddr().(*net.UDPAddr) }
 func (s *udpSink) port() int          { return s.addr().Port }
 func (s *udpSink) received() int      { return len(s.n) }
 
-
 // TestBandwidthLimitCutsFloodToTheLimit floods an allocation far above its
 // per-allocation limit and checks what reaches the peer: at most the limit
 // over the flood's duration plus the burst, and most of that (excess is

@@ -47,7 +47,7 @@ func TestRelayEchoThroughEveryTransport(t *testing.T) {
 
 func TestRefusedCredentials(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
-		c.Revoked = func(id string) bool { return id == "SK" + strings.Repeat("e", 32) }
+		c.Revoked = func(id string) bool { return id == "SK"+strings.Repeat("e", 32) }
 	})
 	acct := "AC" + strings.Repeat("a", 32)
 	revokedRest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("e", 32), "bob")

@@ -60,8 +60,8 @@ type node struct {
 	cfg          *config.Loaded
 	reloadConfig func() (*config.Loaded, error)
 	log          *slog.Logger
-	level    *slog.LevelVar
-	registry *prometheus.Registry
+	level        *slog.LevelVar
+	registry     *prometheus.Registry
 
 	store   store.Store
 	revoked *store.RevocationCache
@@ -84,8 +84,15 @@ type chanFlag struct {
 	ch   chan struct{}
 }
 
-func (f *chanFlag) set()        { f.once.Do(func() { close(f.ch) }) }
-func (f *chanFlag) isSet() bool { select { case <-f.ch: return true; default: return false } }
+func (f *chanFlag) set() { f.once.Do(func() { close(f.ch) }) }
+func (f *chanFlag) isSet() bool {
+	select {
+	case <-f.ch:
+		return true
+	default:
+		return false
+	}
+}
 
 func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdout io.Writer) (_ *node, err error) {
 	ctx, cancel := context.WithCancel(context.Background())
