@@ -1,0 +1,208 @@
+package config
+
+import (
+	"errors"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func load(t *testing.T, yaml string, env []string, args ...string) (*Loaded, error) {
+	t.Helper()
+	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	b := RegisterFlags(fs)
+	if yaml != "" {
+		path := filepath.Join(t.TempDir(), "turnkey.yaml")
+		if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		args = append([]string{"-config", path}, args...)
+	}
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	return Load(b, env)
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c := Default()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+}
+
+func TestPrecedenceFileEnvFlags(t *testing.T) {
+	yaml := "turn:\n  udp_port: 4000\n  tcp_port: 4001\n  realm: fromfile\nlog:\n  level: warn\n"
+	cases := []struct {
+		name      string
+		env       []string
+		args      []string
+		udp, tcp  int
+		realm     string
+		level     string
+		secretLen int
+	}{
+		{"file only", nil, nil, 4000, 4001, "fromfile", "warn", 0},
+		{"env over file", []string{"TURNKEY_UDP_PORT=5000", "TURNKEY_SECRETS=aaaaaaaaaaaaaaaa,bbbbbbbbbbbbbbbb"}, nil, 5000, 4001, "fromfile", "warn", 2},
+		{"flag over env", []string{"TURNKEY_UDP_PORT=5000"}, []string{"-udp-port", "6000", "-realm", "flagrealm"}, 6000, 4001, "flagrealm", "warn", 0},
+		{"repeated list flag appends", nil, []string{"-secret", "aaaaaaaaaaaaaaaa", "-secret", "bbbbbbbbbbbbbbbb"}, 4000, 4001, "fromfile", "warn", 2},
+		{"unrelated env ignored", []string{"OTHER_UDP_PORT=1"}, nil, 4000, 4001, "fromfile", "warn", 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := load(t, yaml, tc.env, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if l.TURN.UDPPort != tc.udp || l.TURN.TCPPort != tc.tcp || l.TURN.Realm != tc.realm || l.Log.Level != tc.level {
+				t.Errorf("got udp %d tcp %d realm %q level %q", l.TURN.UDPPort, l.TURN.TCPPort, l.TURN.Realm, l.Log.Level)
+			}
+			if len(l.TURN.Secrets) != tc.secretLen {
+				t.Errorf("secrets %d, want %d", len(l.TURN.Secrets), tc.secretLen)
+			}
+			if err := l.Validate(); err != nil {
+				t.Errorf("valid config refused: %v", err)
+			}
+		})
+	}
+}
+
+func TestIsSetTracksExplicitSettings(t *testing.T) {
+	l, err := load(t, "turn:\n  alt_tcp_port: 8443\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.IsSet("turn.alt_tcp_port") || l.IsSet("turn.udp_port") {
+		t.Errorf("IsSet wrong: alt %v udp %v", l.IsSet("turn.alt_tcp_port"), l.IsSet("turn.udp_port"))
+	}
+	l, err = load(t, "", []string{"TURNKEY_ALT_TCP_PORT=443"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !l.IsSet("turn.alt_tcp_port") {
+		t.Error("env setting not marked explicit")
+	}
+	l, err = load(t, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.IsSet("turn.alt_tcp_port") {
+		t.Error("default marked explicit")
+	}
+}
+
+func TestValidationNamesTheField(t *testing.T) {
+	cases := []struct {
+		yaml, env, field string
+	}{
+		{"turn:\n  max_port: 70000\n", "", "turn.max_port"},
+		{"turn:\n  min_port: 60000\n  max_port: 50000\n", "", "turn.min_port"},
+		{"turn:\n  realm: \"\"\n", "", "turn.realm"},
+		{"turn:\n  listen_ip: not-an-ip\n", "", "turn.listen_ip"},
+		{"turn:\n  secrets: [short]\n", "", "turn.secrets[0]"},
+		{"turn:\n  peer_policy:\n    allow: [10.0.0.0/33]\n", "", "turn.peer_policy.allow[0]"},
+		{"turn:\n  quotas:\n    bandwidth_bytes_per_second: 100\n", "", "turn.quotas.bandwidth_bytes_per_second"},
+		{"role: edge\n", "", "role"},
+		{"log:\n  level: loud\n", "", "log.level"},
+		{"api:\n  cors_origins: [example.com]\n", "", "api.cors_origins[0]"},
+		{"api:\n  tls: true\n", "", "api.tls"},
+		{"store:\n  dsn: mysql://x\n", "", "store.dsn"},
+		{"store:\n  encryption_key: nope\n", "", "store.encryption_key"},
+		{"store:\n  revocation_poll: 1m\n", "", "store.revocation_poll"},
+		{"tls:\n  cert_file: /x.pem\n", "", "tls"},
+		{"", "TURNKEY_CLOCK_SKEW=1h", "turn.clock_skew"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.field, func(t *testing.T) {
+			var env []string
+			if tc.env != "" {
+				env = []string{tc.env}
+			}
+			l, err := load(t, tc.yaml, env)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = l.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("no FieldError: %v", err)
+			}
+			if !strings.Contains(err.Error(), tc.field+":") {
+				t.Errorf("error %q does not name %s", err, tc.field)
+			}
+		})
+	}
+}
+
+func TestLoadErrors(t *testing.T) {
+	cases := []struct {
+		name, yaml string
+		env        []string
+		want       string
+	}{
+		{"unknown key", "turn:\n  udp_prot: 1\n", nil, "udp_prot"},
+		{"bad env number", "", []string{"TURNKEY_UDP_PORT=abc"}, "TURNKEY_UDP_PORT"},
+		{"bad env duration", "", []string{"TURNKEY_MAX_TTL=forever"}, "TURNKEY_MAX_TTL"},
+		{"bad region pair", "", []string{"TURNKEY_REGIONS=eu"}, "TURNKEY_REGIONS"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := load(t, tc.yaml, tc.env)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want mention of %s", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestDurationsAndMaps(t *testing.T) {
+	l, err := load(t, "turn:\n  max_ttl: 3600\n  clock_skew: 5s\napi:\n  regions: {eu: turn-eu.example.com}\n",
+		[]string{"TURNKEY_DRAIN_TIMEOUT=1m"}, "-region", "us=turn-us.example.com")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.TURN.MaxTTL.D() != time.Hour || l.TURN.ClockSkew.D() != 5*time.Second || l.DrainTimeout.D() != time.Minute {
+		t.Errorf("durations %v %v %v", l.TURN.MaxTTL, l.TURN.ClockSkew, l.DrainTimeout)
+	}
+	if l.API.Regions["us"] != "turn-us.example.com" {
+		t.Errorf("regions %v", l.API.Regions)
+	}
+}
+
+func TestRedactedHidesSecrets(t *testing.T) {
+	l, err := load(t, "turn:\n  secrets: [supersecret-value-123456]\nstore:\n  dsn: postgres://u:pw-in-dsn@db/turnkey\n", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := l.Redacted()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, secret := range []string{"supersecret-value-123456", "pw-in-dsn"} {
+		if strings.Contains(string(out), secret) {
+			t.Errorf("config print shows %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(string(out), "[redacted]") {
+		t.Errorf("no redaction marker:\n%s", out)
+	}
+}
+
+func TestLoadOrCreateSecretFile(t *testing.T) {
+	dir := t.TempDir()
+	v1, created, err := LoadOrCreateSecretFile(dir, "turn-secret")
+	if err != nil || !created || len(v1) < 32 {
+		t.Fatalf("first: %q %v %v", v1, created, err)
+	}
+	st, err := os.Stat(filepath.Join(dir, "turn-secret"))
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v %v", st.Mode(), err)
+	}
+	v2, created, err := LoadOrCreateSecretFile(dir, "turn-secret")
+	if err != nil || created || v2 != v1 {
+		t.Fatalf("second read %q %v %v", v2, created, err)
+	}
+}
