@@ -347,6 +347,11 @@ var udpTransport = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: [
 
 func (c *rawClient) allocate() int { return c.do(stun.MethodAllocate, udpTransport) }
 
+func (c *rawClient) refresh(seconds uint32) int {
+	lt := stun.RawAttribute{Type: stun.AttrLifetime, Value: binary.BigEndian.AppendUint32(nil, seconds)}
+	return c.do(stun.MethodRefresh, lt)
+}
+
 func (c *rawClient) createPermission(peer netip.AddrPort) int {
 	return c.do(stun.MethodCreatePermission, peerAddr(peer))
 }

@@ -3,6 +3,7 @@ package relay
 import (
 	"net"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -212,4 +213,40 @@ func mustResolveUDP(t *testing.T, s string) *net.UDPAddr {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestRevocationRefusesNewAllocationsAndRefreshes: once the key that issued
+// credentials is revoked, a live allocation's Refresh and any new Allocate
+// with those credentials are refused.
+func TestRevocationRefusesNewAllocationsAndRefreshes(t *testing.T) {
+	key := "SK" + strings.Repeat("1", 32)
+	var revoked atomic.Bool
+	ts := startServer(t, func(c *Config) {
+		c.Revoked = func(id string) bool { return revoked.Load() && id == key }
+	})
+	rest, err := credentials.IssuedRest("AC"+strings.Repeat("2", 32), key, "grace")
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), rest)
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			revoked.Store(false)
+			server := ts.addr("turn", transport, 0)
+			live := newRawClient(t, transport, server, user, pass, testRealm)
+			if code := live.allocate(); code != 0 {
+				t.Fatalf("allocate before revocation: %d", code)
+			}
+			if code := live.refresh(600); code != 0 {
+				t.Fatalf("refresh before revocation: %d", code)
+			}
+			revoked.Store(true)
+			if code := live.refresh(600); code == 0 {
+				t.Error("refresh accepted after revocation")
+			}
+			if code := rawAllocate(t, transport, server, user, pass, testRealm); code == 0 {
+				t.Error("new allocation accepted after revocation")
+			}
+		})
+	}
 }

@@ -16,11 +16,15 @@ import (
 const accountsUsageText = `usage:
   turnkey accounts create [--name NAME] [--json] [config flags]
   turnkey accounts list [--json] [config flags]
+  turnkey accounts rotate-token [--json] [config flags] AC...
 
 create makes an account and prints its SID and auth token; the auth token is
 shown only this once. list prints every account, oldest first, without
 tokens. Both use the store named by -store-dsn (default: SQLite in the data
-directory) and its encryption key.
+directory) and its encryption key. rotate-token replaces an account's auth
+token and revokes the old one: Capability Tokens it signed and TURN
+credentials issued with it are refused (by relays within the revocation
+poll interval), as they are when a key is deleted.
 `
 
 // storeTimeout bounds a CLI command's time with the store, opening included,
@@ -40,6 +44,8 @@ func runAccounts(args []string, stdout, stderr io.Writer) int {
 		return runAccountsCreate(args[1:], stdout, stderr)
 	case "list":
 		return runAccountsList(args[1:], stdout, stderr)
+	case "rotate-token":
+		return runAccountsRotate(args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "turnkey accounts: unknown subcommand %q\n\n%s", args[0], accountsUsageText)
 		return 2
@@ -184,4 +190,27 @@ func writeJSON(cmd string, stdout, stderr io.Writer, v any) int {
 		return 1
 	}
 	return 0
+}
+
+func runAccountsRotate(args []string, stdout, stderr io.Writer) int {
+	const cmd = "turnkey accounts rotate-token"
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	return withStore(cmd, fs, args, stderr, func(ctx context.Context, st store.Store, rest []string) int {
+		if len(rest) != 1 {
+			fmt.Fprintf(stderr, "%s: name exactly one account SID\n", cmd)
+			return 2
+		}
+		a, err := st.RotateAuthToken(ctx, rest[0])
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+			return 1
+		}
+		if *asJSON {
+			return writeJSON(cmd, stdout, stderr, newAccountJSON(a, true))
+		}
+		fmt.Fprintf(stdout, "sid:           %s\nauth_token:    %s\nauth_token_id: %s\n", a.SID, a.AuthToken, a.AuthTokenID)
+		fmt.Fprintln(stderr, "The new auth token is shown only once: store it now. The old one is revoked.")
+		return 0
+	})
 }

@@ -1,0 +1,201 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/turnkey-dev/turnkey/credentials"
+)
+
+// relayCase pins Chromium to one issued TURN URL.
+type relayCase struct {
+	name      string
+	url       string // the only ICE URL Chromium is given
+	protocol  string // expected relayProtocol of the local relay candidate
+	transport string // expected turnkey_allocations_total transport label
+}
+
+var relayCases = []relayCase{
+	{"udp-3478", "turn:127.0.0.1:3478?transport=udp", "udp", "udp"},
+	{"tcp-3478", "turn:127.0.0.1:3478?transport=tcp", "tcp", "tcp"},
+	{"tcp-443", "turn:127.0.0.1:443?transport=tcp", "tcp", "tcp"},
+}
+
+// TestChromiumTokensEndpoint: ICE servers from the Twilio-compatible Tokens
+// endpoint, one transport at a time.
+func TestChromiumTokensEndpoint(t *testing.T) {
+	srv := chromiumServer(t)
+	servers := srv.twilioICEServers(t)
+	for _, tc := range relayCases {
+		t.Run(tc.name, func(t *testing.T) {
+			requireURL(t, servers, tc.url)
+			checkRelayCall(t, srv, servers, tc)
+		})
+	}
+}
+
+// TestChromiumAccessToken: ICE servers from /v1/ice-servers with an Access
+// Token minted from an API key.
+func TestChromiumAccessToken(t *testing.T) {
+	srv := chromiumServer(t)
+	servers := srv.accessTokenICEServers(t)
+	tc := relayCases[0]
+	tc.name = "access-token-" + tc.name
+	requireURL(t, servers, tc.url)
+	checkRelayCall(t, srv, servers, tc)
+}
+
+// TestChromiumExpiredCredentials: a credential past its expiry must be
+// refused, so no relay candidate and no connection.
+func TestChromiumExpiredCredentials(t *testing.T) {
+	srv := chromiumServer(t)
+	// An hour back, well beyond turn.clock_skew (60s by default), which
+	// would otherwise still accept it.
+	user, pass := credentials.MintTURN([]byte(e2eSecret), time.Now().Add(-time.Hour), "x")
+	servers := []json.RawMessage{mustJSON(t, map[string]any{
+		"urls":       []string{relayCases[0].url},
+		"username":   user,
+		"credential": pass,
+	})}
+	before := mustCounters(t, srv)
+	r, line := runWebRTC(t, srv.ns, webrtcInput{ICEServers: servers, TimeoutMs: 10000})
+	after := mustCounters(t, srv)
+	t.Logf("expired credentials: connected=%v, gathering=%v, candidates a=%d b=%d, icecandidateerror=%+v, problems=%q",
+		r.Connected, r.Gathering, len(r.Candidates.A), len(r.Candidates.B), r.CandidateErrors, r.Problems)
+	t.Logf("turnkey before: %s", before)
+	t.Logf("turnkey after:  %s", after)
+	if r.OK || r.Connected {
+		t.Fatalf("peers connected with expired credentials: %s", line)
+	}
+	// Chromium reports the STUN error code it got. pion/turn answers refused
+	// credentials with 400 where coturn answers 401 (RFC 8489 §9.2.4), so
+	// any icecandidateerror counts; so does ending gathering with nothing.
+	refused := len(r.CandidateErrors) > 0 || (len(r.Candidates.A) == 0 && len(r.Candidates.B) == 0)
+	if !refused {
+		t.Errorf("no icecandidateerror and relay candidates were gathered: %s", line)
+	}
+	if after.authExpired <= before.authExpired {
+		t.Errorf(`turnkey_auth_failures_total{reason="expired"} did not rise: %s -> %s`, before, after)
+	}
+	if after.allocUDP+after.allocTCP != before.allocUDP+before.allocTCP {
+		t.Errorf("turnkey_allocations_total moved with expired credentials: %s -> %s", before, after)
+	}
+}
+
+// chromiumServer checks prerequisites and starts turnkey in a fresh
+// namespace with the default peer policy.
+func chromiumServer(t *testing.T) *server {
+	t.Helper()
+	requireNetns(t)
+	requireChromium(t)
+	ns := newNetns(t)
+	return startTurnkey(t, ns, serverOptions{})
+}
+
+// checkRelayCall runs one Chromium call restricted to tc.url and checks the
+// browser's view and turnkey's counters.
+func checkRelayCall(t *testing.T, srv *server, servers []json.RawMessage, tc relayCase) {
+	t.Helper()
+	before := mustCounters(t, srv)
+	r, line := runWebRTC(t, srv.ns, webrtcInput{ICEServers: servers, KeepURLs: []string{tc.url}})
+	t.Logf("%s: %s", tc.name, r.summary())
+	if !r.OK {
+		t.Fatalf("%s: call failed: %q\nobserved: %s", tc.name, r.Problems, line)
+	}
+	for name, p := range map[string]selectedPair{"a": r.Selected.A, "b": r.Selected.B} {
+		if p.LocalCandidateType != "relay" || p.RemoteCandidateType != "relay" {
+			t.Errorf("peer %s selected %s/%s, want relay/relay", name, p.LocalCandidateType, p.RemoteCandidateType)
+		}
+		if p.LocalRelayProtocol != tc.protocol {
+			t.Errorf("peer %s relayProtocol %q, want %q", name, p.LocalRelayProtocol, tc.protocol)
+		}
+	}
+	if r.MessagesReceived.AFromB == 0 || r.MessagesReceived.BFromA == 0 {
+		t.Errorf("messages a<-b %d, b<-a %d: want both > 0", r.MessagesReceived.AFromB, r.MessagesReceived.BFromA)
+	}
+	if r.Selected.B.AudioPacketsReceived == 0 {
+		t.Error("no audio packets received")
+	}
+
+	// Counters are scraped, so allow them a moment to catch up.
+	var after relayCounters
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		after = mustCounters(t, srv)
+		if countersRose(before, after, tc.transport) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Logf("%s: turnkey before: %s", tc.name, before)
+	t.Logf("%s: turnkey after:  %s", tc.name, after)
+	if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
+		t.Errorf("turnkey_relay_bytes_total did not rise in both directions: %s -> %s", before, after)
+	}
+	if alloc(after, tc.transport)-alloc(before, tc.transport) < 2 {
+		t.Errorf("turnkey_allocations_total{transport=%q} rose by %g, want >= 2 (one per peer)",
+			tc.transport, alloc(after, tc.transport)-alloc(before, tc.transport))
+	}
+}
+
+func countersRose(before, after relayCounters, transport string) bool {
+	return after.bytesC2P > before.bytesC2P && after.bytesP2C > before.bytesP2C &&
+		alloc(after, transport)-alloc(before, transport) >= 2
+}
+
+func alloc(c relayCounters, transport string) float64 {
+	if transport == "tcp" {
+		return c.allocTCP
+	}
+	return c.allocUDP
+}
+
+func mustCounters(t *testing.T, srv *server) relayCounters {
+	t.Helper()
+	c, err := srv.counters()
+	if err != nil {
+		t.Fatalf("scraping turnkey metrics: %v", err)
+	}
+	return c
+}
+
+// requireURL fails unless the issued servers include url.
+func requireURL(t *testing.T, servers []json.RawMessage, url string) {
+	t.Helper()
+	var all []string
+	for _, raw := range servers {
+		var s struct {
+			URL  string          `json:"url"`
+			URLs json.RawMessage `json:"urls"`
+		}
+		if err := json.Unmarshal(raw, &s); err != nil {
+			t.Fatalf("ICE server %s: %v", raw, err)
+		}
+		var list []string
+		if err := json.Unmarshal(s.URLs, &list); err != nil {
+			var one string
+			if json.Unmarshal(s.URLs, &one) == nil {
+				list = []string{one}
+			}
+		}
+		all = append(append(all, s.URL), list...)
+	}
+	for _, u := range all {
+		if u == url {
+			return
+		}
+	}
+	t.Fatalf("issued ICE servers lack %s; got %s", url, strconv.Quote(fmt.Sprint(all)))
+}
+
+func mustJSON(t *testing.T, v any) json.RawMessage {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}

@@ -1,0 +1,160 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+const (
+	uclientClients  = 50
+	uclientMessages = 200
+	peerPort        = "3480"
+)
+
+// TestCoturnUclientLoad drives turnkey with coturn's own test client: 50
+// clients × 200 messages each through the relay to turnutils_peer and back,
+// over UDP and over TCP, with no loss allowed.
+func TestCoturnUclientLoad(t *testing.T) {
+	requireNetns(t)
+	requireCoturnTools(t)
+	ns := newNetns(t)
+	srv := startTurnkey(t, ns, serverOptions{
+		// The echo peer lives on loopback, which the default deny-list covers.
+		peerAllow: []string{"127.0.0.1"},
+		// Every uclient client shares one username.
+		unlimitedQuotas: true,
+	})
+	startPeer(t, ns)
+
+	for _, tc := range []struct {
+		name      string
+		flags     []string
+		transport string
+	}{
+		{"udp", nil, "udp"},
+		{"tcp", []string{"-t"}, "tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := mustCounters(t, srv)
+			res, all, perr := runUclient(t, ns, tc.flags...)
+			after := mustCounters(t, srv)
+			t.Logf("%s: %d clients x %d messages: sent %d, received %d, lost %d (%s%%)",
+				tc.name, uclientClients, uclientMessages, res.sent, res.received, res.lost, res.lostPct)
+			t.Logf("%s: turnkey before: %s", tc.name, before)
+			t.Logf("%s: turnkey after:  %s", tc.name, after)
+			if perr != nil {
+				t.Fatalf("reading turnutils_uclient output: %v\n%s", perr, tail(all, 4096))
+			}
+			want := uclientClients * uclientMessages
+			if res.sent != want || res.received != want || res.lost != 0 {
+				t.Errorf("sent %d, received %d, lost %d: want %d each way and no loss\n%s",
+					res.sent, res.received, res.lost, want, tail(all, 2048))
+			}
+			if got := alloc(after, tc.transport) - alloc(before, tc.transport); got < uclientClients {
+				t.Errorf("turnkey_allocations_total{transport=%q} rose by %g, want >= %d", tc.transport, got, uclientClients)
+			}
+			if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
+				t.Errorf("turnkey_relay_bytes_total did not rise in both directions")
+			}
+		})
+	}
+}
+
+// startPeer starts coturn's UDP echo peer in ns and waits until it echoes.
+func startPeer(t *testing.T, ns *netns) {
+	t.Helper()
+	p := startProc(t, "turnutils_peer", ns.command(context.Background(), "turnutils_peer", "-L", "127.0.0.1", "-p", peerPort))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := udpEcho(ns, "127.0.0.1:"+peerPort)
+		if err == nil {
+			return
+		}
+		if p.exited() || time.Now().After(deadline) {
+			t.Fatalf("turnutils_peer does not echo on 127.0.0.1:%s: %v\n%s", peerPort, err, p.out.tail(2048))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// udpEcho sends one datagram from inside ns and waits briefly for it back.
+func udpEcho(ns *netns, addr string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	c, err := ns.dial(ctx, "udp", addr)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if _, err := c.Write([]byte("e2e-probe")); err != nil {
+		return err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	buf := make([]byte, 64)
+	if _, err := c.Read(buf); err != nil {
+		return fmt.Errorf("no echo: %w", err)
+	}
+	return nil
+}
+
+// runUclient runs turnutils_uclient in ns against a relay on 127.0.0.1:3478
+// with REST credentials derived from e2eSecret, and parses its totals. It
+// fails the test if the client itself fails.
+func runUclient(t *testing.T, ns *netns, flags ...string) (uclientResult, string, error) {
+	t.Helper()
+	args := append(append([]string{}, flags...),
+		// Without -u the client sends a bare "<expiry>" username, which
+		// coturn accepts and turnkey refuses as malformed: name a user.
+		"-u", "e2e-load", "-W", e2eSecret, "-p", "3478", "-e", "127.0.0.1", "-r", peerPort,
+		"-m", strconv.Itoa(uclientClients), "-n", strconv.Itoa(uclientMessages), "-l", "120",
+		"-c", "-X", "127.0.0.1")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	out, errOut, err := runOut(ctx, ns.command(ctx, "turnutils_uclient", args...))
+	all := string(out) + string(errOut)
+	// Exit status 0 says little (it is 0 at 100 % loss too); 255 is an
+	// allocation failure.
+	if err != nil {
+		t.Fatalf("turnutils_uclient %v: %v\n%s", args, err, tail(all, 4096))
+	}
+	res, perr := parseUclient(all)
+	return res, all, perr
+}
+
+type uclientResult struct {
+	sent, received, lost int
+	lostPct              string
+}
+
+var (
+	// The summary line, e.g. "start_mclient: tot_send_msgs=10000, tot_recv_msgs=10000"
+	// (progress lines carry "msz=" first and are skipped by anchoring).
+	uclientTotals = regexp.MustCompile(`start_mclient: tot_send_msgs=(\d+), tot_recv_msgs=(\d+)`)
+	uclientLost   = regexp.MustCompile(`Total lost packets (\d+) \(([0-9.]+)%\)`)
+)
+
+func parseUclient(out string) (uclientResult, error) {
+	var r uclientResult
+	tot := uclientTotals.FindAllStringSubmatch(out, -1)
+	lost := uclientLost.FindStringSubmatch(out)
+	if len(tot) == 0 || lost == nil {
+		return r, fmt.Errorf("no final totals (tot_send_msgs / Total lost packets) in the output")
+	}
+	last := tot[len(tot)-1]
+	r.sent, _ = strconv.Atoi(last[1])
+	r.received, _ = strconv.Atoi(last[2])
+	r.lost, _ = strconv.Atoi(lost[1])
+	r.lostPct = lost[2]
+	return r, nil
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
