@@ -75,7 +75,7 @@ func FuzzParseTURNUsername(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if u.Rest == "" || len(username) > MaxUsernameLen {
+		if (u.Rest == "") != !strings.Contains(username, ":") || len(username) > MaxUsernameLen {
 			t.Fatalf("accepted %q as %+v", username, u)
 		}
 		if u.AccountSID != "" && (!ValidSID(u.AccountSID, "AC") || u.CredID == "") {

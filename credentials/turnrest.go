@@ -33,7 +33,9 @@ const maxIdentityLen = 256
 // "<AccountSID>.<CredID>.<nonce>[.<base64url identity>]", so relays can count
 // per account and identity and refuse credentials whose key was revoked.
 // Usernames from other issuers (coturn-style "expiry:alice") are accepted as
-// well; their whole rest is the identity.
+// well; their whole rest is the identity. A bare "<expiry>" (what coturn's
+// turnutils_uclient -W sends without -u, and coturn accepts) has an empty
+// identity.
 type TURNUser struct {
 	Expiry     time.Time
 	Rest       string
@@ -84,8 +86,8 @@ func ParseTURNUsername(username string) (TURNUser, error) {
 	if len(username) == 0 || len(username) > MaxUsernameLen {
 		return TURNUser{}, ErrMalformedUsername
 	}
-	ts, rest, ok := strings.Cut(username, ":")
-	if !ok || rest == "" || len(ts) == 0 || len(ts) > 12 {
+	ts, rest, hasRest := strings.Cut(username, ":")
+	if (hasRest && rest == "") || len(ts) == 0 || len(ts) > 12 {
 		return TURNUser{}, ErrMalformedUsername
 	}
 	for i := range len(ts) {

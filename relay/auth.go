@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/turnkey-dev/turnkey/credentials"
@@ -16,7 +17,13 @@ import (
 // created an allocation.
 func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 	refuse := func(reason string, err error) (string, []byte, bool) {
+		s.noteRefusal(ra.SrcAddr)
 		s.metrics.authFailures.WithLabelValues(reason).Inc()
+		// A refused Allocate is also a failed allocation; refusals of
+		// Refresh, CreatePermission or ChannelBind concern one that exists.
+		if ra.Method == stun.MethodAllocate {
+			s.metrics.allocationFailures.WithLabelValues("auth").Inc()
+		}
 		s.log.Debug("relay: credentials refused", "reason", reason, "client", addrString(ra.SrcAddr),
 			"method", ra.Method.String(), "username", ra.Username, "err", err)
 		return "", nil, false

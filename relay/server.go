@@ -121,6 +121,7 @@ type Server struct {
 	connMu          sync.Mutex
 	clientConns     map[net.Conn]struct{}
 	streamTransport sync.Map // client address → "tcp" | "tls"
+	refused         sync.Map // client address → credentials just refused (see autherror.go)
 	allocs          allocTable
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain

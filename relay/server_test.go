@@ -74,8 +74,9 @@ func TestRefusedCredentials(t *testing.T) {
 		for _, tc := range cases {
 			t.Run(transport+"/"+tc.name, func(t *testing.T) {
 				before := testutil.ToFloat64(ts.metrics.authFailures.WithLabelValues(tc.reason))
-				if code := rawAllocate(t, transport, ts.addr("turn", transport, 0), tc.user, tc.pass, tc.realm); code == 0 {
-					t.Fatal("allocation succeeded with bad credentials")
+				// 401 as RFC 8489 and coturn answer (pion alone would say 400).
+				if code := rawAllocate(t, transport, ts.addr("turn", transport, 0), tc.user, tc.pass, tc.realm); code != 401 {
+					t.Fatalf("bad credentials answered with %d, want 401", code)
 				}
 				if after := testutil.ToFloat64(ts.metrics.authFailures.WithLabelValues(tc.reason)); after <= before {
 					t.Errorf("turnkey_auth_failures_total{reason=%q} did not move (%v)", tc.reason, after)
