@@ -1,0 +1,120 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, 100 on every Linux this runs on.
+const clockTicks = 100
+
+// cpuSample is a process's user+system CPU time at an instant, from
+// /proc/PID/stat, so a run can say which process used the cores.
+type cpuSample struct {
+	at    time.Time
+	ticks int64
+	ok    bool
+}
+
+func sampleCPU(pid int) cpuSample {
+	path := "/proc/self/stat"
+	if pid > 0 {
+		path = fmt.Sprintf("/proc/%d/stat", pid)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return cpuSample{}
+	}
+	// The command name may contain spaces; fields resume after its ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return cpuSample{}
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return cpuSample{}
+	}
+	ut, err1 := strconv.ParseInt(f[11], 10, 64) // field 14 utime
+	st, err2 := strconv.ParseInt(f[12], 10, 64) // field 15 stime
+	if err1 != nil || err2 != nil {
+		return cpuSample{}
+	}
+	return cpuSample{at: time.Now(), ticks: ut + st, ok: true}
+}
+
+// cpuPercent is the CPU used between two samples, in percent of one core.
+func cpuPercent(a, b cpuSample) float64 {
+	if !a.ok || !b.ok || !b.at.After(a.at) {
+		return -1
+	}
+	return float64(b.ticks-a.ticks) / clockTicks / b.at.Sub(a.at).Seconds() * 100
+}
+
+// rssBytes reads VmRSS from /proc/PID/status.
+func rssBytes(pid int) int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) >= 1 {
+				kb, err := strconv.ParseInt(f[0], 10, 64)
+				if err == nil {
+					return kb << 10
+				}
+			}
+		}
+	}
+	return -1
+}
+
+// sampleSystemCPU is the whole machine's busy time (all cores, everything
+// but idle and iowait) from /proc/stat, so a run can tell how much of the
+// two cores went to processes that are neither client nor server: on a
+// shared box, builds running beside the benchmark.
+func sampleSystemCPU() cpuSample {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return cpuSample{}
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return cpuSample{}
+	}
+	var busy int64
+	for i, s := range f[1:] {
+		v, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return cpuSample{}
+		}
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is already counted in user
+			break
+		}
+		busy += v
+	}
+	return cpuSample{at: time.Now(), ticks: busy, ok: true}
+}
+
+// otherCPU is what the rest of the machine used: total minus the parts
+// accounted for, never below zero.
+func otherCPU(total float64, parts ...float64) float64 {
+	if total < 0 {
+		return -1
+	}
+	for _, p := range parts {
+		if p > 0 {
+			total -= p
+		}
+	}
+	return max(0, total)
+}
