@@ -1,0 +1,121 @@
+package tokenapi
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/credentials/store"
+)
+
+// principal is who authenticated a request with Basic credentials.
+type principal struct {
+	AccountSID string
+	// CredID goes into issued TURN usernames: the API key SID, or the
+	// account's current auth-token ID, so revoking either revokes them.
+	CredID string
+}
+
+// errBadCredentials covers every kind of wrong Basic credential; the client
+// is never told which part was wrong.
+var errBadCredentials = errors.New("bad credentials")
+
+// dummySecret is compared against when the user is unknown, so an unknown
+// SID costs the same comparison as a wrong secret.
+const dummySecret = "00000000000000000000000000000000"
+
+// checkBasic verifies Basic credentials against the store. Failures are
+// errBadCredentials; anything else is a store error.
+func (a *API) checkBasic(ctx context.Context, user, pass string) (principal, error) {
+	var want string
+	var p principal
+	var lookupErr error
+	switch {
+	case credentials.ValidSID(user, "AC"):
+		acct, err := a.cfg.Store.GetAccount(ctx, user)
+		lookupErr = err
+		want, p = acct.AuthToken, principal{AccountSID: acct.SID, CredID: acct.AuthTokenID}
+	case credentials.ValidSID(user, "SK"):
+		key, err := a.cfg.Store.GetKey(ctx, "", user)
+		lookupErr = err
+		want, p = key.Secret, principal{AccountSID: key.AccountSID, CredID: key.SID}
+	default:
+		lookupErr = store.ErrNotFound
+	}
+	if lookupErr != nil {
+		subtle.ConstantTimeCompare([]byte(pass), []byte(dummySecret))
+		if errors.Is(lookupErr, store.ErrNotFound) {
+			return principal{}, errBadCredentials
+		}
+		return principal{}, fmt.Errorf("looking up %s: %w", user, lookupErr)
+	}
+	if want == "" || subtle.ConstantTimeCompare([]byte(pass), []byte(want)) != 1 {
+		return principal{}, errBadCredentials
+	}
+	return p, nil
+}
+
+// authBasic authenticates r for the account in its path (accountSID; "" for
+// routes that act on the caller's own account). It writes the refusal and
+// returns false when the request must stop: 429 for a source over its
+// failure budget, 401 for missing or bad credentials, 404 for valid
+// credentials of another account, 500 for a store failure.
+func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID string) (principal, bool) {
+	if a.refuseRateLimited(w, r) {
+		return principal{}, false
+	}
+	user, pass, ok := r.BasicAuth()
+	if !ok {
+		a.metrics.authFailure("basic_missing")
+		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate")
+		return principal{}, false
+	}
+	p, err := a.checkBasic(r.Context(), user, pass)
+	switch {
+	case errors.Is(err, errBadCredentials):
+		a.limiter.Fail(r.RemoteAddr)
+		a.metrics.authFailure("basic")
+		a.log.Info("tokenapi: basic authentication failed", "user", loggableSID(user), "remote", r.RemoteAddr)
+		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate")
+		return principal{}, false
+	case err != nil:
+		a.log.Error("tokenapi: authenticating", "err", err)
+		internalError(w)
+		return principal{}, false
+	}
+	if accountSID != "" && p.AccountSID != accountSID {
+		notFound(w, r)
+		return principal{}, false
+	}
+	return p, true
+}
+
+// refuseRateLimited answers 429 when the source is over its failure budget.
+func (a *API) refuseRateLimited(w http.ResponseWriter, r *http.Request) bool {
+	wait, blocked := a.limiter.Blocked(r.RemoteAddr)
+	if !blocked {
+		return false
+	}
+	a.metrics.authFailure("rate_limited")
+	secs := int((wait + time.Second - 1) / time.Second)
+	w.Header().Set("Retry-After", strconv.Itoa(secs))
+	writeError(w, http.StatusTooManyRequests, codeTooManyFailures,
+		"Too many failed authentications from this address; retry after "+strconv.Itoa(secs)+" seconds")
+	return true
+}
+
+// loggableSID returns user for the log only if it has the shape of a SID:
+// people paste secrets into the wrong field, and those must not be logged.
+func loggableSID(user string) string {
+	if credentials.ValidSID(user, "AC") || credentials.ValidSID(user, "SK") {
+		return user
+	}
+	return "(not a SID)"
+}

@@ -1,0 +1,35 @@
+package tokenapi
+
+import "net/http"
+
+// Route patterns; they double as the route metric label.
+const (
+	routeTokens     = "/2010-04-01/Accounts/{AccountSid}/Tokens.json"
+	routeTokensBare = "/2010-04-01/Accounts/{AccountSid}/Tokens"
+	routeKeys       = "/2010-04-01/Accounts/{AccountSid}/Keys.json"
+	routeKeysBare   = "/2010-04-01/Accounts/{AccountSid}/Keys"
+	routeKey        = "/2010-04-01/Accounts/{AccountSid}/Keys/{Sid}"
+	routeICEServers = "/v1/ice-servers"
+	routeUsage      = "/v1/usage"
+	routeUnmatched  = "unmatched"
+)
+
+// routes builds the router. Patterns carry no method so that a wrong method
+// gets Twilio's 405 envelope from the handler instead of ServeMux's plain
+// text. The key route's {Sid} segment includes the optional ".json" suffix
+// (a wildcard must be a whole segment); handleKey strips it.
+func (a *API) routes() http.Handler {
+	mux := http.NewServeMux()
+	handle := func(pattern, label string, h http.HandlerFunc) {
+		mux.Handle(pattern, a.instrument(label, h))
+	}
+	handle(routeTokens, routeTokens, a.handleTokens)
+	handle(routeTokensBare, routeTokensBare, a.handleTokens)
+	handle(routeKeys, routeKeys, a.handleKeys)
+	handle(routeKeysBare, routeKeysBare, a.handleKeys)
+	handle(routeKey, routeKey+".json", a.handleKey)
+	handle(routeICEServers, routeICEServers, a.handleICEServers)
+	handle(routeUsage, routeUsage, a.handleUsage)
+	handle("/", routeUnmatched, notFound)
+	return mux
+}
