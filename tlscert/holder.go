@@ -5,7 +5,9 @@
 package tlscert
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -21,9 +23,14 @@ type Holder struct {
 	certFile, keyFile string
 	log               *slog.Logger
 
-	mu      sync.RWMutex
-	cert    *tls.Certificate
-	modTime time.Time
+	mu   sync.RWMutex
+	cert *tls.Certificate
+	// seen fingerprints the file contents last read, loaded or refused.
+	// Watch compares contents rather than modification times: a certificate
+	// and key written one after the other within one filesystem timestamp
+	// tick, or a backup restored with its older mtime, would otherwise be
+	// missed for good.
+	seen []byte
 }
 
 // Load reads the certificate and key; an error here is a start-up error.
@@ -37,7 +44,32 @@ func Load(certFile, keyFile string, log *slog.Logger) (*Holder, error) {
 
 // Reload reads the files again. On failure the previous certificate stays.
 func (h *Holder) Reload() error {
-	cert, err := tls.LoadX509KeyPair(h.certFile, h.keyFile)
+	certPEM, keyPEM, err := h.readFiles()
+	if err != nil {
+		return err
+	}
+	return h.load(certPEM, keyPEM)
+}
+
+// readFiles returns both files' contents and records their fingerprint as
+// seen, so Watch does not retry contents already tried.
+func (h *Holder) readFiles() (certPEM, keyPEM []byte, err error) {
+	certPEM, err = os.ReadFile(h.certFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlscert: read certificate: %w", err)
+	}
+	keyPEM, err = os.ReadFile(h.keyFile)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tlscert: read key: %w", err)
+	}
+	h.mu.Lock()
+	h.seen = fingerprint(certPEM, keyPEM)
+	h.mu.Unlock()
+	return certPEM, keyPEM, nil
+}
+
+func (h *Holder) load(certPEM, keyPEM []byte) error {
+	cert, err := tls.X509KeyPair(certPEM, keyPEM)
 	if err != nil {
 		return fmt.Errorf("tlscert: load %s and %s: %w", h.certFile, h.keyFile, err)
 	}
@@ -51,21 +83,19 @@ func (h *Holder) Reload() error {
 	cert.Leaf = leaf
 	h.mu.Lock()
 	h.cert = &cert
-	h.modTime = h.latestModTime()
 	h.mu.Unlock()
 	h.log.Info("TLS certificate loaded", "file", h.certFile, "subject", leaf.Subject.String(),
-		"not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
+		"serial", leaf.SerialNumber.String(), "not_after", leaf.NotAfter.UTC().Format(time.RFC3339))
 	return nil
 }
 
-func (h *Holder) latestModTime() time.Time {
-	var t time.Time
-	for _, f := range []string{h.certFile, h.keyFile} {
-		if st, err := os.Stat(f); err == nil && st.ModTime().After(t) {
-			t = st.ModTime()
-		}
-	}
-	return t
+// fingerprint identifies a certificate and key pair of file contents.
+func fingerprint(certPEM, keyPEM []byte) []byte {
+	sum := sha256.New()
+	sum.Write(certPEM)
+	sum.Write([]byte{0}) // keep "ab"+"c" apart from "a"+"bc"
+	sum.Write(keyPEM)
+	return sum.Sum(nil)
 }
 
 // GetCertificate is for tls.Config.GetCertificate.
@@ -88,8 +118,10 @@ func (h *Holder) Config(alpn ...string) *tls.Config {
 	}
 }
 
-// Watch reloads when either file's modification time changes, checking
-// every interval until ctx ends.
+// Watch reloads when either file's contents change, checking every
+// interval until ctx ends. Contents that fail to load are logged once and
+// tried again only after they change, so a pair caught half-written is
+// picked up when the second file lands.
 func (h *Holder) Watch(ctx context.Context, every time.Duration) {
 	t := time.NewTicker(every)
 	defer t.Stop()
@@ -99,17 +131,28 @@ func (h *Holder) Watch(ctx context.Context, every time.Duration) {
 			return
 		case <-t.C:
 		}
-		h.mu.RLock()
-		seen := h.modTime
-		h.mu.RUnlock()
-		if m := h.latestModTime(); m.After(seen) {
-			if err := h.Reload(); err != nil {
-				h.log.Error("TLS certificate reload failed; keeping the previous certificate", "err", err)
-				// Don't retry the same broken files every tick.
-				h.mu.Lock()
-				h.modTime = m
-				h.mu.Unlock()
-			}
-		}
+		h.checkFiles()
+	}
+}
+
+// checkFiles reloads when the files differ from what was last seen.
+func (h *Holder) checkFiles() {
+	certPEM, errC := os.ReadFile(h.certFile)
+	keyPEM, errK := os.ReadFile(h.keyFile)
+	if errC != nil || errK != nil {
+		// Mid-replacement (rename, symlink swap) a file may be briefly
+		// missing; the next tick sees the outcome.
+		return
+	}
+	fp := fingerprint(certPEM, keyPEM)
+	h.mu.Lock()
+	changed := !bytes.Equal(fp, h.seen)
+	h.seen = fp
+	h.mu.Unlock()
+	if !changed {
+		return
+	}
+	if err := h.load(certPEM, keyPEM); err != nil {
+		h.log.Error("TLS certificate reload failed; keeping the previous certificate", "err", err)
 	}
 }

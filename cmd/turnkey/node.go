@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -202,7 +203,8 @@ func (n *node) apiListeners() []tokenapi.Listener {
 
 func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
 	a := n.cfg.API
-	secret := func() []byte { return secrets[0] }
+	n.apiSecret.Store(&secrets[0])
+	secret := func() []byte { return *n.apiSecret.Load() }
 	if n.relay != nil {
 		secret = n.relay.PrimarySecret
 	}
@@ -248,30 +250,44 @@ func (n *node) reload() {
 	if n.reloadConfig == nil {
 		return
 	}
+	refuse := func(err error) {
+		n.log.Error("reload: configuration refused; keeping the running one", "err", err)
+	}
 	next, err := n.reloadConfig()
 	if err != nil {
-		n.log.Error("reload: configuration refused; keeping the running one", "err", err)
+		refuse(err)
 		return
 	}
+	// Everything that can fail is checked before anything is applied, so a
+	// refused configuration leaves no part of itself in service.
+	secrets, err := turnSecrets(&next.Config, n.log)
+	if err != nil {
+		refuse(err)
+		return
+	}
+	pol, err := peerPolicy(next.TURN.PeerPolicy)
+	if err != nil {
+		refuse(err)
+		return
+	}
+	if n.tokens != nil {
+		if err := n.tokens.SetRegions(next.API.Regions); err != nil {
+			refuse(err)
+			return
+		}
+	}
 	if n.relay != nil {
-		secrets, err := turnSecrets(&next.Config, n.log)
-		if err != nil {
-			n.log.Error("reload: configuration refused; keeping the running one", "err", err)
-			return
-		}
-		pol, err := peerPolicy(next.TURN.PeerPolicy)
-		if err != nil {
-			n.log.Error("reload: configuration refused; keeping the running one", "err", err)
-			return
-		}
+		// Apply fails only without a secret, which turnSecrets never
+		// returns, so the regions just set are not left half-applied.
 		if err := n.relay.Apply(relay.Update{
 			Secrets: secrets, PeerPolicy: pol,
 			Quotas: quotaLimits(next.TURN.Quotas), BandwidthBPS: next.TURN.Quotas.BandwidthBPS,
 		}); err != nil {
-			n.log.Error("reload: configuration refused; keeping the running one", "err", err)
+			refuse(err)
 			return
 		}
 	}
+	n.apiSecret.Store(&secrets[0])
 	n.level.Set(parseLevel(next.Log.Level))
 	n.log.Info("reload: configuration applied", "secrets", len(next.TURN.Secrets), "log_level", next.Log.Level)
 	if restartOnly := restartOnlyChanges(&n.cfg.Config, &next.Config); len(restartOnly) > 0 {
@@ -296,6 +312,8 @@ func restartOnlyChanges(old, next *config.Config) []string {
 	check("turn.public_ip", old.TURN.PublicIP != next.TURN.PublicIP)
 	check("turn port range", old.TURN.MinPort != next.TURN.MinPort || old.TURN.MaxPort != next.TURN.MaxPort)
 	check("api.listen", old.API.Listen != next.API.Listen)
+	check("api.public_host", old.API.PublicHost != next.API.PublicHost)
+	check("api.cors_origins", !slices.Equal(old.API.CORSOrigins, next.API.CORSOrigins))
 	check("admin.listen", old.Admin.Listen != next.Admin.Listen)
 	check("store.dsn", old.Store.DSN != next.Store.DSN)
 	check("tls files", old.TLS != next.TLS)

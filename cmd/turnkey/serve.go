@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -73,6 +75,13 @@ type node struct {
 	// may name port 0).
 	apiAddr, adminAddr net.Addr
 
+	// tokens is the token API behind api, kept so reload can swap its
+	// regions.
+	tokens *tokenapi.API
+	// apiSecret signs credentials on an API-only node (with a relay in the
+	// process the relay's primary secret does); reload swaps it.
+	apiSecret atomic.Pointer[[]byte]
+
 	ctx      context.Context
 	cancel   context.CancelFunc
 	draining chanFlag
@@ -122,7 +131,14 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if err != nil {
 			return nil, err
 		}
-		st, err := store.Open(ctx, cfg.Store.DSN.Reveal(), cfg.DataDir, key)
+		openCtx, cancelOpen := ctx, context.CancelFunc(func() {})
+		if !runAPI {
+			// A relay must not hang its start on a database that drops
+			// packets rather than refusing them.
+			openCtx, cancelOpen = context.WithTimeout(ctx, relayStoreOpenTimeout)
+		}
+		st, err := store.Open(openCtx, cfg.Store.DSN.Reveal(), cfg.DataDir, key)
+		cancelOpen()
 		if err != nil {
 			if runAPI {
 				return nil, err
@@ -130,6 +146,11 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 			// A relay keeps authenticating fresh credentials without its
 			// database; it retries the feed in the background.
 			log.Warn("store unreachable at start; relaying without the revocation feed until it is", "err", err)
+			n.wg.Add(1)
+			go func() {
+				defer n.wg.Done()
+				n.followStoreWhenReachable(ctx, key)
+			}()
 		} else {
 			n.store = st
 			if err := n.revoked.Sync(ctx, st); err != nil {
@@ -175,6 +196,11 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		}
 	}
 
+	if role == "api" && cfg.API.PublicHost == "" {
+		// The fallback for tokens without a Region is the host the request
+		// was addressed to: on an API-only node that host runs no relay.
+		log.Warn("api-only node without api.public_host: tokens asked for without a Region name this node's host, which runs no relay")
+	}
 	if runAPI {
 		if _, err := tokenapi.EnsureBootstrapAccount(ctx, n.store, cfg.DataDir, stdout); err != nil {
 			return nil, err
@@ -183,6 +209,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if err != nil {
 			return nil, err
 		}
+		n.tokens = api
 		n.api = api.Server(cfg.API.Listen)
 		if n.apiAddr, err = n.serveHTTP(n.api, "API", cfg.API.TLS); err != nil {
 			return nil, err
@@ -201,6 +228,66 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	}
 	log.Info("turnkey started", "version", version, "role", role, "data_dir", cfg.DataDir)
 	return n, nil
+}
+
+// Retrying the store for a relay that started without it: each attempt is
+// bounded, and the wait between attempts doubles up to the cap so a fleet of
+// relays does not hammer a database that is coming back.
+const (
+	relayStoreOpenTimeout = 5 * time.Second
+	relayStoreRetryMin    = 500 * time.Millisecond
+	relayStoreRetryMax    = 10 * time.Second
+)
+
+// followStoreWhenReachable is the relay-only node's background path when the
+// store could not be opened at start: it retries until the store opens or ctx
+// ends, then follows the revocation feed. The goroutine owns the store it
+// opens and closes it when ctx ends; n.store stays nil, as nothing else on a
+// relay uses it.
+func (n *node) followStoreWhenReachable(ctx context.Context, key []byte) {
+	wait := relayStoreRetryMin
+	t := time.NewTimer(jitter(wait))
+	defer t.Stop()
+	var st store.Store
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		openCtx, cancel := context.WithTimeout(ctx, relayStoreOpenTimeout)
+		s, err := store.Open(openCtx, n.cfg.Store.DSN.Reveal(), n.cfg.DataDir, key)
+		cancel()
+		if err == nil {
+			st = s
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		wait = min(2*wait, relayStoreRetryMax)
+		next := jitter(wait)
+		if errors.Is(err, store.ErrSealKeyMismatch) {
+			// Retrying cannot fix this one; say so loudly each time.
+			n.log.Error("store refuses this node's store.encryption_key; the revocation feed stays off", "err", err, "retry_in", next)
+		} else {
+			n.log.Debug("store still unreachable", "err", err, "retry_in", next)
+		}
+		t.Reset(next)
+	}
+	defer func() { _ = st.Close() }()
+	// Logged after the first read so that, once it appears, the relay
+	// already refuses what was revoked while it was cut off.
+	if err := n.revoked.Sync(ctx, st); err != nil && ctx.Err() == nil {
+		n.log.Warn("revocation feed: first read failed", "err", err)
+	}
+	n.log.Info("store reachable; following the revocation feed")
+	n.revoked.Follow(ctx, st, n.cfg.Store.RevocationPoll.D(), n.log)
+}
+
+// jitter returns a duration in [d/2, d), spreading retries of many nodes.
+func jitter(d time.Duration) time.Duration {
+	return d/2 + rand.N(d/2)
 }
 
 // serveHTTP binds at once (so a taken port is a start-up error) and serves
@@ -235,7 +322,9 @@ func (n *node) readyChecks() []admin.Check {
 		}
 		return nil
 	}}}
-	if n.store != nil {
+	// Only a node serving the API needs the database to do its job; a relay
+	// keeps authenticating without it, so it must stay in rotation.
+	if n.store != nil && n.api != nil {
 		checks = append(checks, admin.Check{Name: "store", Fn: func(ctx context.Context) error {
 			return n.store.Ping(ctx)
 		}})
@@ -264,13 +353,21 @@ func (n *node) wait(sigs <-chan os.Signal) int {
 		n.log.Info("turnkey: draining", "signal", sig.String(), "timeout", n.cfg.DrainTimeout.String())
 		done := make(chan int, 1)
 		go func() { done <- n.drain() }()
-		select {
-		case code := <-done:
-			return code
-		case sig := <-sigs:
-			n.log.Warn("turnkey: second signal, exiting now", "signal", sig.String())
-			n.cancel()
-			return 1
+		for {
+			select {
+			case code := <-done:
+				return code
+			case sig := <-sigs:
+				if sig == syscall.SIGHUP {
+					// A reload (say, a certificate renewal hook) must not
+					// cut a drain short.
+					n.reload()
+					continue
+				}
+				n.log.Warn("turnkey: second signal, exiting now", "signal", sig.String())
+				n.cancel()
+				return 1
+			}
 		}
 	}
 	return 0

@@ -1,0 +1,313 @@
+package tlscert
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// pair is a PEM certificate and key with the serial telling it apart.
+type pair struct {
+	cert, key []byte
+	serial    *big.Int
+}
+
+func newPair(t *testing.T, notBefore, notAfter time.Time) pair {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: serial,
+		Subject:      pkix.Name{CommonName: "tlscert test"},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		DNSNames:     []string{"localhost"},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pair{
+		cert:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		key:    pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}),
+		serial: serial,
+	}
+}
+
+func validPair(t *testing.T) pair {
+	t.Helper()
+	return newPair(t, time.Now().Add(-time.Minute), time.Now().Add(time.Hour))
+}
+
+type files struct{ cert, key string }
+
+func newFiles(t *testing.T) files {
+	dir := t.TempDir()
+	return files{filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")}
+}
+
+// write replaces the files given non-nil contents, each by a rename so the
+// watch never reads one half-written.
+func (f files) write(t *testing.T, cert, key []byte) {
+	t.Helper()
+	for _, w := range []struct {
+		path string
+		data []byte
+	}{{f.cert, cert}, {f.key, key}} {
+		if w.data == nil {
+			continue
+		}
+		if err := os.WriteFile(w.path+".tmp", w.data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Rename(w.path+".tmp", w.path); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func testLogger() (*slog.Logger, *syncBuffer) {
+	buf := &syncBuffer{}
+	return slog.New(slog.NewTextHandler(buf, nil)), buf
+}
+
+func servedSerial(t *testing.T, h *Holder) *big.Int {
+	t.Helper()
+	c, err := h.GetCertificate(&tls.ClientHelloInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.Leaf.SerialNumber
+}
+
+// brokenPairs are certificate files Load and Reload must refuse.
+func brokenPairs(t *testing.T) []struct {
+	name      string
+	cert, key []byte
+	want      string
+} {
+	good, other := validPair(t), validPair(t)
+	expired := newPair(t, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
+	return []struct {
+		name      string
+		cert, key []byte
+		want      string
+	}{
+		{"not PEM", []byte("junk\n"), good.key, "failed to find any PEM data"},
+		{"empty key", good.cert, []byte{}, "failed to find any PEM data"},
+		{"key of another certificate", good.cert, other.key, "private key does not match"},
+		{"expired", expired.cert, expired.key, "expired on"},
+	}
+}
+
+func TestCertLoad(t *testing.T) {
+	log, _ := testLogger()
+	t.Run("valid", func(t *testing.T) {
+		f, p := newFiles(t), validPair(t)
+		f.write(t, p.cert, p.key)
+		h, err := Load(f.cert, f.key, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := servedSerial(t, h); got.Cmp(p.serial) != 0 {
+			t.Fatalf("serial %v, want %v", got, p.serial)
+		}
+	})
+	t.Run("missing files", func(t *testing.T) {
+		f := newFiles(t)
+		if _, err := Load(f.cert, f.key, log); err == nil || !strings.Contains(err.Error(), f.cert) {
+			t.Fatalf("Load of missing files: %v; want an error naming %s", err, f.cert)
+		}
+	})
+	for _, tc := range brokenPairs(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFiles(t)
+			f.write(t, tc.cert, tc.key)
+			_, err := Load(f.cert, f.key, log)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Load: %v; want an error with %q", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestCertReloadKeepsPrevious: a refused certificate leaves the one in service;
+// a good one replaces it.
+func TestCertReloadKeepsPrevious(t *testing.T) {
+	log, _ := testLogger()
+	f, a := newFiles(t), validPair(t)
+	f.write(t, a.cert, a.key)
+	h, err := Load(f.cert, f.key, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range brokenPairs(t) {
+		t.Run(tc.name, func(t *testing.T) {
+			f.write(t, tc.cert, tc.key)
+			if err := h.Reload(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Reload: %v; want an error with %q", err, tc.want)
+			}
+			if got := servedSerial(t, h); got.Cmp(a.serial) != 0 {
+				t.Fatalf("serial %v after a refused reload, want the previous %v", got, a.serial)
+			}
+		})
+	}
+	b := validPair(t)
+	f.write(t, b.cert, b.key)
+	if err := h.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if got := servedSerial(t, h); got.Cmp(b.serial) != 0 {
+		t.Fatalf("serial %v after reload, want %v", got, b.serial)
+	}
+}
+
+// TestCertWatch: the watch loads changed files, logs a broken pair once and
+// keeps the certificate in service, picks up a pair caught half-written
+// once the second file lands, and notices contents restored with an older
+// modification time.
+func TestCertWatch(t *testing.T) {
+	log, logs := testLogger()
+	f, a := newFiles(t), validPair(t)
+	f.write(t, a.cert, a.key)
+	h, err := Load(f.cert, f.key, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	stopped := make(chan struct{})
+	go func() { defer close(stopped); h.Watch(ctx, 5*time.Millisecond) }()
+	defer func() { cancel(); <-stopped }()
+
+	waitServed := func(t *testing.T, want *big.Int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for servedSerial(t, h).Cmp(want) != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("serial %v, want %v within 10s", servedSerial(t, h), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	const failed = "TLS certificate reload failed"
+	waitFailures := func(t *testing.T, n int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for strings.Count(logs.String(), failed) < n {
+			if time.Now().After(deadline) {
+				t.Fatalf("%d reload failures logged, want %d within 10s", strings.Count(logs.String(), failed), n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	b := validPair(t)
+	f.write(t, b.cert, b.key)
+	waitServed(t, b.serial)
+
+	// Broken: logged, B stays. The same broken files are not retried (and
+	// logged) on every tick: a good pair written next is the next load.
+	before := strings.Count(logs.String(), failed)
+	f.write(t, []byte("junk\n"), nil)
+	waitFailures(t, before+1)
+	if got := servedSerial(t, h); got.Cmp(b.serial) != 0 {
+		t.Fatalf("serial %v after a broken certificate, want %v", got, b.serial)
+	}
+
+	// Half-written: C's certificate with B's key fails; C's key arriving
+	// afterwards completes the pair however close behind it lands.
+	c := validPair(t)
+	before = strings.Count(logs.String(), failed)
+	f.write(t, c.cert, nil)
+	waitFailures(t, before+1)
+	f.write(t, nil, c.key)
+	waitServed(t, c.serial)
+	if n := strings.Count(logs.String(), failed); n != before+1 {
+		t.Errorf("%d failures logged for one half-written pair, want 1", n-before)
+	}
+
+	// Restoring B from a backup keeps B's old modification times.
+	f.write(t, b.cert, b.key)
+	old := time.Now().Add(-time.Hour)
+	for _, name := range []string{f.cert, f.key} {
+		if err := os.Chtimes(name, old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitServed(t, b.serial)
+}
+
+func TestCertConfig(t *testing.T) {
+	log, _ := testLogger()
+	f, p := newFiles(t), validPair(t)
+	f.write(t, p.cert, p.key)
+	h, err := Load(f.cert, f.key, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name  string
+		extra []string
+		want  []string
+	}{
+		{"TURN", nil, []string{"stun.turn"}},
+		{"HTTPS", []string{"h2", "http/1.1"}, []string{"stun.turn", "h2", "http/1.1"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := h.Config(tc.extra...)
+			if c.MinVersion != tls.VersionTLS12 {
+				t.Errorf("MinVersion %#x, want TLS 1.2", c.MinVersion)
+			}
+			if !slices.Equal(c.NextProtos, tc.want) {
+				t.Errorf("NextProtos %q, want %q", c.NextProtos, tc.want)
+			}
+			cert, err := c.GetCertificate(&tls.ClientHelloInfo{})
+			if err != nil || cert.Leaf.SerialNumber.Cmp(p.serial) != 0 {
+				t.Errorf("GetCertificate: %v; want the held certificate", err)
+			}
+		})
+	}
+}
