@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/credentials"
+)
+
+func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errOut strings.Builder
+	code = run(args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+// TestCredentialsCommandIsAcceptedByTheRelay: `turnkey credentials` mints
+// offline, from the same configured secret, a pair the relay accepts.
+func TestCredentialsCommandIsAcceptedByTheRelay(t *testing.T) {
+	n := startTestNode(t, nil)
+	peer := echoPeer(t)
+	code, out, errOut := runCLI(t, "credentials", "-user", "alice", "-ttl", "1h", "-json",
+		"-data-dir", n.DataDir, "-secret", n.Secret)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var c struct {
+		Username, Password, Realm string
+		TTL                       int `json:"ttl"`
+	}
+	if err := json.Unmarshal([]byte(out), &c); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	u, err := credentials.ParseTURNUsername(c.Username)
+	if err != nil || u.Identity != "alice" || c.TTL != 3600 || c.Realm != "turnkey" {
+		t.Fatalf("credentials %+v (%v)", c, err)
+	}
+	if time.Until(u.Expiry) < 59*time.Minute || time.Until(u.Expiry) > time.Hour+time.Minute {
+		t.Errorf("expiry %v", u.Expiry)
+	}
+	if err := relayThrough(t, iceServer{"turn:" + n.TURNUDP + "?transport=udp", c.Username, c.Password}, peer); err != nil {
+		t.Fatalf("relay refused offline credentials: %v", err)
+	}
+	// Text output carries the same fields.
+	code, out, _ = runCLI(t, "credentials", "-user", "bob", "-data-dir", n.DataDir, "-secret", n.Secret)
+	if code != 0 || !strings.Contains(out, "username: ") || !strings.Contains(out, "password: ") {
+		t.Errorf("text output (%d): %s", code, out)
+	}
+}
+
+func TestCLIRefusesBadInput(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		args []string
+		code int
+		want string
+	}{
+		{"credentials without user", []string{"credentials", "-data-dir", dir}, 2, "-user is required"},
+		{"credentials ttl over max", []string{"credentials", "-user", "a", "-ttl", "48h", "-data-dir", dir}, 2, "turn.max_ttl"},
+		{"config check names the field", []string{"config", "check", "-max-port", "70000", "-data-dir", dir}, 2, "turn.max_port"},
+		{"config check bad env-style value", []string{"config", "check", "-udp-port", "x", "-data-dir", dir}, 2, "udp-port"},
+		{"unknown command", []string{"frobnicate"}, 2, "unknown command"},
+		{"config without verb", []string{"config"}, 2, "usage"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := runCLI(t, tc.args...)
+			if code != tc.code || !strings.Contains(out+errOut, tc.want) {
+				t.Errorf("exit %d, output %q; want exit %d mentioning %q", code, out+errOut, tc.code, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigPrintRedactsAndCheckPasses(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "turnkey.yaml")
+	yaml := "data_dir: " + dir + "\nturn:\n  secrets: [a-very-secret-value-0123]\nstore:\n  dsn: postgres://u:dsn-password@db/x\n"
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := runCLI(t, "config", "check", "-config", path); code != 0 || !strings.Contains(out, "configuration OK") {
+		t.Fatalf("check: %d %s %s", code, out, errOut)
+	}
+	code, out, _ := runCLI(t, "config", "print", "-config", path)
+	if code != 0 || strings.Contains(out, "a-very-secret-value-0123") || strings.Contains(out, "dsn-password") || !strings.Contains(out, "udp_port: 3478") {
+		t.Fatalf("print (%d):\n%s", code, out)
+	}
+}
+
+// TestKeysAndAccountsSurviveARestart: a key made through the API on one run
+// authenticates on the next, on the same data directory.
+func TestKeysAndAccountsSurviveARestart(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	first := startTestNode(t, func(c *config.Config) { c.DataDir = dataDir })
+	key, err := twilioClient(t, first.API, first.AccountSID, first.AuthToken, "").Api.CreateNewKey(&openapi.CreateNewKeyParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first.shutdown()
+
+	second := startTestNode(t, func(c *config.Config) { c.DataDir = dataDir })
+	if second.AccountSID != first.AccountSID {
+		t.Fatalf("account changed across restart: %s → %s", first.AccountSID, second.AccountSID)
+	}
+	if strings.Contains(second.Stdout.String(), first.AuthToken) {
+		t.Error("the restart printed the auth token again")
+	}
+	c := twilioClient(t, second.API, *key.Sid, *key.Secret, first.AccountSID)
+	if _, err := c.Api.CreateToken(&openapi.CreateTokenParams{}); err != nil {
+		t.Fatalf("key made before the restart: %v", err)
+	}
+	code, out, errOut := runCLI(t, "keys", "list", "-account", first.AccountSID, "-json", "-data-dir", dataDir)
+	if code != 0 || !strings.Contains(out, *key.Sid) {
+		t.Fatalf("keys list (%d): %s %s", code, out, errOut)
+	}
+}
