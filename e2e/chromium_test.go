@@ -89,6 +89,27 @@ func TestChromiumExpiredCredentials(t *testing.T) {
 	}
 }
 
+// TestChromiumTURNS: with a certificate configured, Chromium relays over
+// turns: on 443 (shared with plain TURN over TCP) and on 5349. The
+// certificate is self-signed, hence --ignore-certificate-errors in webrtc.js.
+func TestChromiumTURNS(t *testing.T) {
+	requireNetns(t)
+	requireChromium(t)
+	ns := newNetns(t)
+	srv := startTurnkey(t, ns, serverOptions{tls: true})
+	servers := srv.twilioICEServers(t)
+	for _, tc := range []relayCase{
+		{"tls-443", "turns:127.0.0.1:443?transport=tcp", "tls", "tls"},
+		{"tls-5349", "turns:127.0.0.1:5349?transport=tcp", "tls", "tls"},
+		{"tcp-443-beside-tls", "turn:127.0.0.1:443?transport=tcp", "tcp", "tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireURL(t, servers, tc.url)
+			checkRelayCall(t, srv, servers, tc)
+		})
+	}
+}
+
 // chromiumServer checks prerequisites and starts turnkey in a fresh
 // namespace with the default peer policy.
 func chromiumServer(t *testing.T) *server {
@@ -151,8 +172,11 @@ func countersRose(before, after relayCounters, transport string) bool {
 }
 
 func alloc(c relayCounters, transport string) float64 {
-	if transport == "tcp" {
+	switch transport {
+	case "tcp":
 		return c.allocTCP
+	case "tls":
+		return c.allocTLS
 	}
 	return c.allocUDP
 }

@@ -110,6 +110,7 @@ func parseLabels(s string, into map[string]string) (string, error) {
 // relayCounters is what the e2e tests watch move.
 type relayCounters struct {
 	allocUDP, allocTCP     float64 // turnkey_allocations_total by transport
+	allocTLS               float64
 	bytesC2P, bytesP2C     float64 // turnkey_relay_bytes_total by direction
 	packetsC2P, packetsP2C float64 // turnkey_relay_packets_total by direction
 	authExpired            float64 // turnkey_auth_failures_total{reason="expired"}
@@ -117,8 +118,8 @@ type relayCounters struct {
 }
 
 func (c relayCounters) String() string {
-	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f",
-		c.allocUDP, c.allocTCP, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied)
+	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f tls=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f",
+		c.allocUDP, c.allocTCP, c.allocTLS, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied)
 }
 
 // counters scrapes /metrics once.
@@ -140,6 +141,8 @@ func (s *server) counters() (relayCounters, error) {
 				c.allocUDP += m.value
 			case "tcp":
 				c.allocTCP += m.value
+			case "tls":
+				c.allocTLS += m.value
 			}
 		case "turnkey_relay_bytes_total":
 			switch m.labels["direction"] {

@@ -97,6 +97,9 @@ type serverOptions struct {
 	// unlimitedQuotas lifts the per-identity quota: turnutils_uclient uses
 	// one username for all its clients.
 	unlimitedQuotas bool
+	// tls writes a self-signed certificate for 127.0.0.1 and turns on
+	// turns: on 443 and 5349.
+	tls bool
 }
 
 // server is a running turnkey inside a namespace.
@@ -180,6 +183,11 @@ func configYAML(dir string, opt serverOptions) string {
 	if len(opt.peerAllow) > 0 {
 		allow = `["` + strings.Join(opt.peerAllow, `", "`) + `"]`
 	}
+	tlsPort, tlsSection := "0", ""
+	if opt.tls {
+		cert, key := writeSelfSigned(dir)
+		tlsPort, tlsSection = "5349", fmt.Sprintf("tls: {cert_file: %s, key_file: %s}\n", cert, key)
+	}
 	quotas := ""
 	if opt.unlimitedQuotas {
 		quotas = "\n  quotas: {allocations_per_identity: 0, allocations_per_account: 0, allocations_total: 0}"
@@ -194,14 +202,14 @@ turn:
   udp_port: 3478
   tcp_port: 3478
   alt_tcp_port: 443
-  tls_port: 0
+  tls_port: %s
   min_port: 50000
   max_port: 50999
   secrets: ["%s"]
   peer_policy: {allow: %s}%s
 api: {listen: "%s", public_host: 127.0.0.1}
 admin: {listen: "%s"}
-`, filepath.Join(dir, "data"), e2eSecret, allow, quotas, apiAddr, adminAddr)
+%s`, filepath.Join(dir, "data"), tlsPort, e2eSecret, allow, quotas, apiAddr, adminAddr, tlsSection)
 }
 
 // twilioICEServers asks the Twilio-compatible Tokens endpoint for ICE
