@@ -78,7 +78,11 @@ func (c *RevocationCache) Follow(ctx context.Context, st Store, every time.Durat
 	defer t.Stop()
 	failing := false
 	for {
-		err := c.Sync(ctx, st)
+		// Bound each poll: a database that drops packets must not stall the
+		// feed past the next interval.
+		pollCtx, cancel := context.WithTimeout(ctx, max(every, 2*time.Second))
+		err := c.Sync(pollCtx, st)
+		cancel()
 		switch {
 		case err != nil && ctx.Err() == nil && !failing:
 			log.Warn("revocation feed unreachable; keeping the revocations already known", "err", err)
