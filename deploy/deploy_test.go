@@ -41,7 +41,7 @@ var knownMetrics = []string{
 	"turnkey_http_request_duration_seconds",
 	"turnkey_account_relay_bytes_total",
 	"turnkey_relay_ports_in_use",
-	"turnkey_relay_ports_total",
+	"turnkey_relay_port_range_size",
 	"turnkey_listener_up",
 	"turnkey_build_info",
 }

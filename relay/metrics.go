@@ -1,6 +1,7 @@
 package relay
 
 import (
+
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -30,7 +31,7 @@ type metrics struct {
 	quotaRejections    *prometheus.CounterVec
 	listenerUp         *prometheus.GaugeVec
 	portsInUse         prometheus.Gauge
-	portsTotal         prometheus.Gauge
+	portRange          prometheus.Gauge
 
 	// Resolved children for the per-packet and per-request paths.
 	bindingUDP, bindingTCP, bindingTLS prometheus.Counter
@@ -46,7 +47,7 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 			Name: "turnkey_allocations_active", Help: "TURN allocations alive now, by client transport.",
 		}, []string{"transport"}),
 		allocationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "turnkey_allocation_failures_total", Help: "Allocate requests refused, by reason (auth, quota, draining, ports_exhausted).",
+			Name: "turnkey_allocation_failures_total", Help: "Allocate requests refused, by reason (auth, quota, draining, ports_exhausted). Peer-policy refusals are not here: the policy applies to CreatePermission, ChannelBind and Connect on an existing allocation (turnkey_peer_denied_total).",
 		}, []string{"reason"}),
 		bindingRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnkey_stun_binding_requests_total", Help: "STUN Binding requests received, by transport.",
@@ -66,8 +67,8 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 		portsInUse: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnkey_relay_ports_in_use", Help: "Relay sockets open now.",
 		}),
-		portsTotal: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "turnkey_relay_ports_total", Help: "Size of the relay port range.",
+		portRange: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "turnkey_relay_port_range_size", Help: "Number of ports in the relay port range.",
 		}),
 	}
 	m.bindingUDP = m.bindingRequests.WithLabelValues(transportUDP)
@@ -88,7 +89,7 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	if reg != nil {
 		reg.MustRegister(m.allocationsTotal, m.allocationsActive, m.allocationFailures,
 			m.bindingRequests, m.authFailures, m.peerDenied, m.quotaRejections,
-			m.listenerUp, m.portsInUse, m.portsTotal, stats)
+			m.listenerUp, m.portsInUse, m.portRange, stats)
 	}
 	return m
 }

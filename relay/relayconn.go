@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync/atomic"
 
 	"github.com/pion/turn/v5"
 
@@ -34,7 +35,9 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		g.s.allocationRefused(conf.UserID, "ports_exhausted")
 		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
 	}
-	return g.s.newRelayConn(pc, conf.UserID), addr, nil
+	rc := g.s.newRelayConn(pc, conf.UserID)
+	g.s.trackRelay(addr, rc)
+	return rc, addr, nil
 }
 
 func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
@@ -91,6 +94,10 @@ type relayConn struct {
 	net.PacketConn
 	s  *Server
 	st *allocState
+	// perms mirrors pion's permissions and channels for this socket (see
+	// permSet); relayAddr is the key it is tracked under.
+	perms     atomic.Pointer[permSet]
+	relayAddr netip.AddrPort
 }
 
 func (s *Server) newRelayConn(pc net.PacketConn, userID string) *relayConn {
@@ -128,13 +135,27 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return n, err
 }
 
-// ReadFrom receives peer data for the client, dropping what exceeds the
-// bandwidth limit.
+// ReadFrom receives peer data for the client. It drops datagrams from peers
+// without a permission or channel (pion would drop them after us; counting
+// them as relayed would overstate the traffic, and they must not use up the
+// bandwidth budget) and what exceeds the bandwidth limit.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
 		n, addr, err := c.PacketConn.ReadFrom(p)
 		if err != nil {
 			return n, addr, err
+		}
+		ap, ok := addrPort(addr)
+		if ok && c.s.natted && ap.Addr() == c.s.relayIP {
+			// Relay to relay behind 1:1 NAT: the packet left another
+			// allocation's socket from our private address, but the client
+			// knows (and permitted) that allocation by its advertised one.
+			ap = netip.AddrPortFrom(c.s.publicIP, ap.Port())
+			addr = &net.UDPAddr{IP: c.s.publicIPBytes, Port: int(ap.Port())}
+		}
+		if !ok || !c.perms.Load().allows(ap) {
+			c.st.counters.unpermitted.Add(1)
+			continue
 		}
 		if c.st.down != nil && !c.st.down.Allow(n, bandwidth.Now()) {
 			c.st.counters.droppedDown.Add(1)
@@ -148,6 +169,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 
 func (c *relayConn) Close() error {
 	err := c.PacketConn.Close()
+	c.s.untrackRelay(c)
 	if c.s.closeAlloc(c.st) {
 		c.s.metrics.portsInUse.Dec()
 	}

@@ -17,12 +17,14 @@ type allocCounters struct {
 	bytesUp, bytesDown     atomic.Uint64 // client→peer, peer→client
 	packetsUp, packetsDown atomic.Uint64
 	droppedUp, droppedDown atomic.Uint64 // over the bandwidth limit
+	unpermitted            atomic.Uint64 // peer datagrams without a permission
 	account                string
 }
 
 // usage is a traffic total.
 type usage struct {
 	BytesUp, BytesDown, PacketsUp, PacketsDown, DroppedUp, DroppedDown uint64
+	Unpermitted                                                        uint64
 }
 
 func (u *usage) add(c *allocCounters) {
@@ -32,6 +34,7 @@ func (u *usage) add(c *allocCounters) {
 	u.PacketsDown += c.packetsDown.Load()
 	u.DroppedUp += c.droppedUp.Load()
 	u.DroppedDown += c.droppedDown.Load()
+	u.Unpermitted += c.unpermitted.Load()
 }
 
 func (u *usage) plus(o usage) {
@@ -41,6 +44,7 @@ func (u *usage) plus(o usage) {
 	u.PacketsDown += o.PacketsDown
 	u.DroppedUp += o.DroppedUp
 	u.DroppedDown += o.DroppedDown
+	u.Unpermitted += o.Unpermitted
 }
 
 // relayStats sums live allocations' counters with the totals of closed ones.
@@ -52,7 +56,7 @@ type relayStats struct {
 	accounts map[string]*usage // closed totals per tracked account
 	maxAccts int
 
-	bytesDesc, packetsDesc, acctDesc, droppedDesc *prometheus.Desc
+	bytesDesc, packetsDesc, acctDesc, droppedDesc, unpermittedDesc *prometheus.Desc
 }
 
 func newRelayStats(trackedAccounts int) *relayStats {
@@ -66,6 +70,8 @@ func newRelayStats(trackedAccounts int) *relayStats {
 			"Packets relayed, by direction; counted as packets flow.", []string{"direction"}, nil),
 		droppedDesc: prometheus.NewDesc("turnkey_bandwidth_dropped_packets_total",
 			"Relayed packets dropped for exceeding the per-allocation bandwidth limit, by direction.", []string{"direction"}, nil),
+		unpermittedDesc: prometheus.NewDesc("turnkey_relay_unpermitted_packets_total",
+			"Datagrams that reached a UDP relay socket from a peer without a permission or channel; dropped, not counted as relayed.", nil, nil),
 		acctDesc: prometheus.NewDesc("turnkey_account_relay_bytes_total",
 			"Payload bytes relayed in both directions per account (accounts past the tracked cap count as \"other\").", []string{"account"}, nil),
 	}
@@ -146,6 +152,7 @@ func (s *relayStats) Describe(ch chan<- *prometheus.Desc) {
 	ch <- s.bytesDesc
 	ch <- s.packetsDesc
 	ch <- s.droppedDesc
+	ch <- s.unpermittedDesc
 	ch <- s.acctDesc
 }
 
@@ -158,6 +165,7 @@ func (s *relayStats) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(s.packetsDesc, prometheus.CounterValue, float64(all.PacketsDown), dirPeerToClient)
 	ch <- prometheus.MustNewConstMetric(s.droppedDesc, prometheus.CounterValue, float64(all.DroppedUp), dirClientToPeer)
 	ch <- prometheus.MustNewConstMetric(s.droppedDesc, prometheus.CounterValue, float64(all.DroppedDown), dirPeerToClient)
+	ch <- prometheus.MustNewConstMetric(s.unpermittedDesc, prometheus.CounterValue, float64(all.Unpermitted))
 	for name, u := range per {
 		ch <- prometheus.MustNewConstMetric(s.acctDesc, prometheus.CounterValue, float64(u.BytesUp+u.BytesDown), name)
 	}

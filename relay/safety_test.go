@@ -3,6 +3,7 @@ package relay
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -283,4 +284,42 @@ func TestBandwidthLimitCutsFloodToTheLimit(t *testing.T) {
 	if all, _, _ := ts.stats.totals(""); all.DroppedUp == 0 {
 		t.Error("no packet counted as dropped over the limit")
 	}
+}
+
+// TestRelayToRelayBehindOneToOneNAT: with a public IP advertised that differs
+// from the bound relay IP (a cloud VM), two allocations still reach each
+// other by their advertised addresses.
+func TestRelayToRelayBehindOneToOneNAT(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.PeerPolicy = PeerPolicy{}
+		// Any address other than the bound one stands in for the NAT's
+		// public side; 127.0.0.5 is never bound here.
+		c.PublicIP = netip.MustParseAddr("127.0.0.5")
+	})
+	server := ts.addr("turn", "udp", 0)
+	ua, pa := creds("alice", time.Hour)
+	ub, pb := creds("bob", time.Hour)
+	alice := dialClient(t, "udp", server, ua, pa, testRealm)
+	bob := dialClient(t, "udp", server, ub, pb, testRealm)
+	ra, err := alice.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ra.Close()
+	rb, err := bob.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rb.Close()
+	if got := ra.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.0.5" {
+		t.Fatalf("advertised relay address %s, want the public IP", ra.LocalAddr())
+	}
+	if err := alice.CreatePermission(rb.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if err := bob.CreatePermission(ra.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	exchange(t, ra, rb, []byte("alice to bob via the public address"))
+	exchange(t, rb, ra, []byte("bob to alice via the public address"))
 }

@@ -110,6 +110,9 @@ type Server struct {
 	draining  atomic.Bool
 
 	relayIP, publicIP netip.Addr
+	// natted: the advertised relay address differs from the bound one.
+	natted        bool
+	publicIPBytes net.IP
 	hostAddrs
 
 	metrics *metrics
@@ -158,30 +161,32 @@ func New(cfg Config) (*Server, error) {
 	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
-		log:         log,
-		realm:       cfg.Realm,
-		maxTTL:      cfg.MaxTTL,
-		clockSkew:   cfg.ClockSkew,
-		now:         now,
-		revoked:     cfg.Revoked,
-		tlsConfig:   tlsCfg,
-		secrets:     newSecretSet(cfg.Secrets),
-		quota:       quota.New(cfg.Quotas.limits()),
-		relayIP:     cfg.RelayIP,
-		publicIP:    publicIP,
-		hostAddrs:   newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
-		stats:       stats,
-		metrics:     newMetrics(cfg.Metrics, stats),
-		clientConns: map[net.Conn]struct{}{},
-		allocs:      allocTable{m: map[allocKey]allocInfo{}},
-		idle:        make(chan struct{}, 1),
+		log:           log,
+		realm:         cfg.Realm,
+		maxTTL:        cfg.MaxTTL,
+		clockSkew:     cfg.ClockSkew,
+		now:           now,
+		revoked:       cfg.Revoked,
+		tlsConfig:     tlsCfg,
+		secrets:       newSecretSet(cfg.Secrets),
+		quota:         quota.New(cfg.Quotas.limits()),
+		relayIP:       cfg.RelayIP,
+		publicIP:      publicIP,
+		natted:        publicIP != cfg.RelayIP,
+		publicIPBytes: publicIP.AsSlice(),
+		hostAddrs:     newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		stats:         stats,
+		metrics:       newMetrics(cfg.Metrics, stats),
+		clientConns:   map[net.Conn]struct{}{},
+		allocs:        allocTable{m: map[allocKey]allocInfo{}},
+		idle:          make(chan struct{}, 1),
 	}
 	s.policy.Store(cfg.PeerPolicy.build())
 	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
 		s.hostAddrs.protect(p)
 	}
 	s.bandwidth.Store(cfg.BandwidthBPS)
-	s.metrics.portsTotal.Set(float64(cfg.MaxPort - cfg.MinPort + 1))
+	s.metrics.portRange.Set(float64(cfg.MaxPort - cfg.MinPort + 1))
 
 	gen := func() turn.RelayAddressGenerator {
 		return &relayGenerator{s: s, inner: &turn.RelayAddressGeneratorPortRange{

@@ -1,0 +1,342 @@
+package relay
+
+import (
+	"net"
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/turnkey-dev/turnkey/credentials"
+)
+
+// TestAddrSet: the immutable sets behind permSet answer the same whether
+// they scan or index, and never change the set they were derived from.
+func TestAddrSet(t *testing.T) {
+	addr := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)}) }
+	cases := []struct {
+		name string
+		n    int
+	}{
+		{"empty", 0}, {"one", 1}, {"at the scan limit", linearMax}, {"indexed", linearMax + 1}, {"large", 200},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var s addrSet[netip.Addr]
+			for i := range tc.n {
+				prev := s
+				s = s.with(addr(i))
+				if prev.has(addr(i)) {
+					t.Fatalf("adding %v changed the set it was derived from", addr(i))
+				}
+			}
+			s = s.with(addr(0)) // a duplicate is a no-op
+			if want := max(tc.n, 1); len(s.list) != want {
+				t.Fatalf("%d members after adding %d (one twice), want %d", len(s.list), tc.n, want)
+			}
+			if indexed := s.index != nil; indexed != (len(s.list) > linearMax) {
+				t.Errorf("indexed=%v with %d members", indexed, len(s.list))
+			}
+			for i := range tc.n {
+				if !s.has(addr(i)) {
+					t.Errorf("missing %v", addr(i))
+				}
+			}
+			if s.has(addr(tc.n + 1)) {
+				t.Errorf("has %v, never added", addr(tc.n+1))
+			}
+			full := s
+			for i := range tc.n {
+				s = s.without(addr(i))
+				if s.has(addr(i)) {
+					t.Fatalf("%v still present after removal", addr(i))
+				}
+			}
+			s = s.without(addr(0)) // absent: a no-op
+			if len(s.list) != 0 {
+				t.Errorf("%d members left after removing all", len(s.list))
+			}
+			if !full.has(addr(0)) {
+				t.Error("removal changed the set it was derived from")
+			}
+		})
+	}
+}
+
+// TestPermSetAllows: a datagram is relayed when its source IP has a
+// permission or its exact address has a channel, as pion decides.
+func TestPermSetAllows(t *testing.T) {
+	peer := netip.MustParseAddrPort("198.51.100.7:5000")
+	var perm, channel permSet
+	perm.ips = perm.ips.with(peer.Addr())
+	channel.chans = channel.chans.with(peer)
+	cases := []struct {
+		name string
+		set  *permSet
+		src  string
+		want bool
+	}{
+		{"nil set", nil, "198.51.100.7:5000", false},
+		{"empty set", &permSet{}, "198.51.100.7:5000", false},
+		{"permitted IP", &perm, "198.51.100.7:5000", true},
+		{"permitted IP, any port", &perm, "198.51.100.7:6000", true},
+		{"other IP", &perm, "198.51.100.8:5000", false},
+		{"channel peer", &channel, "198.51.100.7:5000", true},
+		{"channel IP, other port", &channel, "198.51.100.7:5001", false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := tc.set.allows(netip.MustParseAddrPort(tc.src)); got != tc.want {
+				t.Errorf("allows(%s) = %v, want %v", tc.src, got, tc.want)
+			}
+		})
+	}
+}
+
+// TestPermissionEventsReachRelaySocket drives the event handler as pion
+// does: a permission or channel created and deleted for a relay address
+// changes what that relay socket lets through, and nothing else's.
+func TestPermissionEventsReachRelaySocket(t *testing.T) {
+	ts := startServer(t, nil)
+	user, _ := creds("events", time.Hour)
+	open := func() (*relayConn, net.Addr) {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		rc := ts.newRelayConn(pc, user)
+		t.Cleanup(func() { rc.Close() })
+		ts.trackRelay(pc.LocalAddr(), rc)
+		return rc, pc.LocalAddr()
+	}
+	rc, relayAddr := open()
+	other, _ := open()
+	eh := ts.eventHandler()
+	peer := &net.UDPAddr{IP: net.ParseIP("198.51.100.7"), Port: 5000} // 16-byte form, as pion passes it
+	ap := netip.MustParseAddrPort("198.51.100.7:5000")
+	steps := []struct {
+		name      string
+		event     func()
+		want      bool
+		wantOther bool
+	}{
+		{"before any event", func() {}, false, false},
+		{"permission created", func() { eh.OnPermissionCreated(nil, nil, "UDP", user, testRealm, relayAddr, peer.IP) }, true, false},
+		{"channel created", func() { eh.OnChannelCreated(nil, nil, "UDP", user, testRealm, relayAddr, peer, 0x4000) }, true, false},
+		{"permission deleted, channel left", func() { eh.OnPermissionDeleted(nil, nil, "UDP", user, testRealm, relayAddr, peer.IP) }, true, false},
+		{"channel deleted", func() { eh.OnChannelDeleted(nil, nil, "UDP", user, testRealm, relayAddr, peer, 0x4000) }, false, false},
+		{"event for an unknown relay address", func() {
+			eh.OnPermissionCreated(nil, nil, "UDP", user, testRealm, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, peer.IP)
+		}, false, false},
+	}
+	for _, st := range steps {
+		st.event()
+		if got := rc.perms.Load().allows(ap); got != st.want {
+			t.Errorf("%s: relay socket allows %s = %v, want %v", st.name, ap, got, st.want)
+		}
+		if got := other.perms.Load().allows(ap); got != st.wantOther {
+			t.Errorf("%s: another relay socket allows %s = %v", st.name, ap, got)
+		}
+	}
+	rc.Close()
+	if ts.relayFor(relayAddr) != nil {
+		t.Error("a closed relay socket is still tracked")
+	}
+}
+
+// TestUnpermittedDatagramsDroppedNotCounted: datagrams reaching a relay
+// socket from a peer without a permission are counted in
+// turnkey_relay_unpermitted_packets_total and not as relayed bytes; the
+// permitted peer's datagrams are counted to the byte.
+func TestUnpermittedDatagramsDroppedNotCounted(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	})
+	user, pass := creds("frank", time.Hour)
+	client := dialClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
+	relayed, err := client.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer relayed.Close()
+	relayAddr := relayed.LocalAddr()
+
+	// Permissions are per IP and every test socket is on loopback: the
+	// stranger needs an address of its own.
+	peer := listenOn(t, "127.0.0.1:0")
+	stranger := listenOn(t, "127.0.0.2:0")
+	unpermitted := func() uint64 { all, _, _ := ts.stats.totals(""); return all.Unpermitted }
+	send := func(from net.PacketConn, n int, msg []byte) {
+		t.Helper()
+		for range n {
+			if _, err := from.WriteTo(msg, relayAddr); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// Before its permission the peer is a stranger too. Wait for these to be
+	// read, so none is still queued when the permission arrives.
+	send(peer, 3, []byte("too early"))
+	send(stranger, 4, []byte("never permitted"))
+	waitFor(t, "7 unpermitted datagrams", 5*time.Second, func() bool { return unpermitted() == 7 })
+
+	if err := client.CreatePermission(peer.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("permitted peer to client")
+	const permitted = 5
+	send(peer, permitted, payload)
+	send(stranger, 2, []byte("still not permitted"))
+	buf := make([]byte, 1500)
+	for i := range permitted {
+		_ = relayed.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, from, err := relayed.ReadFrom(buf)
+		if err != nil {
+			t.Fatalf("datagram %d of %d from the permitted peer: %v", i+1, permitted, err)
+		}
+		if from.String() != peer.LocalAddr().String() || string(buf[:n]) != string(payload) {
+			t.Fatalf("got %q from %s; only the permitted peer's datagrams may reach the client", buf[:n], from)
+		}
+	}
+	waitFor(t, "9 unpermitted datagrams", 5*time.Second, func() bool { return unpermitted() == 9 })
+	all, _, _ := ts.stats.totals("")
+	if want := uint64(permitted * len(payload)); all.BytesDown != want || all.PacketsDown != permitted {
+		t.Errorf("peer→client counted %d bytes in %d packets, want %d in %d", all.BytesDown, all.PacketsDown, want, permitted)
+	}
+	if got := metricValue(t, ts, "turnkey_relay_unpermitted_packets_total"); got != 9 {
+		t.Errorf("turnkey_relay_unpermitted_packets_total = %v, want 9", got)
+	}
+
+	// The allocation's end forgets its relay socket.
+	relayed.Close()
+	waitFor(t, "relay socket untracked", 5*time.Second, func() bool {
+		ts.allocs.mu.Lock()
+		defer ts.allocs.mu.Unlock()
+		return len(ts.allocs.relays) == 0
+	})
+}
+
+// TestAllocationFailureReasonAuth: credentials refused on an Allocate count
+// as an allocation failure with reason auth as well as an auth failure by
+// reason; refused on a request about an existing allocation, only the
+// latter. A peer-policy refusal is not an allocation failure.
+func TestAllocationFailureReasonAuth(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.Revoked = func(id string) bool { return id == "SK"+strings.Repeat("e", 32) }
+		c.PeerPolicy = PeerPolicy{} // default deny-list: loopback peers refused
+	})
+	server := ts.addr("turn", "udp", 0)
+	revokedRest, err := credentials.IssuedRest("AC"+strings.Repeat("a", 32), "SK"+strings.Repeat("e", 32), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, goodPass := creds("grace", time.Hour)
+	expired, expiredPass := creds("grace", -10*time.Minute)
+	revoked, revokedPass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), revokedRest)
+	allocFailures := func() float64 { return testutil.ToFloat64(ts.metrics.allocationFailures.WithLabelValues("auth")) }
+	cases := []struct {
+		name, reason string
+		request      func(t *testing.T) int // the STUN error code
+		allocFailure bool
+	}{
+		{"allocate, wrong password", "bad_hmac", func(t *testing.T) int {
+			return rawAllocate(t, "udp", server, good, "d3Jvbmc=", testRealm)
+		}, true},
+		{"allocate, wrong realm", "bad_realm", func(t *testing.T) int {
+			return rawAllocate(t, "udp", server, good, goodPass, "evil.example")
+		}, true},
+		{"allocate, expired", "expired", func(t *testing.T) int {
+			return rawAllocate(t, "udp", server, expired, expiredPass, testRealm)
+		}, true},
+		{"allocate, revoked", "revoked", func(t *testing.T) int {
+			return rawAllocate(t, "udp", server, revoked, revokedPass, testRealm)
+		}, true},
+		{"allocate, malformed", "malformed", func(t *testing.T) int {
+			return rawAllocate(t, "udp", server, "alice", credentials.TURNPassword([]byte(testSecret), "alice"), testRealm)
+		}, true},
+		{"create permission, wrong password", "bad_hmac", func(t *testing.T) int {
+			u, p := creds("heidi", time.Hour)
+			c := newRawClient(t, "udp", server, u, p, testRealm)
+			if code := c.allocate(); code != 0 {
+				t.Fatalf("allocate: %d", code)
+			}
+			c.password = "d3Jvbmc="
+			return c.createPermission(netip.MustParseAddrPort("8.8.8.8:3478"))
+		}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			authBefore := testutil.ToFloat64(ts.metrics.authFailures.WithLabelValues(tc.reason))
+			allocBefore := allocFailures()
+			if code := tc.request(t); code == 0 {
+				t.Fatal("refused credentials were accepted")
+			}
+			if d := testutil.ToFloat64(ts.metrics.authFailures.WithLabelValues(tc.reason)) - authBefore; d != 1 {
+				t.Errorf("turnkey_auth_failures_total{reason=%q} rose by %v, want 1", tc.reason, d)
+			}
+			want := 0.0
+			if tc.allocFailure {
+				want = 1
+			}
+			if d := allocFailures() - allocBefore; d != want {
+				t.Errorf("turnkey_allocation_failures_total{reason=auth} rose by %v, want %v", d, want)
+			}
+		})
+	}
+
+	t.Run("policy denial", func(t *testing.T) {
+		u, p := creds("ivan", time.Hour)
+		c := newRawClient(t, "udp", server, u, p, testRealm)
+		if code := c.allocate(); code != 0 {
+			t.Fatalf("allocate: %d", code)
+		}
+		deniedBefore := sumCounter(ts.metrics.peerDenied)
+		failuresBefore := sumCounter(ts.metrics.allocationFailures)
+		if code := c.createPermission(netip.MustParseAddrPort("10.0.0.1:3478")); code == 0 {
+			t.Fatal("permission for a denied peer granted")
+		}
+		if d := sumCounter(ts.metrics.peerDenied) - deniedBefore; d != 1 {
+			t.Errorf("turnkey_peer_denied_total rose by %v, want 1", d)
+		}
+		if d := sumCounter(ts.metrics.allocationFailures) - failuresBefore; d != 0 {
+			t.Errorf("turnkey_allocation_failures_total rose by %v on a policy denial", d)
+		}
+	})
+}
+
+func listenOn(t *testing.T, addr string) net.PacketConn {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return pc
+}
+
+// metricValue gathers the server's registry and returns the value of an
+// unlabelled counter or gauge.
+func metricValue(t *testing.T, ts *testServer, name string) float64 {
+	t.Helper()
+	mfs, err := ts.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if len(m.GetLabel()) == 0 {
+				if c := m.GetCounter(); c != nil {
+					return c.GetValue()
+				}
+				return m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("metric %s not gathered", name)
+	return 0
+}
