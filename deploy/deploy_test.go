@@ -338,7 +338,6 @@ func TestHelmChart(t *testing.T) {
 	type want struct {
 		name    string
 		args    []string
-		relayIP bool
 		kinds   []string
 		env     []string // environment the pods get from the Secret
 	}
