@@ -3,6 +3,10 @@
 # bare Go handler on the same machine, with wrk (loopback only).
 #
 #   bash bench/tokens.sh   # ~1 minute; DURATION (10s), CONNS (50), LOW_CONNS (4), THREADS (1)
+#   PROFILE=1 bash bench/tokens.sh   # also saves turnkey's CPU, block and mutex
+#                                    # profiles of each CONNS run (pprof-*.pb.gz);
+#                                    # profiling costs throughput, so the figures
+#                                    # of such a run are not the ones to quote
 #
 # POST /2010-04-01/Accounts/{sid}/Tokens.json  Basic auth, the bootstrap account
 # GET  /v1/ice-servers                         Bearer Access Token from an API key
@@ -14,6 +18,8 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-50}
 THREADS=${THREADS:-1} # wrk's own threads: the server needs the cores more
+PROFILE=${PROFILE:-0}
+if [[ $PROFILE == 1 ]]; then export TK_PPROF=true; fi
 
 if ! command -v wrk >/dev/null; then
 	log "wrk missing: installing Debian's wrk"
@@ -58,8 +64,20 @@ LUA
 run_wrk() {
 	local label=$1 pid=$2 lua=$3 url=$4 txt=$OUT/wrk-$1.txt
 	local t0 t1
+	local prof=() secs=$((${DURATION%s} - 2)) kind
 	t0=$(awk '{print $14+$15}' "/proc/$pid/stat")
-	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$lua" "$url" >"$txt" 2>&1
+	wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" --latency -s "$lua" "$url" >"$txt" 2>&1 &
+	local wrk_pid=$!
+	if [[ $PROFILE == 1 && $pid == "$TK_PID" && $secs -gt 0 ]]; then
+		sleep 1
+		for kind in profile block mutex; do
+			curl -s --max-time $((secs + 10)) -o "$OUT/pprof-$label-$kind.pb.gz" \
+				"http://$TK_ADMIN/debug/pprof/$kind?seconds=$secs" &
+			prof+=($!)
+		done
+	fi
+	wait "$wrk_pid"
+	if ((${#prof[@]})); then wait "${prof[@]}"; fi
 	t1=$(awk '{print $14+$15}' "/proc/$pid/stat")
 	cat "$txt" >&2
 	awk -v label="$label" -v ticks="$((t1 - t0))" -v dur="${DURATION%s}" '

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -17,6 +18,17 @@ import (
 // (e.g. `turnkey keys create` next to a running server) holding the write
 // lock before failing with SQLITE_BUSY.
 const sqliteBusyTimeoutMS = 10000
+
+// sqliteReadConns sizes the read pool, open and idle alike. database/sql
+// keeps only 2 idle connections by default, so with more concurrent readers
+// than that every query past the second opened a fresh SQLite connection
+// (file open, page cache set-up, schema parse on first prepare, all under
+// SQLite's global mutex) and closed it again on release: under 50 concurrent
+// token requests that churn was most of the API's CPU and nearly all of its
+// blocking. Readers are CPU-bound pure-Go SQLite, so a few per core is
+// plenty; extra callers queue in database/sql, which is far cheaper than an
+// open.
+func sqliteReadConns() int { return max(4, 2*runtime.GOMAXPROCS(0)) }
 
 // sqliteStore keeps the store in one SQLite file in WAL mode.
 type sqliteStore struct {
@@ -56,6 +68,9 @@ func openSQLite(ctx context.Context, path string, s *sealer) (Store, error) {
 		r.Close()
 		return nil, errOpen("sqlite", err)
 	}
+	n := sqliteReadConns()
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
 	st.r = r
 	return st, nil
 }

@@ -88,6 +88,8 @@ type API struct {
 	limiter  *failureLimiter
 	metrics  *metrics
 	handler  http.Handler
+	creds    *credCache
+	bearers  *bearerCache
 	keys     keyResolver
 	accounts accountResolver
 }
@@ -134,16 +136,17 @@ func New(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("tokenapi: %w", err)
 	}
 	a := &API{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		now:      cfg.Now,
-		hosts:    hosts,
-		cors:     cors,
-		limiter:  newFailureLimiter(cfg.AuthFailuresPerMinute, maxTrackedSources, cfg.Now),
-		metrics:  m,
-		keys:     keyResolver{st: cfg.Store},
-		accounts: accountResolver{st: cfg.Store},
+		cfg:     cfg,
+		log:     cfg.Logger,
+		now:     cfg.Now,
+		hosts:   hosts,
+		cors:    cors,
+		limiter: newFailureLimiter(cfg.AuthFailuresPerMinute, maxTrackedSources, cfg.Now),
+		metrics: m,
+		creds:   newCredCache(cfg.Store),
+		bearers: newBearerCache(),
 	}
+	a.keys, a.accounts = keyResolver{c: a.creds}, accountResolver{c: a.creds}
 	a.handler = a.routes()
 	return a, nil
 }

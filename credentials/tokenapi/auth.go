@@ -29,23 +29,17 @@ var errBadCredentials = errors.New("bad credentials")
 // SID costs the same comparison as a wrong secret.
 const dummySecret = "00000000000000000000000000000000"
 
-// checkBasic verifies Basic credentials against the store. Failures are
-// errBadCredentials; anything else is a store error.
+// checkBasic verifies Basic credentials against the store, through the
+// credential cache. Failures are errBadCredentials; anything else is a store
+// error.
 func (a *API) checkBasic(ctx context.Context, user, pass string) (principal, error) {
-	var want string
-	var p principal
-	var lookupErr error
-	switch {
-	case credentials.ValidSID(user, "AC"):
-		acct, err := a.cfg.Store.GetAccount(ctx, user)
-		lookupErr = err
-		want, p = acct.AuthToken, principal{AccountSID: acct.SID, CredID: acct.AuthTokenID}
-	case credentials.ValidSID(user, "SK"):
-		key, err := a.cfg.Store.GetKey(ctx, "", user)
-		lookupErr = err
-		want, p = key.Secret, principal{AccountSID: key.AccountSID, CredID: key.SID}
-	default:
-		lookupErr = store.ErrNotFound
+	var (
+		cred   cachedCred
+		cached bool
+	)
+	lookupErr := store.ErrNotFound
+	if credentials.ValidSID(user, "AC") || credentials.ValidSID(user, "SK") {
+		cred, cached, lookupErr = a.creds.get(ctx, user)
 	}
 	if lookupErr != nil {
 		subtle.ConstantTimeCompare([]byte(pass), []byte(dummySecret))
@@ -54,10 +48,26 @@ func (a *API) checkBasic(ctx context.Context, user, pass string) (principal, err
 		}
 		return principal{}, fmt.Errorf("looking up %s: %w", user, lookupErr)
 	}
-	if want == "" || subtle.ConstantTimeCompare([]byte(pass), []byte(want)) != 1 {
+	if !secretMatches(pass, cred.Secret) && cached {
+		// The auth token may have been rotated since the entry was read:
+		// the new one must work at once, so ask the store before refusing.
+		cred, lookupErr = a.creds.reload(ctx, user)
+		if errors.Is(lookupErr, store.ErrNotFound) {
+			return principal{}, errBadCredentials
+		}
+		if lookupErr != nil {
+			return principal{}, fmt.Errorf("looking up %s: %w", user, lookupErr)
+		}
+	}
+	if !secretMatches(pass, cred.Secret) {
 		return principal{}, errBadCredentials
 	}
-	return p, nil
+	return principal{AccountSID: cred.AccountSID, CredID: cred.CredID}, nil
+}
+
+// secretMatches compares in constant time; an empty secret matches nothing.
+func secretMatches(pass, secret string) bool {
+	return secret != "" && subtle.ConstantTimeCompare([]byte(pass), []byte(secret)) == 1
 }
 
 // authBasic authenticates r for the account in its path (accountSID; "" for

@@ -52,7 +52,7 @@ func (a *API) handleICEServers(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	now := a.now()
-	b, err := credentials.VerifyBearer(r.Context(), raw, a.keys, a.accounts, now)
+	b, err := a.verifyBearer(r.Context(), raw, now)
 	if err != nil {
 		var te *credentials.TokenError
 		if !errors.As(err, &te) {
@@ -109,7 +109,7 @@ func (a *API) handleICEServers(w http.ResponseWriter, r *http.Request) {
 	if len(turn) > 0 {
 		cfg.IceServers = append(cfg.IceServers, rtcIceServer{URLs: turn, Username: cred.Username, Credential: cred.Password})
 	}
-	a.metrics.issued(kindICEServers, b.AccountSID)
+	a.metrics.issuedForBearer(b.Kind, b.AccountSID)
 	w.Header().Set("Cache-Control", "no-store")
 	writeJSON(w, http.StatusOK, cfg)
 }

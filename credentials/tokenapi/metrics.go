@@ -6,12 +6,21 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/turnkey-dev/turnkey/credentials"
 )
 
-// Token kinds counted by turnkey_tokens_issued_total.
+// Token kinds counted by turnkey_tokens_issued_total. nts and ice_servers
+// count every credential, by endpoint; access and capability split
+// ice_servers by the bearer token that authorised the request, which is
+// what tells browser apps on Access Tokens from legacy Capability Token
+// ones. Minting those tokens is offline (`turnkey token`), so the server
+// has no other issue of them to count.
 const (
 	kindNTS        = "nts"
 	kindICEServers = "ice_servers"
+	kindAccess     = "access"
+	kindCapability = "capability"
 )
 
 // metrics are the API's collectors. Every label has a bounded set of values:
@@ -32,7 +41,7 @@ func newMetrics(reg prometheus.Registerer, trackedAccounts int) (*metrics, error
 	m := &metrics{
 		tokensIssued: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnkey_tokens_issued_total",
-			Help: "TURN credentials issued by the HTTP API, by kind (nts, ice_servers).",
+			Help: "TURN credentials issued by the HTTP API, by kind: nts (Tokens.json) and ice_servers (/v1/ice-servers) count every credential; access and capability split ice_servers by the bearer token that authorised it (ice_servers = access + capability), so sum only nts and ice_servers for a total.",
 		}, []string{"kind"}),
 		accountTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnkey_api_account_tokens_issued_total",
@@ -54,6 +63,11 @@ func newMetrics(reg prometheus.Registerer, trackedAccounts int) (*metrics, error
 		trackedMax:     trackedAccounts,
 		trackedAccount: make(map[string]bool),
 	}
+	// Every kind exists from the start, so rate() and dashboards see zeros
+	// rather than series appearing with the first issue.
+	for _, k := range []string{kindNTS, kindICEServers, kindAccess, kindCapability} {
+		m.tokensIssued.WithLabelValues(k)
+	}
 	if reg == nil {
 		return m, nil
 	}
@@ -70,6 +84,19 @@ func newMetrics(reg prometheus.Registerer, trackedAccounts int) (*metrics, error
 func (m *metrics) issued(kind, account string) {
 	m.tokensIssued.WithLabelValues(kind).Inc()
 	m.accountTokens.WithLabelValues(m.accountLabel(account)).Inc()
+}
+
+// issuedForBearer counts a /v1/ice-servers credential for account, also
+// under the kind of bearer token (credentials.BearerAccess or
+// BearerCapability) that authorised it.
+func (m *metrics) issuedForBearer(bearerKind, account string) {
+	m.issued(kindICEServers, account)
+	switch bearerKind {
+	case credentials.BearerAccess:
+		m.tokensIssued.WithLabelValues(kindAccess).Inc()
+	case credentials.BearerCapability:
+		m.tokensIssued.WithLabelValues(kindCapability).Inc()
+	}
 }
 
 // accountLabel gives the first trackedMax accounts seen their own series.
