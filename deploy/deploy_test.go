@@ -336,10 +336,10 @@ func TestHelmChart(t *testing.T) {
 	}
 
 	type want struct {
-		name    string
-		args    []string
-		kinds   []string
-		env     []string // environment the pods get from the Secret
+		name  string
+		args  []string
+		kinds []string
+		env   []string // environment the pods get from the Secret
 	}
 	cases := []want{
 		{name: "default", kinds: []string{"ConfigMap", "Secret", "ServiceAccount", "DaemonSet", "Deployment", "Service", "PodDisruptionBudget", "PersistentVolumeClaim"},
