@@ -257,6 +257,7 @@ type rawClient struct {
 	to                    net.Addr
 	user, password, realm string
 	nonce                 stun.Nonce
+	last                  *stun.Message // the last answer
 }
 
 func newRawClient(t *testing.T, transport, server, user, password, realm string) *rawClient {
@@ -324,6 +325,7 @@ func (c *rawClient) do(method stun.Method, setters ...stun.Setter) int {
 				stun.NewLongTermIntegrity(c.user, c.realm, c.password), stun.Fingerprint)
 			res = c.exchange(method, all...)
 		}
+		c.last = res
 		if res.Type.Class == stun.ClassSuccessResponse {
 			return 0
 		}
@@ -346,6 +348,15 @@ func (c *rawClient) do(method stun.Method, setters ...stun.Setter) int {
 var udpTransport = stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
 
 func (c *rawClient) allocate() int { return c.do(stun.MethodAllocate, udpTransport) }
+
+// lifetime is the LIFETIME of the last answer, in seconds.
+func (c *rawClient) lifetime() uint32 {
+	v, err := c.last.Get(stun.AttrLifetime)
+	if err != nil || len(v) != 4 {
+		c.t.Fatalf("no LIFETIME in %v", c.last)
+	}
+	return binary.BigEndian.Uint32(v)
+}
 
 func (c *rawClient) refresh(seconds uint32) int {
 	lt := stun.RawAttribute{Type: stun.AttrLifetime, Value: binary.BigEndian.AppendUint32(nil, seconds)}

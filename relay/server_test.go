@@ -251,3 +251,26 @@ func TestRevocationRefusesNewAllocationsAndRefreshes(t *testing.T) {
 		})
 	}
 }
+
+// TestAllocationLifetimeIsCapped: no allocation lives longer than 3600 s
+// between refreshes, whatever LIFETIME the client asks for.
+func TestAllocationLifetimeIsCapped(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.AllocationLifetime = 10 * time.Minute })
+	user, pass := creds("hog", time.Hour)
+	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
+	lt := stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0x1c, 0x20}} // 7200 s
+	if code := c.do(stun.MethodAllocate, udpTransport, lt); code != 0 {
+		t.Fatalf("allocate: %d", code)
+	}
+	if got := c.lifetime(); got > 3600 {
+		t.Errorf("granted %d s for a 7200 s request", got)
+	}
+	for _, ask := range []uint32{86400, 3600, 300} {
+		if code := c.refresh(ask); code != 0 {
+			t.Fatalf("refresh %d: %d", ask, code)
+		}
+		if got := c.lifetime(); got > 3600 || (ask < 3600 && got != ask) {
+			t.Errorf("refresh asking %d s granted %d s", ask, got)
+		}
+	}
+}
