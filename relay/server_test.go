@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -272,5 +273,42 @@ func TestAllocationLifetimeIsCapped(t *testing.T) {
 		if got := c.lifetime(); got > 3600 || (ask < 3600 && got != ask) {
 			t.Errorf("refresh asking %d s granted %d s", ask, got)
 		}
+	}
+}
+
+// TestOnlyTheCreatorMayUseAnAllocation: on an allocation's own 5-tuple,
+// Refresh, CreatePermission and ChannelBind signed with another user's valid
+// credentials are refused; the creator's still work.
+func TestOnlyTheCreatorMayUseAnAllocation(t *testing.T) {
+	ts := startServer(t, nil)
+	peer := netip.MustParseAddrPort(echoPeer(t).String())
+	for _, transport := range []string{"udp", "tcp"} {
+		t.Run(transport, func(t *testing.T) {
+			owner, ownerPass := creds("owner-"+transport, time.Hour)
+			intruder, intruderPass := creds("intruder-"+transport, time.Hour)
+			c := newRawClient(t, transport, ts.addr("turn", transport, 0), owner, ownerPass, testRealm)
+			if code := c.allocate(); code != 0 {
+				t.Fatalf("allocate: %d", code)
+			}
+			c.user, c.password = intruder, intruderPass
+			c.silenceIsRefusal = true // pion drops these unanswered (RFC 8656 would say 437)
+			if code := c.refresh(600); code == 0 {
+				t.Error("Refresh by another user accepted")
+			}
+			if code := c.createPermission(peer); code == 0 {
+				t.Error("CreatePermission by another user accepted")
+			}
+			if code := c.channelBind(0x4001, peer); code == 0 {
+				t.Error("ChannelBind by another user accepted")
+			}
+			c.user, c.password = owner, ownerPass
+			c.silenceIsRefusal = false
+			if code := c.createPermission(peer); code != 0 {
+				t.Errorf("the creator's CreatePermission refused: %d", code)
+			}
+			if code := c.refresh(0); code != 0 {
+				t.Errorf("the creator's release refused: %d", code)
+			}
+		})
 	}
 }
