@@ -24,7 +24,9 @@ func TestSealRoundTrip(t *testing.T) {
 		if bytes.Equal(a, b) {
 			t.Errorf("sealing %q twice gave the same bytes: nonces are not fresh", plain)
 		}
-		if plain != "" && bytes.Contains(a, []byte(plain)) {
+		// A short plaintext turns up in random ciphertext by chance (one
+		// byte in roughly one run of eight), so only long ones are checked.
+		if len(plain) >= 8 && bytes.Contains(a, []byte(plain)) {
 			t.Errorf("sealed %q contains the plaintext", plain)
 		}
 		got, err := s.open("ctx", a)
