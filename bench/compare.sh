@@ -6,8 +6,9 @@
 #
 # Knobs (environment): ROUNDS (2), DURATION (5s), WARMUP (2s), ALLOCS (16),
 # WINDOW (8), SIZES ("160 1200"), ALLOC_DURATION (5s), CONCURRENCY (32),
-# TCP (1: also a 160 B TURN-over-TCP max run), PROFILE (1: a CPU profile of
-# turnkey under load, from its admin pprof).
+# TCP (1: also a 160 B TURN-over-TCP max run), PROFILE (1: CPU profiles of
+# turnkey under a max run at each size, and CPU/block/mutex profiles under
+# allocation churn, from its admin pprof).
 #
 # Phases: (1) max relayed packets/s per server and size: closed loop, each
 # allocation keeping WINDOW packets in flight; rounds alternate servers so
@@ -103,18 +104,41 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 if [[ $PROFILE == 1 && $TURNKEY_OK == 1 ]]; then
-	log "phase 4: turnkey CPU profile under a 160 B max run"
-	"$BIN/turnkey-bench" -mode relay -label turnkey-profiled -server 127.0.0.1:3479 -secret "$SECRET" \
-		-client-ips "$CLIENT_IPS" -allocs "$ALLOCS" -window "$WINDOW" -size 160 -warmup 1s -duration 8s \
-		>"$OUT/profile-run.txt" 2>&1 &
+	# CPU profiles of turnkey under a max run at each size, and CPU, block
+	# and mutex profiles under allocation churn; top lists beside the raw
+	# profiles (go tool pprof -top / -cum). Not part of any figure above.
+	topfiles() {
+		local name=$1
+		[[ -s $OUT/$name.pprof ]] || return 0
+		go tool pprof -top -nodecount=35 "$BIN/turnkey" "$OUT/$name.pprof" >"$OUT/$name-top.txt" 2>&1 || true
+		go tool pprof -top -cum -nodecount=50 "$BIN/turnkey" "$OUT/$name.pprof" >"$OUT/$name-cum.txt" 2>&1 || true
+	}
+	for size in $SIZES; do
+		log "phase 4: turnkey CPU profile under a $size B max run"
+		name=turnkey-cpu
+		[[ $size == 160 ]] || name=turnkey-cpu-$size
+		"$BIN/turnkey-bench" -mode relay -label turnkey-profiled -server 127.0.0.1:3479 -secret "$SECRET" \
+			-client-ips "$CLIENT_IPS" -allocs "$ALLOCS" -window "$WINDOW" -size "$size" -warmup 1s -duration 8s \
+			>"$OUT/profile-run-$size.txt" 2>&1 &
+		bpid=$!
+		sleep 2
+		curl -fsS --max-time 20 "http://$TK_ADMIN/debug/pprof/profile?seconds=5" -o "$OUT/$name.pprof" || log "profile failed"
+		wait "$bpid" || true
+		topfiles "$name"
+	done
+	log "phase 4: turnkey CPU, block and mutex profiles under allocation churn"
+	"$BIN/turnkey-bench" -mode allocs -label turnkey-profiled -server 127.0.0.1:3479 -secret "$SECRET" \
+		-client-ips "$CLIENT_IPS" -concurrency "$CONCURRENCY" -duration 10s >"$OUT/profile-run-allocs.txt" 2>&1 &
 	bpid=$!
 	sleep 2
-	curl -fsS --max-time 20 "http://$TK_ADMIN/debug/pprof/profile?seconds=5" -o "$OUT/turnkey-cpu.pprof" || log "profile failed"
+	cpids=()
+	for kind in profile block mutex; do
+		curl -fsS --max-time 20 "http://$TK_ADMIN/debug/pprof/$kind?seconds=6" -o "$OUT/turnkey-allocs-$kind.pprof" &
+		cpids+=($!)
+	done
+	for p in "${cpids[@]}"; do wait "$p" || log "allocs profile failed"; done
 	wait "$bpid" || true
-	if [[ -s $OUT/turnkey-cpu.pprof ]]; then
-		go tool pprof -top -nodecount=35 "$BIN/turnkey" "$OUT/turnkey-cpu.pprof" >"$OUT/turnkey-cpu-top.txt" 2>&1 || true
-		go tool pprof -top -cum -nodecount=35 "$BIN/turnkey" "$OUT/turnkey-cpu.pprof" >"$OUT/turnkey-cpu-cum.txt" 2>&1 || true
-	fi
+	for kind in profile block mutex; do topfiles "turnkey-allocs-$kind"; done
 fi
 
 "$BIN/benchsum" report "$OUT/results.jsonl" | tee "$OUT/summary.md"

@@ -1,7 +1,9 @@
 package relay
 
 import (
+	"bytes"
 	"errors"
+	"sync"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
@@ -31,26 +33,91 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool)
 	if ra.Realm != s.realm {
 		return refuse("bad_realm", errors.New("realm "+quoteTrim(ra.Realm)+" is not ours"))
 	}
-	u, err := parseUser(ra.Username)
+	e, err := s.users.get(ra.Username)
 	if err != nil {
 		return refuse("malformed", err)
 	}
-	if err := u.CheckExpiry(s.now(), s.maxTTL, s.clockSkew); err != nil {
+	// Expiry and revocation are checked on every request, cached or not.
+	if err := e.user.CheckExpiry(s.now(), s.maxTTL, s.clockSkew); err != nil {
 		if errors.Is(err, credentials.ErrExpired) {
 			return refuse("expired", err)
 		}
 		return refuse("too_far_ahead", err)
 	}
-	if u.CredID != "" && s.revoked != nil && s.revoked(u.CredID) {
-		return refuse("revoked", errors.New("credential "+u.CredID+" was revoked"))
+	if e.user.CredID != "" && s.revoked != nil && s.revoked(e.user.CredID) {
+		return refuse("revoked", errors.New("credential "+e.user.CredID+" was revoked"))
 	}
 	secret := s.secrets.secretFor(ra.Username)
-	password := credentials.TURNPassword(secret, ra.Username)
-	return ra.Username, longTermKey(ra.Username, s.realm, password), true
+	return ra.Username, s.users.key(e, ra.Username, s.realm, secret), true
 }
 
-func parseUser(username string) (credentials.TURNUser, error) {
-	return credentials.ParseTURNUsername(username)
+// userCache remembers, per username, the parsed username and the long-term
+// key last derived for it. An allocation authenticates four times (Allocate,
+// CreatePermission, ChannelBind, Refresh) and its username is parsed again by
+// admit, the allocation-created event and the relay socket's accounting; the
+// cache turns all but the first parse and the first HMAC-SHA1 + MD5 into a
+// map lookup. A key is reused only with the same realm and the same secret
+// bytes, so a rotation or a hint for another secret derives it afresh.
+// Entries are immutable once stored; the map is emptied when full, which
+// costs only a re-derivation.
+type userCache struct {
+	mu sync.Mutex
+	m  map[string]*userEntry
+}
+
+type userEntry struct {
+	user     credentials.TURNUser
+	quotaKey string
+	// realm and secret are what key was derived from; key is nil until the
+	// first authentication.
+	realm  string
+	secret []byte
+	key    []byte
+}
+
+// userCacheMax bounds the cache: 8192 entries of a few hundred bytes.
+const userCacheMax = 8192
+
+// get returns username parsed, from the cache when it is there.
+func (c *userCache) get(username string) (*userEntry, error) {
+	c.mu.Lock()
+	e := c.m[username]
+	c.mu.Unlock()
+	if e != nil {
+		return e, nil
+	}
+	u, err := credentials.ParseTURNUsername(username)
+	if err != nil {
+		return nil, err
+	}
+	e = &userEntry{user: u, quotaKey: u.QuotaKey()}
+	c.put(username, e)
+	return e, nil
+}
+
+// key returns the long-term key of username under realm and secret.
+func (c *userCache) key(e *userEntry, username, realm string, secret []byte) []byte {
+	if e.key != nil && e.realm == realm && bytes.Equal(e.secret, secret) {
+		return e.key
+	}
+	key := longTermKey(username, realm, credentials.TURNPassword(secret, username))
+	c.put(username, &userEntry{user: e.user, quotaKey: e.quotaKey, realm: realm,
+		secret: append([]byte(nil), secret...), key: key})
+	return key
+}
+
+func (c *userCache) put(username string, e *userEntry) {
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= userCacheMax {
+		c.m = make(map[string]*userEntry, 64)
+	}
+	c.m[username] = e
+	c.mu.Unlock()
+}
+
+// parseUser parses a TURN REST username, from the cache when it is there.
+func (s *Server) parseUser(username string) (*userEntry, error) {
+	return s.users.get(username)
 }
 
 // quoteTrim quotes a client-supplied string for a log line, bounded.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
+
+	"github.com/turnkey-dev/turnkey/credentials"
 )
 
 // allocKey identifies an allocation by its client 5-tuple (pion fixes the
@@ -181,8 +183,14 @@ func (s *Server) eventHandler() turn.EventHandler {
 		},
 		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relayAddr net.Addr, _ int) {
 			transport := s.transportOf(src, dst)
-			u, _ := parseUser(userID)
-			info := allocInfo{transport: transport, quotaKey: u.QuotaKey(), account: u.AccountSID}
+			var info allocInfo
+			if e, err := s.parseUser(userID); err == nil {
+				info = allocInfo{transport: transport, quotaKey: e.quotaKey, account: e.user.AccountSID}
+			} else {
+				// Not reachable (authenticate parsed it), but keep the old
+				// behaviour: the quota key of an empty username.
+				info = allocInfo{transport: transport, quotaKey: credentials.TURNUser{}.QuotaKey()}
+			}
 			s.allocs.mu.Lock()
 			s.allocs.m[allocKey{src.String(), dst.String()}] = info
 			s.allocs.mu.Unlock()

@@ -76,8 +76,8 @@ type allocState struct {
 
 func (s *Server) openAlloc(userID string) *allocState {
 	account := ""
-	if u, err := parseUser(userID); err == nil {
-		account = u.AccountSID
+	if e, err := s.parseUser(userID); err == nil {
+		account = e.user.AccountSID
 	}
 	st := &allocState{counters: s.stats.open(account)}
 	if bps := s.bandwidth.Load(); bps > 0 {
@@ -98,11 +98,40 @@ type relayConn struct {
 	// permSet); relayAddr is the key it is tracked under.
 	perms     atomic.Pointer[permSet]
 	relayAddr netip.AddrPort
+	// udp is the socket itself when it is a *net.UDPConn (always, with
+	// pion's generator): reads and writes then use the netip.AddrPort
+	// calls, which neither allocate a *net.UDPAddr per datagram nor
+	// convert one back into a sockaddr.
+	udp *net.UDPConn
+	// lastPeer is the address ReadFrom returned last; a datagram from the
+	// same peer (the common case: one peer per allocation, or a few)
+	// returns the same *net.UDPAddr instead of a new one. pion only reads
+	// it (permission and channel lookups, the XOR-PEER-ADDRESS it copies).
+	lastPeer atomic.Pointer[cachedPeer]
+}
+
+// cachedPeer is an immutable pair of a peer address and its net.Addr form.
+type cachedPeer struct {
+	ap   netip.AddrPort
+	addr *net.UDPAddr
 }
 
 func (s *Server) newRelayConn(pc net.PacketConn, userID string) *relayConn {
 	s.metrics.portsInUse.Inc()
-	return &relayConn{PacketConn: pc, s: s, st: s.openAlloc(userID)}
+	c := &relayConn{PacketConn: pc, s: s, st: s.openAlloc(userID)}
+	c.udp, _ = pc.(*net.UDPConn)
+	return c
+}
+
+// udpAddrOf returns ap as a *net.UDPAddr, reusing the last one returned for
+// the same address.
+func (c *relayConn) udpAddrOf(ap netip.AddrPort) *net.UDPAddr {
+	if last := c.lastPeer.Load(); last != nil && last.ap == ap {
+		return last.addr
+	}
+	ua := net.UDPAddrFromAddrPort(ap)
+	c.lastPeer.Store(&cachedPeer{ap: ap, addr: ua})
+	return ua
 }
 
 // WriteTo sends client data to a peer. pion has already checked the
@@ -110,6 +139,7 @@ func (s *Server) newRelayConn(pc net.PacketConn, userID string) *relayConn {
 // per IP, so a permission for our own relay address would otherwise reach
 // the API or admin ports), enforce bandwidth and count.
 func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	var dst netip.AddrPort // valid: send with WriteToUDPAddrPort
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ua.IP)
 		ap := netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port)) //nolint:gosec // ports fit in 16 bits
@@ -120,14 +150,26 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 		if c.s.publicIP.IsValid() && ap.Addr() == c.s.publicIP && c.s.publicIP != c.s.relayIP {
 			// Relay-to-relay through our advertised address: deliver on the
 			// local address rather than rely on hairpin NAT.
+			ap = netip.AddrPortFrom(c.s.relayIP, ap.Port())
 			addr = &net.UDPAddr{IP: c.s.relayIP.AsSlice(), Port: ua.Port}
+		}
+		// An IPv4 peer on an IPv4 relay socket (the relay IP's family is
+		// the allocation's): the plain sockaddr path, no conversion.
+		if c.udp != nil && ap.Addr().Is4() && c.s.relayIP.Is4() {
+			dst = ap
 		}
 	}
 	if c.st.up != nil && !c.st.up.Allow(len(p), bandwidth.Now()) {
 		c.st.counters.droppedUp.Add(1)
 		return len(p), nil
 	}
-	n, err := c.PacketConn.WriteTo(p, addr)
+	var n int
+	var err error
+	if dst.IsValid() {
+		n, err = c.udp.WriteToUDPAddrPort(p, dst)
+	} else {
+		n, err = c.PacketConn.WriteTo(p, addr)
+	}
 	if n > 0 {
 		c.st.counters.bytesUp.Add(uint64(n))
 		c.st.counters.packetsUp.Add(1)
@@ -141,17 +183,34 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // bandwidth budget) and what exceeds the bandwidth limit.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	for {
-		n, addr, err := c.PacketConn.ReadFrom(p)
-		if err != nil {
-			return n, addr, err
+		var (
+			n      int
+			addr   net.Addr
+			ap, as netip.AddrPort // as: as the socket reported it
+			ok     bool
+			err    error
+		)
+		if c.udp != nil {
+			n, as, err = c.udp.ReadFromUDPAddrPort(p)
+			if err != nil {
+				return n, nil, err
+			}
+			ap = netip.AddrPortFrom(as.Addr().Unmap(), as.Port())
+			ok = ap.IsValid()
+		} else {
+			n, addr, err = c.PacketConn.ReadFrom(p)
+			if err != nil {
+				return n, addr, err
+			}
+			ap, ok = addrPort(addr)
 		}
-		ap, ok := addrPort(addr)
 		if ok && c.s.natted && ap.Addr() == c.s.relayIP {
 			// Relay to relay behind 1:1 NAT: the packet left another
 			// allocation's socket from our private address, but the client
 			// knows (and permitted) that allocation by its advertised one.
 			ap = netip.AddrPortFrom(c.s.publicIP, ap.Port())
-			addr = &net.UDPAddr{IP: c.s.publicIPBytes, Port: int(ap.Port())}
+			as = ap
+			addr = nil
 		}
 		if !ok || !c.perms.Load().allows(ap) {
 			c.st.counters.unpermitted.Add(1)
@@ -160,6 +219,11 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if c.st.down != nil && !c.st.down.Allow(n, bandwidth.Now()) {
 			c.st.counters.droppedDown.Add(1)
 			continue
+		}
+		if addr == nil {
+			// After the checks: a flood from unpermitted sources allocates
+			// nothing.
+			addr = c.udpAddrOf(as)
 		}
 		c.st.counters.bytesDown.Add(uint64(n))
 		c.st.counters.packetsDown.Add(1)

@@ -78,13 +78,11 @@ func newRelayStats(trackedAccounts int) *relayStats {
 }
 
 // accountLabel maps an account SID to its label, admitting new accounts
-// until the cap. Called once per allocation.
+// until the cap. Called once per allocation, with s.mu held.
 func (s *relayStats) accountLabel(account string) string {
 	if account == "" {
 		return ""
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
 	if _, ok := s.accounts[account]; ok {
 		return account
 	}
@@ -95,9 +93,12 @@ func (s *relayStats) accountLabel(account string) string {
 	return otherAccount
 }
 
+// open registers a new allocation's counters: one lock for the account label
+// and the live set.
 func (s *relayStats) open(account string) *allocCounters {
-	c := &allocCounters{account: s.accountLabel(account)}
+	c := &allocCounters{}
 	s.mu.Lock()
+	c.account = s.accountLabel(account)
 	s.live[c] = struct{}{}
 	s.mu.Unlock()
 	return c

@@ -104,6 +104,7 @@ type Server struct {
 	tlsConfig func() *tls.Config
 
 	secrets   *secretSet
+	users     userCache
 	policy    atomic.Pointer[peerpolicy.Policy]
 	quota     *quota.Counter
 	bandwidth atomic.Int64
@@ -111,8 +112,7 @@ type Server struct {
 
 	relayIP, publicIP netip.Addr
 	// natted: the advertised relay address differs from the bound one.
-	natted        bool
-	publicIPBytes net.IP
+	natted bool
 	hostAddrs
 
 	metrics *metrics
@@ -161,25 +161,24 @@ func New(cfg Config) (*Server, error) {
 	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
-		log:           log,
-		realm:         cfg.Realm,
-		maxTTL:        cfg.MaxTTL,
-		clockSkew:     cfg.ClockSkew,
-		now:           now,
-		revoked:       cfg.Revoked,
-		tlsConfig:     tlsCfg,
-		secrets:       newSecretSet(cfg.Secrets),
-		quota:         quota.New(cfg.Quotas.limits()),
-		relayIP:       cfg.RelayIP,
-		publicIP:      publicIP,
-		natted:        publicIP != cfg.RelayIP,
-		publicIPBytes: publicIP.AsSlice(),
-		hostAddrs:     newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
-		stats:         stats,
-		metrics:       newMetrics(cfg.Metrics, stats),
-		clientConns:   map[net.Conn]struct{}{},
-		allocs:        allocTable{m: map[allocKey]allocInfo{}},
-		idle:          make(chan struct{}, 1),
+		log:         log,
+		realm:       cfg.Realm,
+		maxTTL:      cfg.MaxTTL,
+		clockSkew:   cfg.ClockSkew,
+		now:         now,
+		revoked:     cfg.Revoked,
+		tlsConfig:   tlsCfg,
+		secrets:     newSecretSet(cfg.Secrets),
+		quota:       quota.New(cfg.Quotas.limits()),
+		relayIP:     cfg.RelayIP,
+		publicIP:    publicIP,
+		natted:      publicIP != cfg.RelayIP,
+		hostAddrs:   newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		stats:       stats,
+		metrics:     newMetrics(cfg.Metrics, stats),
+		clientConns: map[net.Conn]struct{}{},
+		allocs:      allocTable{m: map[allocKey]allocInfo{}},
+		idle:        make(chan struct{}, 1),
 	}
 	s.policy.Store(cfg.PeerPolicy.build())
 	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
@@ -359,11 +358,11 @@ func (s *Server) admit(username, _ string, client net.Addr) bool {
 		s.metrics.allocationFailures.WithLabelValues("draining").Inc()
 		return false
 	}
-	u, err := parseUser(username)
+	e, err := s.parseUser(username)
 	if err != nil {
 		return false
 	}
-	ok, kind := s.quota.Acquire(u.QuotaKey(), u.AccountSID)
+	ok, kind := s.quota.Acquire(e.quotaKey, e.user.AccountSID)
 	if !ok {
 		s.metrics.quotaRejections.WithLabelValues(kind).Inc()
 		s.metrics.allocationFailures.WithLabelValues("quota").Inc()
@@ -376,8 +375,8 @@ func (s *Server) admit(username, _ string, client net.Addr) bool {
 // after admit.
 func (s *Server) allocationRefused(userID, reason string) {
 	s.metrics.allocationFailures.WithLabelValues(reason).Inc()
-	if u, err := parseUser(userID); err == nil {
-		s.quota.Release(u.QuotaKey(), u.AccountSID)
+	if e, err := s.parseUser(userID); err == nil {
+		s.quota.Release(e.quotaKey, e.user.AccountSID)
 	}
 	s.log.Warn("relay: allocation failed", "user", userID, "reason", reason)
 }
