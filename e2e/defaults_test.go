@@ -32,7 +32,7 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 		deadline := time.Now().Add(20 * time.Second)
 		for !bindingAnswered(ns, "udp", "127.0.0.1:3478") {
 			if p.exited() || time.Now().After(deadline) {
-				t.Fatalf("turnkey on defaults did not answer STUN on UDP 3478\n%s", p.out.tail(4096))
+				t.Fatalf("turnkey on defaults did not answer STUN on UDP 3478\n%s", p.out.Tail(4096))
 			}
 			time.Sleep(100 * time.Millisecond)
 		}
@@ -63,7 +63,7 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("no initial account within 20s: %v\n%s", err, p.out.tail(4096))
+			t.Fatalf("no initial account within 20s: %v\n%s", err, p.out.Tail(4096))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -5,10 +5,11 @@ import (
 	"context"
 	"errors"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 // proc is a started process in its own process group, with its output kept
@@ -16,7 +17,7 @@ import (
 type proc struct {
 	name string
 	cmd  *exec.Cmd
-	out  *syncBuffer
+	out  *logbuf.Buffer
 	done chan struct{}
 	err  error // valid after done is closed
 }
@@ -26,7 +27,7 @@ type proc struct {
 // test failed.
 func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	t.Helper()
-	p := &proc{name: name, cmd: cmd, out: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{name: name, cmd: cmd, out: &logbuf.Buffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.out, p.out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
@@ -39,7 +40,7 @@ func startProc(t *testing.T, name string, cmd *exec.Cmd) *proc {
 	t.Cleanup(func() {
 		p.kill()
 		if t.Failed() {
-			t.Logf("--- output of %s (last 4 KiB):\n%s", name, p.out.tail(4096))
+			t.Logf("--- output of %s (last 4 KiB):\n%s", name, p.out.Tail(4096))
 		}
 	})
 	return p
@@ -94,30 +95,4 @@ func runOut(ctx context.Context, cmd *exec.Cmd) (stdout, stderr []byte, err erro
 		err = errors.Join(err, ctx.Err())
 	}
 	return o.Bytes(), e.Bytes(), err
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers and readers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) tail(n int) string {
-	s := b.String()
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
 }

@@ -137,13 +137,13 @@ func startTurnkey(t *testing.T, ns *netns, opt serverOptions) *server {
 	account := filepath.Join(s.dir, "data", "initial-account.json")
 	for {
 		if s.proc.exited() {
-			t.Fatalf("turnkey exited during startup: %v\n%s", s.proc.err, s.proc.out.tail(4096))
+			t.Fatalf("turnkey exited during startup: %v\n%s", s.proc.err, s.proc.out.Tail(4096))
 		}
 		if s.ready(account) {
 			return s
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("turnkey not ready within 30s (need %s, %s/metrics and the API)\n%s", account, adminAddr, s.proc.out.tail(4096))
+			t.Fatalf("turnkey not ready within 30s (need %s, %s/metrics and the API)\n%s", account, adminAddr, s.proc.out.Tail(4096))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -75,7 +75,7 @@ func startPeer(t *testing.T, ns *netns) {
 			return
 		}
 		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("turnutils_peer does not echo on 127.0.0.1:%s: %v\n%s", peerPort, err, p.out.tail(2048))
+			t.Fatalf("turnutils_peer does not echo on 127.0.0.1:%s: %v\n%s", peerPort, err, p.out.Tail(2048))
 		}
 		time.Sleep(100 * time.Millisecond)
 	}

@@ -4,13 +4,11 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/netip"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +19,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 const (
@@ -34,7 +33,7 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 type testServer struct {
 	*Server
 	reg *prometheus.Registry
-	log *syncBuffer
+	log *logbuf.Buffer
 }
 
 // udpAddr, tcpAddr and altAddr name the listeners.
@@ -52,7 +51,7 @@ func (ts *testServer) addr(scheme, transport string, nth int) string {
 
 func startServer(t *testing.T, mutate func(*Config)) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	reg := prometheus.NewRegistry()
 	cfg := Config{
 		Realm:           testRealm,
@@ -112,27 +111,6 @@ func freeTCPPort(t *testing.T) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// echoPeer is a UDP peer on loopback that sends every datagram back.
-func echoPeer(t *testing.T) *net.UDPAddr {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	return pc.LocalAddr().(*net.UDPAddr)
 }
 
 // creds mints credentials with the test secret.
@@ -226,26 +204,6 @@ func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)
 
 func itoa(i int) string { return strconv.Itoa(i) }
 

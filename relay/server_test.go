@@ -12,11 +12,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 func TestRelayEchoThroughEveryTransport(t *testing.T) {
 	ts := startServer(t, nil)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			user, pass := creds("alice-"+transport, time.Hour)
@@ -106,7 +107,7 @@ func TestSecretRotationEverySecretVerifies(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
 		c.Secrets = [][]byte{[]byte(testSecret), []byte(older)}
 	})
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	for _, transport := range []string{"udp", "tcp"} {
 		for i, secret := range []string{testSecret, older} {
 			t.Run(transport+"/secret"+itoa(i), func(t *testing.T) {
@@ -158,7 +159,7 @@ func TestBindingAnsweredWithoutAuthentication(t *testing.T) {
 // server answering Binding requests and relaying.
 func TestZeroLengthPeerAddressSendIndication(t *testing.T) {
 	ts := startServer(t, nil)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			server := ts.addr("turn", transport, 0)
@@ -281,7 +282,7 @@ func TestAllocationLifetimeIsCapped(t *testing.T) {
 // credentials are refused; the creator's still work.
 func TestOnlyTheCreatorMayUseAnAllocation(t *testing.T) {
 	ts := startServer(t, nil)
-	peer := netip.MustParseAddrPort(echoPeer(t).String())
+	peer := netip.MustParseAddrPort(testnet.UDPEcho(t).String())
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			owner, ownerPass := creds("owner-"+transport, time.Hour)

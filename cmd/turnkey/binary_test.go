@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 // This file runs the real turnkey binary, for what only a separate process
@@ -137,8 +139,8 @@ func (c binaryConfig) YAML(t *testing.T) string {
 type proc struct {
 	cmd        *exec.Cmd
 	ConfigFile string
-	Stderr     *syncBuffer // the log
-	Stdout     *syncBuffer
+	Stderr     *logbuf.Buffer // the log
+	Stdout     *logbuf.Buffer
 	done       chan struct{}
 	exitCode   int // valid once done is closed; -1 when killed by a signal
 	waitErr    error
@@ -155,7 +157,7 @@ func startBinary(t *testing.T, yamlText string) *proc {
 	if err := os.WriteFile(cfgFile, []byte(yamlText), 0o600); err != nil {
 		t.Fatalf("write config: %v", err)
 	}
-	p := &proc{ConfigFile: cfgFile, Stderr: &syncBuffer{}, Stdout: &syncBuffer{}, done: make(chan struct{})}
+	p := &proc{ConfigFile: cfgFile, Stderr: &logbuf.Buffer{}, Stdout: &logbuf.Buffer{}, done: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "-config", cfgFile)
 	p.cmd.Stdout, p.cmd.Stderr = p.Stdout, p.Stderr
 	// No TURNKEY_* variable from the developer's shell may change the

@@ -12,6 +12,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
@@ -25,7 +26,7 @@ func runCLI(t *testing.T, args ...string) (code int, stdout, stderr string) {
 // offline, from the same configured secret, a pair the relay accepts.
 func TestCredentialsCommandIsAcceptedByTheRelay(t *testing.T) {
 	n := startTestNode(t, nil)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	code, out, errOut := runCLI(t, "credentials", "-user", "alice", "-ttl", "1h", "-json",
 		"-data-dir", n.DataDir, "-secret", n.Secret)
 	if code != 0 {

@@ -18,6 +18,7 @@ import (
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // twilioClient is the real twilio-go helper library pointed at the node: its
@@ -120,32 +121,12 @@ func relayThrough(t *testing.T, s iceServer, peer *net.UDPAddr) error {
 	return nil
 }
 
-func echoPeer(t *testing.T) *net.UDPAddr {
-	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteTo(buf[:n], from)
-		}
-	}()
-	return pc.LocalAddr().(*net.UDPAddr)
-}
-
 // TestTwilioGoTokensRelayOnEveryTransport: credentials from the
 // Twilio-compatible endpoint, fetched by twilio-go with the auth token and
 // with an API key, allocate and relay on every TURN URL the node lists.
 func TestTwilioGoTokensRelayOnEveryTransport(t *testing.T) {
 	n := startTestNode(t, nil)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
 	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
 	if err != nil {
@@ -187,7 +168,7 @@ func TestTwilioGoTokensRelayOnEveryTransport(t *testing.T) {
 // refused (with the clock-skew allowance set to zero for the test).
 func TestIssuedCredentialsExpire(t *testing.T) {
 	n := startTestNode(t, func(c *config.Config) { c.TURN.ClockSkew = 0 })
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	c := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
 	ttl := 1
 	tok, err := c.Api.CreateToken(&openapi.CreateTokenParams{Ttl: &ttl})

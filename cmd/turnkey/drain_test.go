@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // relayLoop echoes through a session over and over on its own goroutine
@@ -120,7 +122,7 @@ func TestDrain(t *testing.T) {
 			c := newBinaryConfig(t)
 			c.DrainTimeout = tc.drainTimeout
 			p, _ := startBinaryReady(t, c)
-			peer := echoPeer(t)
+			peer := testnet.UDPEcho(t)
 			udp := fmt.Sprintf("127.0.0.1:%d", c.UDPPort)
 			user, pass := mintTURN(binarySecret, "drain")
 

@@ -1,20 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"flag"
-	"io"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 // testNode is a whole turnkey process (relay, API, admin) started in-process
@@ -25,8 +23,8 @@ type testNode struct {
 	TURNUDP, TURNTCP, TURNAlt, TURNTLS  string // host:port ("" when not running)
 	AccountSID, AuthToken, DataDir, Key string
 	Secret                              string
-	Logs                                *syncBuffer
-	Stdout                              *syncBuffer
+	Logs                                *logbuf.Buffer
+	Stdout                              *logbuf.Buffer
 }
 
 const testTURNSecret = "node-test-secret-0123456789abcdef"
@@ -71,7 +69,7 @@ func startTestNode(t *testing.T, mutate func(c *config.Config)) *testNode {
 	if err := config.ResolveDataDir(c); err != nil {
 		t.Fatal(err)
 	}
-	logs, stdout := &syncBuffer{}, &syncBuffer{}
+	logs, stdout := &logbuf.Buffer{}, &logbuf.Buffer{}
 	level := new(slog.LevelVar)
 	log := newLogger(c.Log, level, logs)
 	n, err := startNode(l, log, level, stdout)
@@ -150,23 +148,3 @@ func freePort(t *testing.T, network string) int {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
 }
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-var _ io.Writer = (*syncBuffer)(nil)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // TestNoSecretsInLogs runs a full session against a node logging at debug
@@ -88,7 +89,7 @@ func encodings(v string) []string {
 func fullSession(t *testing.T, n *testNode) *session {
 	t.Helper()
 	s := &session{}
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
 	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
 	if err != nil {

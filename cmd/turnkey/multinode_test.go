@@ -36,6 +36,8 @@ import (
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // revocationBudget is the promise the multi-node test checks: a key deleted
@@ -82,7 +84,7 @@ func TestMultiNode(t *testing.T) {
 	relayDSN := relayURL.String()
 
 	bin := mnBuild(t)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	turnPort := mnFreeTURNPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
 	secret := "multinode-secret-" + mnRandomHex(t, 8)
 	encKey := mnEncryptionKey(t)
@@ -599,7 +601,7 @@ type mnProc struct {
 	name      string
 	adminAddr string
 	cmd       *exec.Cmd
-	logs      *syncBuffer
+	logs      *logbuf.Buffer
 	exited    chan struct{} // closed once the process has been waited for
 }
 
@@ -612,7 +614,7 @@ func mnStart(t *testing.T, bin, name, adminAddr, yaml string) *mnProc {
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &mnProc{name: name, adminAddr: adminAddr, logs: &syncBuffer{}, exited: make(chan struct{})}
+	p := &mnProc{name: name, adminAddr: adminAddr, logs: &logbuf.Buffer{}, exited: make(chan struct{})}
 	p.cmd = exec.Command(bin, "serve", "-config", cfgPath)
 	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
 	// TURNKEY_* variables of the test's own environment would override the

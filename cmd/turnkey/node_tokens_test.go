@@ -11,6 +11,7 @@ import (
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // requireNodeTwilio finds node and the npm twilio package, skipping (or, in
@@ -44,7 +45,7 @@ func requireNodeTwilio(t *testing.T) (node, script string) {
 func TestNPMTwilioTokensGetICEServers(t *testing.T) {
 	node, script := requireNodeTwilio(t)
 	n := startTestNode(t, nil)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
 	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
 	if err != nil {

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 // startPrometheus runs a real Prometheus server on loopback scraping target
@@ -37,7 +39,7 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	cmd := exec.Command(bin,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),

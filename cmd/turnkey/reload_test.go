@@ -14,6 +14,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // servedSerial handshakes with the TLS listener at addr, trusting roots, and
@@ -58,7 +59,7 @@ func TestCertReload(t *testing.T) {
 	n := startTestNode(t, func(c *config.Config) {
 		c.TLS.CertFile, c.TLS.KeyFile = files.Cert, files.Key
 	})
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	user, pass := mintTURN(n.Secret, "cert-reload")
 
 	old, state, err := dialAllocate("tls", n.TURNTLS, turnsClientConfig(pool(certA)), user, pass)
@@ -211,7 +212,7 @@ func TestReloadConfig(t *testing.T) {
 	c := newBinaryConfig(t)
 	c.Regions = map[string]string{"eu": "eu.relay.example"}
 	p, acct := startBinaryReady(t, c)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	udp := fmt.Sprintf("127.0.0.1:%d", c.UDPPort)
 
 	relays := func(t *testing.T, secret string) error {

@@ -11,6 +11,7 @@ import (
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // iceServersWith calls /v1/ice-servers with a bearer token and returns the
@@ -54,7 +55,7 @@ func iceServersWith(t *testing.T, n *testNode, jwt string) (int, iceServer) {
 // endpoint and via /v1/ice-servers) are refused by the relay within 5 s.
 func TestDeletingAKeyRevokesEverythingItIssued(t *testing.T) {
 	n := startTestNode(t, nil)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
 	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
 	if err != nil {
@@ -106,7 +107,7 @@ func TestDeletingAKeyRevokesEverythingItIssued(t *testing.T) {
 // while the new token works.
 func TestRotatingTheAuthTokenRevokes(t *testing.T) {
 	n := startTestNode(t, nil)
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	old := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
 	tok, err := old.Api.CreateToken(&openapi.CreateTokenParams{})
 	if err != nil {

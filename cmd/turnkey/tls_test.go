@@ -19,6 +19,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // turnSession is one TURN client with its allocation, over any transport.
@@ -165,7 +166,7 @@ func TestTLSListeners(t *testing.T) {
 	if n.TURNTLS == "" || n.TURNAlt == "" {
 		t.Fatalf("listeners: TLS %q, alt %q; want both", n.TURNTLS, n.TURNAlt)
 	}
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	user, pass := mintTURN(n.Secret, "tls-listeners")
 	clientTLS := turnsClientConfig(pool(cert))
 
@@ -231,7 +232,7 @@ func TestTLSListenersOffWithoutCertificate(t *testing.T) {
 			t.Errorf("listener %+v is turns: without a certificate", l)
 		}
 	}
-	peer := echoPeer(t)
+	peer := testnet.UDPEcho(t)
 	user, pass := mintTURN(n.Secret, "no-tls")
 	s, _, err := dialAllocate("tcp", n.TURNAlt, nil, user, pass)
 	if err != nil {

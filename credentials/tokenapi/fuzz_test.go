@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 // Bits of FuzzTokensForm's mode byte.
@@ -86,7 +87,7 @@ func FuzzTokensForm(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	logs := &syncBuffer{}
+	logs := &logbuf.Buffer{}
 	api, err := New(Config{
 		Store:     st,
 		Secret:    func() []byte { return testSecret },
@@ -187,10 +188,7 @@ func FuzzTokensForm(f *testing.F) {
 		} else {
 			checkEnvelope(t, raw, res.StatusCode, describe)
 		}
-		logs.mu.Lock()
-		logged := logs.buf.String()
-		logs.buf.Reset()
-		logs.mu.Unlock()
+		logged := logs.Drain()
 		if strings.Contains(logged, "panicked") {
 			t.Fatalf("handler panicked: %s\n%s", describe(), logged)
 		}

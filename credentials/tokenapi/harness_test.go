@@ -1,7 +1,6 @@
 package tokenapi
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -18,6 +17,7 @@ import (
 	"github.com/twilio/twilio-go/client"
 
 	"github.com/turnkey-dev/turnkey/credentials/store"
+	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 // testSecret is the TURN REST secret every test API signs with.
@@ -32,24 +32,6 @@ var allListeners = []Listener{
 	{Scheme: "turns", Port: 443, Transport: "tcp"},
 }
 
-// syncBuffer collects log output written from server goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is one API under test on a loopback httptest server.
 type env struct {
 	t        *testing.T
@@ -57,7 +39,7 @@ type env struct {
 	srv      *httptest.Server
 	store    store.Store
 	fake     *fakeStore // nil with the SQLite store
-	logs     *syncBuffer
+	logs     *logbuf.Buffer
 	reg      *prometheus.Registry
 	account  store.Account
 	revoked  chan string
@@ -89,7 +71,7 @@ func (c *testClock) Advance(d time.Duration) {
 func newEnv(t *testing.T, st store.Store, adjust func(*Config)) *env {
 	t.Helper()
 	clock := &testClock{now: time.Now().UTC().Truncate(time.Second)}
-	e := &env{t: t, logs: &syncBuffer{}, reg: prometheus.NewRegistry(), revoked: make(chan string, 100), clock: clock, listen: allListeners}
+	e := &env{t: t, logs: &logbuf.Buffer{}, reg: prometheus.NewRegistry(), revoked: make(chan string, 100), clock: clock, listen: allListeners}
 	if st == nil {
 		e.fake = newFakeStore(clock.Now)
 		st = e.fake
