@@ -25,26 +25,7 @@ func TestRelayToRelayAndHostPortGuard(t *testing.T) {
 		c.ProtectedPorts = []int{api.port(), admin.port()}
 	})
 	server := ts.addr("turn", "udp", 0)
-	ua, pa := creds("alice", time.Hour)
-	ub, pb := creds("bob", time.Hour)
-	alice := dialClient(t, "udp", server, ua, pa, testRealm)
-	bob := dialClient(t, "udp", server, ub, pb, testRealm)
-	ra, err := alice.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ra.Close()
-	rb, err := bob.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rb.Close()
-	if err := alice.CreatePermission(rb.LocalAddr()); err != nil {
-		t.Fatalf("permission for bob's relay address: %v", err)
-	}
-	if err := bob.CreatePermission(ra.LocalAddr()); err != nil {
-		t.Fatalf("permission for alice's relay address: %v", err)
-	}
+	ra, rb := twoAllocations(t, server)
 	// Relay to relay, both ways.
 	exchange(t, ra, rb, []byte("alice to bob"))
 	exchange(t, rb, ra, []byte("bob to alice"))
@@ -296,7 +277,19 @@ func TestRelayToRelayBehindOneToOneNAT(t *testing.T) {
 		// public side; 127.0.0.5 is never bound here.
 		c.PublicIP = netip.MustParseAddr("127.0.0.5")
 	})
-	server := ts.addr("turn", "udp", 0)
+	ra, rb := twoAllocations(t, ts.addr("turn", "udp", 0))
+	if got := ra.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.0.5" {
+		t.Fatalf("advertised relay address %s, want the public IP", ra.LocalAddr())
+	}
+	exchange(t, ra, rb, []byte("alice to bob via the public address"))
+	exchange(t, rb, ra, []byte("bob to alice via the public address"))
+}
+
+// twoAllocations makes alice's and bob's allocations on server, each with a
+// permission for the other's relay address, as two browsers relaying
+// through the same server have.
+func twoAllocations(t *testing.T, server string) (ra, rb net.PacketConn) {
+	t.Helper()
 	ua, pa := creds("alice", time.Hour)
 	ub, pb := creds("bob", time.Hour)
 	alice := dialClient(t, "udp", server, ua, pa, testRealm)
@@ -305,21 +298,17 @@ func TestRelayToRelayBehindOneToOneNAT(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer ra.Close()
-	rb, err := bob.Allocate()
+	t.Cleanup(func() { ra.Close() })
+	rb, err = bob.Allocate()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer rb.Close()
-	if got := ra.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.0.5" {
-		t.Fatalf("advertised relay address %s, want the public IP", ra.LocalAddr())
-	}
+	t.Cleanup(func() { rb.Close() })
 	if err := alice.CreatePermission(rb.LocalAddr()); err != nil {
-		t.Fatal(err)
+		t.Fatalf("permission for bob's relay address: %v", err)
 	}
 	if err := bob.CreatePermission(ra.LocalAddr()); err != nil {
-		t.Fatal(err)
+		t.Fatalf("permission for alice's relay address: %v", err)
 	}
-	exchange(t, ra, rb, []byte("alice to bob via the public address"))
-	exchange(t, rb, ra, []byte("bob to alice via the public address"))
+	return ra, rb
 }
