@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -122,5 +124,22 @@ func TestKeysAndAccountsSurviveARestart(t *testing.T) {
 	code, out, errOut := runCLI(t, "keys", "list", "-account", first.AccountSID, "-json", "-data-dir", dataDir)
 	if code != 0 || !strings.Contains(out, *key.Sid) {
 		t.Fatalf("keys list (%d): %s %s", code, out, errOut)
+	}
+}
+
+func TestRelayConfigProtectsServicePorts(t *testing.T) {
+	c := config.Default()
+	c.TURN.ListenIP, c.TURN.RelayIP = "127.0.0.1", "127.0.0.1"
+	rc, err := relayConfig(&c, false, [][]byte{[]byte("x")}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(rc.ProtectedPorts, 8080) || !slices.Contains(rc.ProtectedPorts, 9641) {
+		t.Errorf("protected ports %v, want the API (8080) and admin (9641) ports", rc.ProtectedPorts)
+	}
+	c.Admin.Listen = ""
+	c.API.Listen = "127.0.0.1:0"
+	if rc, _ := relayConfig(&c, false, [][]byte{[]byte("x")}, slog.New(slog.DiscardHandler)); len(rc.ProtectedPorts) != 0 {
+		t.Errorf("protected ports %v for port 0 and no admin", rc.ProtectedPorts)
 	}
 }

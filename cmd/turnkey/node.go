@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"strconv"
 	"slices"
 	"strings"
 	"time"
@@ -136,7 +137,25 @@ func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog
 		Quotas:             quotaLimits(t.Quotas),
 		BandwidthBPS:       t.Quotas.BandwidthBPS,
 		TrackedAccounts:    c.API.TrackedAccounts,
+		ProtectedPorts:     servicePorts(c),
 	}, nil
+}
+
+// servicePorts are the HTTP ports this node listens on (API, admin): the
+// relay never delivers to them on this host's addresses, even where the
+// operator allow-listed the address. Port 0 (chosen at bind time) is
+// skipped; such a port is still outside the relay range and so blocked
+// unless allow-listed.
+func servicePorts(c *config.Config) []int {
+	var out []int
+	for _, addr := range []string{c.API.Listen, c.Admin.Listen} {
+		if _, p, err := net.SplitHostPort(addr); err == nil {
+			if port, err := strconv.Atoi(p); err == nil && port > 0 {
+				out = append(out, port)
+			}
+		}
+	}
+	return out
 }
 
 // chooseRelayIP picks the local address relay sockets bind to: the
