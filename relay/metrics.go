@@ -82,7 +82,7 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	for _, r := range []string{"expired", "too_far_ahead", "bad_hmac", "bad_realm", "revoked", "malformed"} {
 		m.authFailures.WithLabelValues(r)
 	}
-	for _, r := range []string{"auth", "quota", "draining", "ports_exhausted"} {
+	for _, r := range []string{"auth", "quota", "draining", "ports_exhausted", "address_family"} {
 		m.allocationFailures.WithLabelValues(r)
 	}
 	if reg != nil {

@@ -32,7 +32,7 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		return pc, addr, err
 	}
 	if err != nil {
-		g.s.allocationRefused(conf.UserID, "ports_exhausted")
+		g.s.allocationRefused(conf.UserID, g.s.allocationFailure(conf.Network))
 		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
 	}
 	rc := g.s.newRelayConn(pc, conf.UserID)
@@ -44,7 +44,7 @@ func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net
 	ln, addr, err := g.inner.AllocateListener(conf)
 	if err != nil {
 		if conf.UserID != "" {
-			g.s.allocationRefused(conf.UserID, "ports_exhausted")
+			g.s.allocationRefused(conf.UserID, g.s.allocationFailure(conf.Network))
 		}
 		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
 	}
@@ -66,6 +66,16 @@ func (g *relayGenerator) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, e
 	// listener's lifetime.
 	st := g.s.openAlloc(conf.UserID)
 	return &relayStreamConn{Conn: c, st: st, s: g.s}, nil
+}
+
+// allocationFailure names why a relay socket could not be opened: the
+// client asked for an address family the relay address does not have
+// (REQUESTED-ADDRESS-FAMILY IPv6 on an IPv4 relay), or no port was free.
+func (s *Server) allocationFailure(network string) string {
+	if (network == "udp6" || network == "tcp6") == s.relayIP.Is4() {
+		return "address_family"
+	}
+	return "ports_exhausted"
 }
 
 // allocState is what one allocation's relay sockets share.

@@ -291,6 +291,12 @@ func New(cfg Config) (*Server, error) {
 		ListenerConfigs:    listenerConfigs,
 		LoggerFactory:      pionLoggerFactory(log),
 		AllocationLifetime: lifetime,
+		// RFC 6156: without REQUESTED-ADDRESS-FAMILY the relay is IPv4.
+		// pion would otherwise follow the client's family, and an IPv6
+		// client on the dual-stack listener would get an IPv6 allocation
+		// that an IPv4 relay address cannot serve. An IPv6 relay address
+		// keeps pion's default, which follows the listener.
+		StrictAddressFamily: cfg.RelayIP.Is4(),
 	})
 	if err != nil {
 		return fail(fmt.Errorf("relay: start pion server: %w", err))

@@ -313,3 +313,34 @@ func TestOnlyTheCreatorMayUseAnAllocation(t *testing.T) {
 		})
 	}
 }
+
+// TestIPv6ClientGetsAnIPv4Relay: on a dual-stack listener an IPv6 client
+// that names no address family gets an IPv4 relay (RFC 6156's default);
+// one that asks for IPv6 on an IPv4-only relay is refused and counted.
+func TestIPv6ClientGetsAnIPv4Relay(t *testing.T) {
+	ts := startServer(t, func(c *Config) {
+		c.ListenIP = netip.MustParseAddr("::")
+		c.TCPPort = -1
+	})
+	port := strings.TrimPrefix(ts.addr("turn", "udp", 0), "[::]:")
+	server := "[::1]:" + port
+	user, pass := creds("v6client", time.Hour)
+	c := newRawClient(t, "udp", server, user, pass, testRealm)
+	if code := c.allocate(); code != 0 {
+		t.Fatalf("allocate from ::1 without REQUESTED-ADDRESS-FAMILY: %d", code)
+	}
+	var relayed stun.XORMappedAddress
+	if err := relayed.GetFromAs(c.last, stun.AttrXORRelayedAddress); err != nil || relayed.IP.To4() == nil {
+		t.Fatalf("relayed address %v (%v), want IPv4", relayed, err)
+	}
+	before := testutil.ToFloat64(ts.metrics.allocationFailures.WithLabelValues("address_family"))
+	other, otherPass := creds("v6only", time.Hour)
+	c6 := newRawClient(t, "udp", server, other, otherPass, testRealm)
+	family6 := stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{0x02, 0, 0, 0}}
+	if code := c6.do(stun.MethodAllocate, udpTransport, family6); code == 0 {
+		t.Fatal("an IPv6 allocation on an IPv4-only relay succeeded")
+	}
+	if after := testutil.ToFloat64(ts.metrics.allocationFailures.WithLabelValues("address_family")); after != before+1 {
+		t.Errorf("allocation_failures{reason=address_family} %v → %v", before, after)
+	}
+}
