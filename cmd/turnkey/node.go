@@ -7,8 +7,8 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"strconv"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
