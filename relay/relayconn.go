@@ -157,16 +157,20 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 			c.s.metrics.hostPortDropped.Inc()
 			return len(p), nil
 		}
-		if c.s.publicIP.IsValid() && ap.Addr() == c.s.publicIP && c.s.publicIP != c.s.relayIP {
+		rewritten := false
+		if c.s.natted && ap.Addr() == c.s.publicIP {
 			// Relay-to-relay through our advertised address: deliver on the
 			// local address rather than rely on hairpin NAT.
 			ap = netip.AddrPortFrom(c.s.relayIP, ap.Port())
-			addr = &net.UDPAddr{IP: c.s.relayIP.AsSlice(), Port: ua.Port}
+			rewritten = true
 		}
 		// An IPv4 peer on an IPv4 relay socket (the relay IP's family is
 		// the allocation's): the plain sockaddr path, no conversion.
-		if c.udp != nil && ap.Addr().Is4() && c.s.relayIP.Is4() {
+		switch {
+		case c.udp != nil && ap.Addr().Is4() && c.s.relayIP.Is4():
 			dst = ap
+		case rewritten:
+			addr = net.UDPAddrFromAddrPort(ap)
 		}
 	}
 	if c.st.up != nil && !c.st.up.Allow(len(p), bandwidth.Now()) {
