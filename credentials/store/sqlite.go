@@ -40,6 +40,45 @@ type sqliteStore struct {
 	w *sql.DB
 	// r serves reads, which WAL lets run alongside the writer.
 	r *sql.DB
+	// reads are the statements every authenticated request and feed poll
+	// runs, prepared once: database/sql keeps each prepared on every read
+	// connection it is used on, so SQLite parses and plans them once per
+	// connection instead of once per request.
+	reads sqliteReads
+}
+
+// sqliteReads holds the prepared hot-path reads.
+type sqliteReads struct {
+	account, key, accountKey, revocations *sql.Stmt
+}
+
+func (rd *sqliteReads) prepare(ctx context.Context, db *sql.DB) error {
+	for _, p := range []struct {
+		stmt **sql.Stmt
+		sql  string
+	}{
+		{&rd.account, `SELECT ` + sqliteAccountColumns + ` FROM accounts WHERE sid = ?`},
+		{&rd.key, `SELECT ` + sqliteKeyColumns + ` FROM keys WHERE sid = ?`},
+		{&rd.accountKey, `SELECT ` + sqliteKeyColumns + ` FROM keys WHERE sid = ? AND account_sid = ?`},
+		{&rd.revocations, `SELECT seq, cred_id, account_sid, revoked_at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
+	} {
+		stmt, err := db.PrepareContext(ctx, p.sql)
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", p.sql, err)
+		}
+		*p.stmt = stmt
+	}
+	return nil
+}
+
+func (rd *sqliteReads) close() error {
+	var errs []error
+	for _, stmt := range []*sql.Stmt{rd.account, rd.key, rd.accountKey, rd.revocations} {
+		if stmt != nil {
+			errs = append(errs, stmt.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 func openSQLite(ctx context.Context, path string, s *sealer) (Store, error) {
@@ -72,6 +111,10 @@ func openSQLite(ctx context.Context, path string, s *sealer) (Store, error) {
 	r.SetMaxOpenConns(n)
 	r.SetMaxIdleConns(n)
 	st.r = r
+	if err := st.reads.prepare(ctx, r); err != nil {
+		st.Close()
+		return nil, errOpen("sqlite", err)
+	}
 	return st, nil
 }
 
@@ -217,7 +260,7 @@ func (s *sqliteStore) scanAccount(row interface{ Scan(...any) error }) (Account,
 }
 
 func (s *sqliteStore) GetAccount(ctx context.Context, sid string) (Account, error) {
-	a, err := s.scanAccount(s.r.QueryRowContext(ctx, `SELECT `+sqliteAccountColumns+` FROM accounts WHERE sid = ?`, sid))
+	a, err := s.scanAccount(s.reads.account.QueryRowContext(ctx, sid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Account{}, notFoundAccount(sid)
 	}
@@ -326,9 +369,9 @@ func (s *sqliteStore) scanKey(row interface{ Scan(...any) error }) (Key, error) 
 func (s *sqliteStore) GetKey(ctx context.Context, accountSID, keySID string) (Key, error) {
 	var row *sql.Row
 	if accountSID == "" {
-		row = s.r.QueryRowContext(ctx, `SELECT `+sqliteKeyColumns+` FROM keys WHERE sid = ?`, keySID)
+		row = s.reads.key.QueryRowContext(ctx, keySID)
 	} else {
-		row = s.r.QueryRowContext(ctx, `SELECT `+sqliteKeyColumns+` FROM keys WHERE sid = ? AND account_sid = ?`, keySID, accountSID)
+		row = s.reads.accountKey.QueryRowContext(ctx, keySID, accountSID)
 	}
 	k, err := s.scanKey(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -418,8 +461,7 @@ func (s *sqliteStore) RevocationsAfter(ctx context.Context, after int64, limit i
 	if err := checkLimit(limit); err != nil {
 		return nil, fmt.Errorf("store: revocations: %w", err)
 	}
-	rows, err := s.r.QueryContext(ctx, `SELECT seq, cred_id, account_sid, revoked_at FROM revocations
-		WHERE seq > ? ORDER BY seq LIMIT ?`, after, limit)
+	rows, err := s.reads.revocations.QueryContext(ctx, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: revocations: %w", err)
 	}
@@ -464,7 +506,7 @@ func (s *sqliteStore) Ping(ctx context.Context) error {
 }
 
 func (s *sqliteStore) Close() error {
-	return errors.Join(s.r.Close(), s.w.Close())
+	return errors.Join(s.reads.close(), s.r.Close(), s.w.Close())
 }
 
 func unixUTC(sec int64) time.Time {

@@ -88,7 +88,6 @@ type API struct {
 	limiter  *failureLimiter
 	metrics  *metrics
 	handler  http.Handler
-	creds    *credCache
 	bearers  *bearerCache
 	keys     keyResolver
 	accounts accountResolver
@@ -143,10 +142,9 @@ func New(cfg Config) (*API, error) {
 		cors:    cors,
 		limiter: newFailureLimiter(cfg.AuthFailuresPerMinute, maxTrackedSources, cfg.Now),
 		metrics: m,
-		creds:   newCredCache(cfg.Store),
 		bearers: newBearerCache(),
 	}
-	a.keys, a.accounts = keyResolver{c: a.creds}, accountResolver{c: a.creds}
+	a.keys, a.accounts = keyResolver{st: cfg.Store}, accountResolver{st: cfg.Store}
 	a.handler = a.routes()
 	return a, nil
 }

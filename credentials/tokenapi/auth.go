@@ -29,17 +29,13 @@ var errBadCredentials = errors.New("bad credentials")
 // SID costs the same comparison as a wrong secret.
 const dummySecret = "00000000000000000000000000000000"
 
-// checkBasic verifies Basic credentials against the store, through the
-// credential cache. Failures are errBadCredentials; anything else is a store
-// error.
+// checkBasic verifies Basic credentials against the store. Failures are
+// errBadCredentials; anything else is a store error.
 func (a *API) checkBasic(ctx context.Context, user, pass string) (principal, error) {
-	var (
-		cred   cachedCred
-		cached bool
-	)
+	var cred storedCred
 	lookupErr := store.ErrNotFound
 	if credentials.ValidSID(user, "AC") || credentials.ValidSID(user, "SK") {
-		cred, cached, lookupErr = a.creds.get(ctx, user)
+		cred, lookupErr = lookupCred(ctx, a.cfg.Store, user)
 	}
 	if lookupErr != nil {
 		subtle.ConstantTimeCompare([]byte(pass), []byte(dummySecret))
@@ -47,17 +43,6 @@ func (a *API) checkBasic(ctx context.Context, user, pass string) (principal, err
 			return principal{}, errBadCredentials
 		}
 		return principal{}, fmt.Errorf("looking up %s: %w", user, lookupErr)
-	}
-	if !secretMatches(pass, cred.Secret) && cached {
-		// The auth token may have been rotated since the entry was read:
-		// the new one must work at once, so ask the store before refusing.
-		cred, lookupErr = a.creds.reload(ctx, user)
-		if errors.Is(lookupErr, store.ErrNotFound) {
-			return principal{}, errBadCredentials
-		}
-		if lookupErr != nil {
-			return principal{}, fmt.Errorf("looking up %s: %w", user, lookupErr)
-		}
 	}
 	if !secretMatches(pass, cred.Secret) {
 		return principal{}, errBadCredentials

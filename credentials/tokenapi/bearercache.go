@@ -3,11 +3,11 @@ package tokenapi
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"sync"
 	"time"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/credentials/store"
 )
 
 // bearerCacheMaxEntries bounds the verified-token cache (~300 bytes an
@@ -18,12 +18,12 @@ const bearerCacheMaxEntries = 10_000
 // bearerCache remembers bearer tokens that verified, by SHA-256 of the raw
 // token. A browser page calls /v1/ice-servers with the same token again and
 // again; re-verifying it (two JSON decodes and an HMAC) was most of that
-// endpoint's CPU once the store reads were cached.
+// endpoint's CPU.
 //
 // A hit is only as good as a fresh verification:
-//   - the secret that signed it must still be the one the credential cache
-//     holds for its key or account, so a deleted key or rotated auth token
-//     refuses the token as promptly as verification would;
+//   - the secret that signed it must still be the one the store holds for
+//     its key or account (read on every hit), so a deleted key or rotated
+//     auth token refuses the token at once, whichever process changed it;
 //   - of the token's time claims only exp can turn a pass into a failure as
 //     the clock moves forward, so a hit needs a clock no earlier than at
 //     verification (a clock stepped back re-verifies) and before exp, not
@@ -47,23 +47,14 @@ func newBearerCache() *bearerCache {
 }
 
 // verifyBearer verifies a bearer token, from the verified-token cache when
-// that gives the same answer, else with cached secrets. A bad signature is
-// checked again against the store before it stands: a Capability Token
-// signed with an auth token rotated since the cache read it must work at
-// once. Forged tokens pay that store read, as every request did before the
-// cache, and feed the failure limiter as before.
+// that gives the same answer, else in full.
 func (a *API) verifyBearer(ctx context.Context, raw string, now time.Time) (*credentials.Bearer, error) {
 	sum := sha256.Sum256([]byte(raw))
-	if b, ok := a.bearers.lookup(ctx, sum, now, a.creds); ok {
+	if b, ok := a.bearers.lookup(ctx, sum, now, a.cfg.Store); ok {
 		return b, nil
 	}
 	rec := &recordingResolvers{keys: a.keys, accounts: a.accounts}
 	b, err := credentials.VerifyBearer(ctx, raw, rec, rec, now)
-	var te *credentials.TokenError
-	if err != nil && errors.As(err, &te) && te.Reason == credentials.ReasonBadSignature {
-		rec = &recordingResolvers{keys: keyResolver{c: a.creds, fresh: true}, accounts: accountResolver{c: a.creds, fresh: true}}
-		b, err = credentials.VerifyBearer(ctx, raw, rec, rec, now)
-	}
 	if err == nil && rec.secret != "" {
 		a.bearers.put(sum, b, rec.secret, now)
 	}
@@ -72,7 +63,7 @@ func (a *API) verifyBearer(ctx context.Context, raw string, now time.Time) (*cre
 
 // lookup returns a copy of the cached verification of the token hashing to
 // sum, if it still holds at now.
-func (c *bearerCache) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, creds *credCache) (*credentials.Bearer, bool) {
+func (c *bearerCache) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, st store.Store) (*credentials.Bearer, bool) {
 	c.mu.RLock()
 	e := c.entries[sum]
 	c.mu.RUnlock()
@@ -83,12 +74,12 @@ func (c *bearerCache) lookup(ctx context.Context, sum [sha256.Size]byte, now tim
 	// store failure) falls back to full verification, which reports it.
 	switch e.b.Kind {
 	case credentials.BearerAccess:
-		key, _, err := creds.get(ctx, e.b.CredID)
+		key, err := lookupCred(ctx, st, e.b.CredID)
 		if err != nil || key.AccountSID != e.b.AccountSID || key.Secret != e.secret {
 			return nil, false
 		}
 	case credentials.BearerCapability:
-		acct, _, err := creds.get(ctx, e.b.AccountSID)
+		acct, err := lookupCred(ctx, st, e.b.AccountSID)
 		if err != nil || acct.CredID != e.b.CredID || acct.Secret != e.secret {
 			return nil, false
 		}

@@ -17,9 +17,8 @@ import (
 
 // The benchmarks drive the API's handler in process (no sockets), on the
 // real SQLite store, so they measure what a request costs turnkey itself:
-// authentication, minting and the JSON answer. "cached" is the normal path;
-// "store" forgets the credential before every request, so each one reads
-// the store as every request did before the credential cache.
+// authentication (one store read of the credential per request), minting
+// and the JSON answer.
 //
 //	go test -run '^$' -bench . -benchmem ./credentials/tokenapi/
 
@@ -71,35 +70,26 @@ func (e *benchAPI) serve(b *testing.B, newReq func() *http.Request, want int) {
 	}
 }
 
-// run benchmarks one request kind serially and in parallel, through the
-// credential cache and past it.
-func (e *benchAPI) run(b *testing.B, sid string, newReq func() *http.Request, want int) {
-	for _, mode := range []string{"cached", "store"} {
-		forget := func() {
-			if mode == "store" {
-				e.api.creds.invalidate(sid)
-			}
+// run benchmarks one request kind serially and in parallel. Every request
+// reads its credential from the store.
+func (e *benchAPI) run(b *testing.B, newReq func() *http.Request, want int) {
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			e.serve(b, newReq, want)
 		}
-		b.Run(mode+"/serial", func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				forget()
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		// 25 goroutines per P: 50 on the 2-core bench box, as many as
+		// wrk's connections in bench/tokens.sh.
+		b.SetParallelism(25)
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
 				e.serve(b, newReq, want)
 			}
 		})
-		b.Run(mode+"/parallel", func(b *testing.B) {
-			b.ReportAllocs()
-			// 25 goroutines per P: 50 on the 2-core bench box, as many as
-			// wrk's connections in bench/tokens.sh.
-			b.SetParallelism(25)
-			b.RunParallel(func(pb *testing.PB) {
-				for pb.Next() {
-					forget()
-					e.serve(b, newReq, want)
-				}
-			})
-		})
-	}
+	})
 }
 
 // BenchmarkTokensJSON: POST Tokens.json with the account's Basic
@@ -113,7 +103,7 @@ func BenchmarkTokensJSON(b *testing.B) {
 		r.SetBasicAuth(e.account.SID, e.account.AuthToken)
 		return r
 	}
-	e.run(b, e.account.SID, newReq, http.StatusCreated)
+	e.run(b, newReq, http.StatusCreated)
 }
 
 // BenchmarkICEServers: GET /v1/ice-servers with an Access Token signed by
@@ -130,5 +120,5 @@ func BenchmarkICEServers(b *testing.B) {
 		r.Header.Set("Authorization", "Bearer "+tok)
 		return r
 	}
-	e.run(b, e.key.SID, newReq, http.StatusOK)
+	e.run(b, newReq, http.StatusOK)
 }

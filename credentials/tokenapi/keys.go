@@ -115,9 +115,6 @@ func (a *API) handleKey(w http.ResponseWriter, r *http.Request) {
 			a.storeFailed(w, r, "deleting key", err)
 			return
 		}
-		// After the commit, so no fill can re-cache the key from a read
-		// that began before it.
-		a.creds.invalidate(keySID)
 		a.log.Info("tokenapi: key deleted", "account", accountSID, "key", keySID)
 		if a.cfg.OnRevoke != nil {
 			a.cfg.OnRevoke(keySID)

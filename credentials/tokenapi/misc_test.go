@@ -236,8 +236,7 @@ func TestResolvers(t *testing.T) {
 	if _, _, err := e.api.AccountResolver().ResolveAccount(t.Context(), "AC"+strings.Repeat("0", 32)); !errors.Is(err, credentials.ErrUnknownAccount) {
 		t.Errorf("unknown account: %v", err)
 	}
-	// A key not resolved yet, so the lookup reaches the store rather than
-	// the credential cache.
+	// With the store failing, a lookup is a plain error, not "unknown".
 	uncached, _ := e.store.CreateKey(t.Context(), e.account.SID, "k2")
 	e.fake.setFail(errStoreDown)
 	if _, _, err := e.api.KeyResolver().ResolveKey(t.Context(), uncached.SID); err == nil || errors.Is(err, credentials.ErrUnknownKey) {
