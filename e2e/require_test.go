@@ -7,6 +7,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // need skips the test when a prerequisite is missing, so `go test ./...`
@@ -17,10 +19,7 @@ func need(t *testing.T, what string, err error) {
 	if err == nil {
 		return
 	}
-	if os.Getenv("CI") == "true" {
-		t.Fatalf("e2e needs %s (CI=true, so this fails instead of skipping): %v", what, err)
-	}
-	t.Skipf("skipping: e2e needs %s: %v", what, err)
+	testenv.Require(t, "e2e needs %s: %v", what, err)
 }
 
 // chromiumPath is Debian's Chromium unless TURNKEY_E2E_CHROMIUM names another.

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"os/exec"
 	"strings"
 	"sync/atomic"
@@ -26,6 +25,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // Route labels of the token endpoint, as the API registers them.
@@ -334,14 +334,7 @@ func rawAllocate(t *testing.T, server, user, pass, realm string) int {
 // except in CI (CI=true), where the tool is part of the contract.
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found (install with bash deploy/install-tools.sh): %v", name, err)
-		}
-		t.Skipf("%s not installed (bash deploy/install-tools.sh installs it)", name)
-	}
-	return p
+	return testenv.Program(t, name, "bash deploy/install-tools.sh installs it")
 }
 
 // TestMetricsPassPromtool: the exposition of a node that has relayed

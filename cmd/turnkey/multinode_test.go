@@ -37,6 +37,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/internal/logbuf"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
@@ -64,10 +65,7 @@ func TestMultiNode(t *testing.T) {
 	for _, ip := range []string{"127.0.0.2", "127.0.0.3", "127.0.0.4"} {
 		ln, err := net.Listen("tcp", ip+":0")
 		if err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("cannot bind %s (loopback aliases unavailable): %v", ip, err)
-			}
-			t.Skipf("cannot bind %s (loopback aliases unavailable): %v", ip, err)
+			testenv.Require(t, "cannot bind %s (loopback aliases unavailable): %v", ip, err)
 		}
 		ln.Close()
 	}
@@ -405,16 +403,7 @@ func mnBootstrapAccount(t *testing.T, dataDir string) mnAccount {
 // untested.
 func mnPostgresDSN(t *testing.T) string {
 	t.Helper()
-	if dsn := os.Getenv("TURNKEY_TEST_POSTGRES_DSN"); dsn != "" {
-		return dsn
-	}
-	const hint = "TURNKEY_TEST_POSTGRES_DSN is not set; to run the multi-node test: " +
-		`export TURNKEY_TEST_POSTGRES_DSN="$(sudo sh credentials/store/postgres-setup.sh)"`
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but " + hint)
-	}
-	t.Skip(hint)
-	return ""
+	return testenv.PostgresDSN(t)
 }
 
 // mnFreshSchema makes a uniquely named schema, dropped at cleanup, and

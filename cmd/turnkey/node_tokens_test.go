@@ -11,6 +11,7 @@ import (
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
@@ -19,10 +20,7 @@ import (
 func requireNodeTwilio(t *testing.T) (node, script string) {
 	t.Helper()
 	miss := func(why string) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s (CI=true: required; .ci/run installs it)", why)
-		}
-		t.Skipf("%s: run `npm ci` in clients/node to enable this test", why)
+		testenv.Require(t, "%s: run `npm ci` in clients/node to enable this test", why)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {

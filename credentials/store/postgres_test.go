@@ -3,11 +3,12 @@ package store
 import (
 	"context"
 	"net/url"
-	"os"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // postgresDSN returns the server the PostgreSQL tests use, skipping them
@@ -15,17 +16,7 @@ import (
 // the backend went untested.
 func postgresDSN(t *testing.T) string {
 	t.Helper()
-	dsn := os.Getenv("TURNKEY_TEST_POSTGRES_DSN")
-	if dsn != "" {
-		return dsn
-	}
-	const hint = "TURNKEY_TEST_POSTGRES_DSN is not set; to run the PostgreSQL tests: " +
-		`export TURNKEY_TEST_POSTGRES_DSN="$(sudo sh credentials/store/postgres-setup.sh)"`
-	if os.Getenv("CI") == "true" {
-		t.Fatal("CI=true but " + hint)
-	}
-	t.Skip(hint)
-	return ""
+	return testenv.PostgresDSN(t)
 }
 
 // freshPostgres makes a uniquely named schema, dropped at cleanup, and opens

@@ -1,0 +1,77 @@
+// Package testenv holds what turnkey's tests share about their environment:
+// the rule that a missing outside program skips a test on a developer's
+// machine but fails it in CI, and waiting for a condition instead of
+// sleeping.
+package testenv
+
+import (
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+)
+
+// InCI reports whether the tests run under CI (CI=true), where every outside
+// program the tests use is installed by .ci/run and so is required.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Require stops the test because something it needs is missing: a skip with
+// the reason locally, a failure under CI, so a missing install step can
+// never turn CI green by skipping.
+func Require(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("CI=true, so this is required: "+format, args...)
+	}
+	t.Skipf("skipping: "+format, args...)
+}
+
+// Program returns the path of an outside program, or stops the test as
+// Require does; hint says how to install it.
+func Program(t testing.TB, name, hint string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err != nil {
+		Require(t, "%s not found (%s): %v", name, hint, err)
+	}
+	return p
+}
+
+// PostgresDSN returns the PostgreSQL server the tests may use, from
+// TURNKEY_TEST_POSTGRES_DSN, or stops the test as Require does.
+func PostgresDSN(t testing.TB) string {
+	t.Helper()
+	dsn := os.Getenv("TURNKEY_TEST_POSTGRES_DSN")
+	if dsn == "" {
+		Require(t, "TURNKEY_TEST_POSTGRES_DSN is not set; to run the PostgreSQL tests: " +
+			`export TURNKEY_TEST_POSTGRES_DSN="$(sudo sh credentials/store/postgres-setup.sh)"`)
+	}
+	return dsn
+}
+
+// pollEvery is how often WaitFor checks: well under any bound a test waits
+// for, and cheap for the conditions tests check.
+const pollEvery = 10 * time.Millisecond
+
+// WaitFor checks cond until it holds or d has passed, then fails the test
+// naming what it waited for.
+func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	if !Eventually(d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// Eventually checks cond until it holds (true) or d has passed (false).
+func Eventually(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(pollEvery)
+	}
+}
