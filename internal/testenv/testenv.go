@@ -43,7 +43,7 @@ func PostgresDSN(t testing.TB) string {
 	t.Helper()
 	dsn := os.Getenv("TURNKEY_TEST_POSTGRES_DSN")
 	if dsn == "" {
-		Require(t, "TURNKEY_TEST_POSTGRES_DSN is not set; to run the PostgreSQL tests: " +
+		Require(t, "TURNKEY_TEST_POSTGRES_DSN is not set; to run the PostgreSQL tests: "+
 			`export TURNKEY_TEST_POSTGRES_DSN="$(sudo sh credentials/store/postgres-setup.sh)"`)
 	}
 	return dsn
