@@ -7,19 +7,30 @@ import (
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
-
-	"github.com/turnkey-dev/turnkey/credentials"
 )
 
-// allocKey identifies an allocation by its client 5-tuple (pion fixes the
-// protocol, so source and destination suffice).
-type allocKey struct{ src, dst string }
+// allocKey identifies an allocation by its client 5-tuple. pion reports the
+// protocol of every 5-tuple as UDP, so the transport comes from the address
+// type: a UDP and a TCP client on the same address and port are two
+// allocations.
+type allocKey struct{ transport, src, dst string }
+
+func allocKeyOf(src, dst net.Addr) allocKey {
+	t := transportTCP
+	if _, ok := dst.(*net.UDPAddr); ok {
+		t = transportUDP
+	}
+	return allocKey{transport: t, src: addrString(src), dst: addrString(dst)}
+}
 
 // allocInfo is what the server remembers of a live allocation.
 type allocInfo struct {
 	transport string
 	quotaKey  string
 	account   string
+	// reserved: the allocation holds the quota slot admit took for it.
+	reserved bool
+	stream   *streamConn // the TCP/TLS control connection, or nil
 }
 
 type allocTable struct {
@@ -183,16 +194,20 @@ func (s *Server) eventHandler() turn.EventHandler {
 		},
 		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relayAddr net.Addr, _ int) {
 			transport := s.transportOf(src, dst)
-			var info allocInfo
-			if e, err := s.parseUser(userID); err == nil {
-				info = allocInfo{transport: transport, quotaKey: e.quotaKey, account: e.user.AccountSID}
-			} else {
-				// Not reachable (authenticate parsed it), but keep the old
-				// behaviour: the quota key of an empty username.
-				info = allocInfo{transport: transport, quotaKey: credentials.TURNUser{}.QuotaKey()}
+			info := allocInfo{transport: transport}
+			if r := s.claim(src); r != nil {
+				info.quotaKey, info.account, info.reserved = r.quotaKey, r.account, true
+			} else if e, err := s.parseUser(userID); err == nil {
+				info.account = e.user.AccountSID
+			}
+			if _, udp := dst.(*net.UDPAddr); !udp {
+				if v, ok := s.streamConns.Load(addrString(src)); ok {
+					info.stream = v.(*streamConn)
+					info.stream.allocated.Add(1)
+				}
 			}
 			s.allocs.mu.Lock()
-			s.allocs.m[allocKey{src.String(), dst.String()}] = info
+			s.allocs.m[allocKeyOf(src, dst)] = info
 			s.allocs.mu.Unlock()
 			s.metrics.allocationsTotal.WithLabelValues(transport).Inc()
 			s.metrics.allocationsActive.WithLabelValues(transport).Inc()
@@ -200,7 +215,7 @@ func (s *Server) eventHandler() turn.EventHandler {
 				"relay", addrString(relayAddr), "user", userID)
 		},
 		OnAllocationDeleted: func(src, dst net.Addr, _, userID, _ string) {
-			k := allocKey{src.String(), dst.String()}
+			k := allocKeyOf(src, dst)
 			s.allocs.mu.Lock()
 			info, ok := s.allocs.m[k]
 			delete(s.allocs.m, k)
@@ -208,7 +223,12 @@ func (s *Server) eventHandler() turn.EventHandler {
 			if !ok {
 				return
 			}
-			s.quota.Release(info.quotaKey, info.account)
+			if info.reserved {
+				s.quota.Release(info.quotaKey, info.account)
+			}
+			if info.stream != nil {
+				info.stream.allocationEnded()
+			}
 			s.metrics.allocationsActive.WithLabelValues(info.transport).Dec()
 			s.log.Info("allocation deleted", "client", addrString(src), "transport", info.transport, "user", userID)
 			s.allocationGone()
@@ -247,8 +267,8 @@ func (s *Server) transportOf(src, dst net.Addr) string {
 	if _, ok := dst.(*net.UDPAddr); ok {
 		return transportUDP
 	}
-	if t, ok := s.streamTransport.Load(src.String()); ok {
-		return t.(string)
+	if v, ok := s.streamConns.Load(addrString(src)); ok {
+		return v.(*streamConn).in.transport
 	}
 	return transportTCP
 }
