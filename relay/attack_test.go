@@ -5,6 +5,7 @@ package relay
 // and that other clients keep their service. SECURITY.md lists them.
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -16,12 +17,18 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"os/exec"
 	"runtime"
 	rtmetrics "runtime/metrics"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 )
 
@@ -287,4 +294,223 @@ func TestAttackTrickledFrame(t *testing.T) {
 	}
 	expectClosed(t, c, 5*time.Second)
 	bindingOK(t, ts)
+}
+
+// H1: Allocate requests that pion refuses after the quota handler admitted
+// them (LIFETIME 0 is answered 508) gave their quota slot to no one: ten
+// locked an identity until restart. Every slot must come back.
+func TestAttackZeroLifetimeAllocate(t *testing.T) {
+	ts := startServer(t, func(c *Config) { c.Quotas = Quotas{PerIdentity: 10, PerAccount: 10, Total: 10} })
+	server := ts.addr("turn", "udp", 0)
+	user, pass := creds("victim", time.Hour)
+	zero := stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}}
+	for i := range 10 {
+		c := newRawClient(t, "udp", server, user, pass, testRealm)
+		if code := c.do(stun.MethodAllocate, udpTransport, zero); code == 0 {
+			// An allocation granted the default lifetime is as good.
+			c.refresh(0)
+		} else if code != int(stun.CodeInsufficientCapacity) {
+			t.Fatalf("Allocate %d with LIFETIME 0: code %d", i, code)
+		}
+	}
+	waitFor(t, "every quota slot back", 5*time.Second, func() bool { return ts.quota.Active() == 0 })
+	if code := rawAllocate(t, "udp", server, user, pass, testRealm); code != 0 {
+		t.Fatalf("the identity's own Allocate after the attack: code %d", code)
+	}
+	if got := sumCounter(ts.metrics.allocationFailures); got < 10 {
+		t.Errorf("allocation failures counted %v, want the 10 answered 508", got)
+	}
+}
+
+// M4: a UDP and a TCP allocation from the same address and port are two
+// allocations: deleting one must not release the other's quota slot or
+// miscount the gauges.
+func TestAttackSamePortUDPAndTCP(t *testing.T) {
+	ts := startServer(t, nil)
+	user, pass := creds("alice", time.Hour)
+	u := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
+	port := u.conn.LocalAddr().(*net.UDPAddr).Port
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
+	tc, err := d.Dial("tcp", ts.addr("turn", "tcp", 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tcp := &rawClient{t: t, conn: turnSTUNConn(tc), user: user, password: pass, realm: testRealm}
+	t.Cleanup(func() { tcp.conn.Close() })
+
+	if code := u.allocate(); code != 0 {
+		t.Fatalf("UDP Allocate: %d", code)
+	}
+	if code := tcp.allocate(); code != 0 {
+		t.Fatalf("TCP Allocate: %d", code)
+	}
+	active := func(transport string) float64 {
+		return gaugeValue(t, ts.metrics.allocationsActive.WithLabelValues(transport))
+	}
+	if ts.quota.Active() != 2 || active("udp") != 1 || active("tcp") != 1 {
+		t.Fatalf("two allocations: quota %d, udp %v, tcp %v", ts.quota.Active(), active("udp"), active("tcp"))
+	}
+	if code := u.refresh(0); code != 0 {
+		t.Fatalf("UDP Refresh 0: %d", code)
+	}
+	waitFor(t, "the UDP allocation to go", 5*time.Second, func() bool { return active("udp") == 0 })
+	if ts.quota.Active() != 1 || active("tcp") != 1 {
+		t.Fatalf("after deleting the UDP one: quota %d, tcp gauge %v", ts.quota.Active(), active("tcp"))
+	}
+	if code := tcp.refresh(0); code != 0 {
+		t.Fatalf("TCP Refresh 0: %d", code)
+	}
+	waitFor(t, "the TCP allocation to go", 5*time.Second, func() bool { return active("tcp") == 0 && ts.quota.Active() == 0 })
+}
+
+func gaugeValue(t *testing.T, c prometheus.Collector) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 1)
+	c.Collect(ch)
+	var pb dto.Metric
+	if err := (<-ch).Write(&pb); err != nil {
+		t.Fatal(err)
+	}
+	return pb.GetGauge().GetValue()
+}
+
+func openConns(ts *testServer) int {
+	ts.connMu.Lock()
+	defer ts.connMu.Unlock()
+	return len(ts.clientConns)
+}
+
+// M5: 3,000 connections from one address, idle or with a half-sent header,
+// were all kept forever. The per-source cap bounds what one address holds,
+// the idle timeout reaps what it holds, and a client from another address
+// keeps its service throughout.
+func TestAttackConnectionFlood(t *testing.T) {
+	const perSource = 100
+	ts := startServer(t, func(c *Config) {
+		c.MaxConnsPerSource = perSource
+		c.IdleTimeout = 500 * time.Millisecond
+	})
+	addr := ts.addr("turn", "tcp", 0)
+	base := runtime.NumGoroutine()
+
+	// A victim on another loopback address, with an allocation.
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	vc, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, pass := creds("victim", time.Hour)
+	victim := &rawClient{t: t, conn: turnSTUNConn(vc), user: user, password: pass, realm: testRealm}
+	t.Cleanup(func() { victim.conn.Close() })
+	if code := victim.allocate(); code != 0 {
+		t.Fatalf("victim Allocate: %d", code)
+	}
+
+	flood := make([]net.Conn, 0, 3000)
+	t.Cleanup(func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	})
+	for i := range 3000 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", i, err)
+		}
+		if i%2 == 1 {
+			_, _ = c.Write([]byte{0x00, 0x03, 0x00}) // a header never finished
+		}
+		flood = append(flood, c)
+	}
+	if n := openConns(ts); n > perSource+1 {
+		t.Fatalf("server holds %d connections; cap is %d per source", n, perSource)
+	}
+	if g := runtime.NumGoroutine() - base; g > 4*(perSource+1) {
+		t.Errorf("%d goroutines for a capped flood", g)
+	}
+	// The idle timeout reaps the flood but not the allocated victim.
+	waitFor(t, "the idle flood to be closed", 10*time.Second, func() bool { return openConns(ts) == 1 })
+	if res := victim.exchange(stun.MethodBinding); res.Type.Class != stun.ClassSuccessResponse {
+		t.Fatalf("victim Binding: %v", res.Type)
+	}
+	if code := victim.refresh(600); code != 0 {
+		t.Fatalf("victim Refresh: %d", code)
+	}
+	if got := gaugeValue(t, ts.metrics.allocationsActive.WithLabelValues("tcp")); got != 1 {
+		t.Fatalf("victim allocation gauge %v", got)
+	}
+}
+
+func turnSTUNConn(c net.Conn) net.PacketConn { return turn.NewSTUNConn(c) }
+
+// H3: running out of file descriptors ended the accept loop for good,
+// silently. In a child process with a low RLIMIT_NOFILE (the limit is
+// process-wide), connections are opened until accept fails; the listener
+// must then report itself down, and serve again once descriptors are free.
+func TestAttackAcceptEMFILE(t *testing.T) {
+	if os.Getenv("TURNKEY_EMFILE_CHILD") == "" {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestAttackAcceptEMFILE$", "-test.count=1", "-test.v")
+		cmd.Env = append(os.Environ(), "TURNKEY_EMFILE_CHILD=1")
+		out, err := cmd.CombinedOutput()
+		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestAttackAcceptEMFILE")) {
+			t.Fatalf("child: %v\n%s", err, out)
+		}
+		return
+	}
+	ts := startServer(t, func(c *Config) { c.SocketsPerPort = 1 })
+	addr := ts.addr("turn", "tcp", 0)
+	tcpUp := func() float64 {
+		return gaugeValue(t, ts.metrics.listenerUp.WithLabelValues("tcp:"+strconv.Itoa(ts.Listeners()[1].Port)))
+	}
+	if tcpUp() != 1 || ts.Health() != nil {
+		t.Fatalf("listener not up at start: %v %v", tcpUp(), ts.Health())
+	}
+
+	var old unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	fds, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	low := old
+	low.Cur = uint64(len(fds) + 40)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	var clients []net.Conn
+	for range 200 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			break // the client side ran out as well
+		}
+		clients = append(clients, c)
+	}
+	waitFor(t, "the listener to report EMFILE", 10*time.Second, func() bool { return ts.Health() != nil && tcpUp() == 0 })
+	if !ts.Ready() {
+		t.Logf("not ready while out of descriptors: %v", ts.Health())
+	} else {
+		t.Fatal("Ready while the listener cannot accept")
+	}
+
+	for _, c := range clients {
+		c.Close()
+	}
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &old); err != nil {
+		t.Fatal(err)
+	}
+	// The next client is served, and the listener is healthy again.
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := &rawClient{t: t, conn: turnSTUNConn(c)}
+	t.Cleanup(func() { rc.conn.Close() })
+	if res := rc.exchange(stun.MethodBinding); res.Type.Class != stun.ClassSuccessResponse {
+		t.Fatalf("Binding after recovery: %v", res.Type)
+	}
+	if tcpUp() != 1 || ts.Health() != nil {
+		t.Fatalf("listener still reported down: %v %v", tcpUp(), ts.Health())
+	}
 }
