@@ -17,6 +17,7 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"runtime"
@@ -28,6 +29,7 @@ import (
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
 )
@@ -512,5 +514,76 @@ func TestAttackAcceptEMFILE(t *testing.T) {
 	}
 	if tcpUp() != 1 || ts.Health() != nil {
 		t.Fatalf("listener still reported down: %v %v", tcpUp(), ts.Health())
+	}
+}
+
+// L3: 10,000 permissions on one allocation cost 9 CPU-seconds, each one
+// rebuilding a copy of the set. The allocation's permissions are capped and
+// adding one costs the same whatever the set's size.
+func TestAttackPermissionFlood(t *testing.T) {
+	const limit = 200
+	ts := startServer(t, func(c *Config) {
+		c.MaxPermissions = limit
+		c.PeerPolicy = PeerPolicy{DisableDefaultDeny: true}
+	})
+	server := ts.addr("turn", "udp", 0)
+	user, pass := creds("flooder", time.Hour)
+	c := newRawClient(t, "udp", server, user, pass, testRealm)
+	if code := c.allocate(); code != 0 {
+		t.Fatalf("Allocate: %d", code)
+	}
+	refused := 0
+	for i := 0; i < 10000; i += 10 {
+		peers := make([]stun.Setter, 0, 10)
+		for j := i; j < i+10; j++ {
+			peers = append(peers, peerAddr(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(j >> 8), byte(j)}), 5000)))
+		}
+		if code := c.do(stun.MethodCreatePermission, peers...); code == int(stun.CodeForbidden) {
+			refused++
+		} else if code != 0 {
+			t.Fatalf("CreatePermission %d: code %d", i, code)
+		}
+	}
+	rc := ts.relayOfClient(c.conn.LocalAddr())
+	if rc == nil {
+		t.Fatal("no relay socket for the client")
+	}
+	rc.perms.mu.RLock()
+	n := len(rc.perms.ips)
+	rc.perms.mu.RUnlock()
+	if n > limit || refused == 0 {
+		t.Fatalf("%d permissions held (limit %d), %d requests refused", n, limit, refused)
+	}
+	if got := testutil.ToFloat64(ts.metrics.peerDenied.WithLabelValues("permission_limit")); got == 0 {
+		t.Error("permission_limit refusals not counted")
+	}
+	// A permission already held is refreshed, not refused.
+	if code := c.createPermission(netip.MustParseAddrPort("10.1.0.0:5000")); code != 0 {
+		t.Errorf("refreshing a held permission: %d", code)
+	}
+	bindingOK(t, ts)
+	other, opass := creds("bystander", time.Hour)
+	if code := rawAllocate(t, "udp", server, other, opass, testRealm); code != 0 {
+		t.Fatalf("another client's Allocate: %d", code)
+	}
+}
+
+// TestPermSetAddIsConstant: adding a permission to a large set allocates
+// about what adding one to a small set does (the old copy-on-write set
+// copied itself on every add).
+func TestPermSetAddIsConstant(t *testing.T) {
+	var p permSet
+	ip := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
+	for i := range 10000 {
+		p.addIP(ip(i))
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for i := 10000; i < 10100; i++ {
+		p.addIP(ip(i))
+	}
+	runtime.ReadMemStats(&after)
+	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
+		t.Errorf("100 adds to a 10,000-entry set allocated %d bytes", grown)
 	}
 }

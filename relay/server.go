@@ -58,6 +58,9 @@ type Config struct {
 	// completes no frame for this long, or takes longer to send one
 	// frame. 0 disables it.
 	IdleTimeout time.Duration
+	// MaxPermissions caps the peer permissions of one allocation; 0 means
+	// unlimited.
+	MaxPermissions int
 	// MaxConnsPerSource caps open TCP/TLS connections per client IP; 0
 	// means unlimited.
 	MaxConnsPerSource int
@@ -134,6 +137,7 @@ type Server struct {
 	maxFrame     int
 	idleTimeout  time.Duration
 	maxPerSource int
+	maxPerms     int
 
 	connMu      sync.Mutex
 	clientConns map[net.Conn]struct{}
@@ -204,6 +208,7 @@ func New(cfg Config) (*Server, error) {
 		maxFrame:     cfg.MaxFrame,
 		idleTimeout:  cfg.IdleTimeout,
 		maxPerSource: cfg.MaxConnsPerSource,
+		maxPerms:     cfg.MaxPermissions,
 		allocs:       allocTable{m: map[allocKey]allocInfo{}},
 		idle:         make(chan struct{}, 1),
 	}
@@ -382,6 +387,12 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	}
 	if u := ip.Unmap(); u == s.relayIP || u == s.publicIP {
 		return true
+	}
+	if rc := s.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
+		s.metrics.peerDenied.WithLabelValues("permission_limit").Inc()
+		s.log.Debug("relay: permission refused: allocation at its limit", "client", addrString(client),
+			"peer", ip.String(), "limit", s.maxPerms)
+		return false
 	}
 	pol := s.policy.Load()
 	if pol == nil {
