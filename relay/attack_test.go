@@ -23,6 +23,7 @@ import (
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -32,6 +33,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	dto "github.com/prometheus/client_model/go"
 	"golang.org/x/sys/unix"
+
+	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/credentials"
 )
 
 // selfSigned is a throwaway certificate for the turns: listeners.
@@ -585,5 +589,46 @@ func TestPermSetAddIsConstant(t *testing.T) {
 	runtime.ReadMemStats(&after)
 	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {
 		t.Errorf("100 adds to a 10,000-entry set allocated %d bytes", grown)
+	}
+}
+
+// H2: every identity-less credential of an account (Tokens.json) shared one
+// per-identity quota, so the 11th allocation of the whole account got 486.
+// Each such credential is its own identity; the account quota is the
+// tenant's limit; and the default quotas let one identity take part in an
+// 8-party mesh (7 peer connections × 3 TURN URLs).
+func TestAttackSharedEmptyIdentity(t *testing.T) {
+	def := config.Default().TURN.Quotas
+	const account = 45
+	ts := startServer(t, func(c *Config) {
+		c.Quotas = Quotas{PerIdentity: def.PerIdentity, PerAccount: account, Total: def.Total}
+	})
+	server := ts.addr("turn", "udp", 0)
+	acct := "AC" + strings.Repeat("a", 32)
+	mint := func(identity string) (string, string) {
+		rest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("b", 32), identity)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return creds(rest, time.Hour)
+	}
+	// One identity in a mesh call: 21 allocations with one credential.
+	mu, mp := mint("alice")
+	for i := range 21 {
+		if code := rawAllocate(t, "udp", server, mu, mp, testRealm); code != 0 {
+			t.Fatalf("mesh allocation %d of one identity: code %d", i, code)
+		}
+	}
+	// Identity-less credentials, one allocation each, up to the account's
+	// limit (which is above the per-identity one).
+	for i := 21; i < account; i++ {
+		u, p := mint("")
+		if code := rawAllocate(t, "udp", server, u, p, testRealm); code != 0 {
+			t.Fatalf("allocation %d of the account: code %d", i, code)
+		}
+	}
+	u, p := mint("")
+	if code := rawAllocate(t, "udp", server, u, p, testRealm); code != int(stun.CodeAllocQuotaReached) {
+		t.Fatalf("allocation past the account's limit: code %d, want 486", code)
 	}
 }
