@@ -59,7 +59,9 @@ func Handler(cfg Config) http.Handler {
 	if cfg.Pprof {
 		enableContentionProfiles()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		// Not cmdline: it shows the process's flags, secrets passed as
+		// -secret or -store-dsn among them.
+		mux.HandleFunc("/debug/pprof/cmdline", http.NotFound)
 		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

@@ -49,7 +49,7 @@ func TestHandlerRoutes(t *testing.T) {
 		{"pprof off", Config{Gatherer: reg}, "/debug/pprof/", 404, ""},
 		{"pprof cmdline off", Config{Gatherer: reg}, "/debug/pprof/cmdline", 404, ""},
 		{"pprof on", Config{Gatherer: reg, Pprof: true}, "/debug/pprof/", 200, "goroutine"},
-		{"pprof cmdline on", Config{Gatherer: reg, Pprof: true}, "/debug/pprof/cmdline", 200, ""},
+		{"pprof cmdline never served (it shows secret flags)", Config{Gatherer: reg, Pprof: true}, "/debug/pprof/cmdline", 404, ""},
 		{"unknown path", Config{Gatherer: reg, Pprof: true}, "/nope", 404, ""},
 	}
 	for _, tc := range cases {

@@ -69,6 +69,21 @@ type TURN struct {
 
 	PeerPolicy PeerPolicy `yaml:"peer_policy"`
 	Quotas     Quotas     `yaml:"quotas"`
+	Limits     Limits     `yaml:"limits"`
+}
+
+// Limits bound what one connection or allocation can cost the server.
+type Limits struct {
+	// MaxFrameBytes is the longest STUN or ChannelData frame accepted on
+	// TCP and TLS; a longer declared length closes the connection.
+	MaxFrameBytes int `yaml:"max_frame_bytes" env:"MAX_FRAME_BYTES" flag:"max-frame-bytes" help:"longest STUN/ChannelData frame accepted on TCP and TLS"`
+	// IdleTimeout closes a TCP/TLS connection without an allocation that
+	// completes no request for this long, or one slower to send a frame.
+	IdleTimeout Duration `yaml:"tcp_idle_timeout" env:"TCP_IDLE_TIMEOUT" flag:"tcp-idle-timeout" help:"close TCP/TLS connections without an allocation idle this long, and frames slower than this"`
+	// ConnectionsPerSource caps open TCP/TLS connections per client IP.
+	ConnectionsPerSource int `yaml:"connections_per_source" env:"CONNECTIONS_PER_SOURCE" flag:"connections-per-source" help:"open TCP/TLS connections allowed per client IP (0: unlimited)"`
+	// PermissionsPerAllocation caps the peers one allocation may permit.
+	PermissionsPerAllocation int `yaml:"permissions_per_allocation" env:"PERMISSIONS_PER_ALLOCATION" flag:"permissions-per-allocation" help:"peer permissions one allocation may hold"`
 }
 
 // PeerPolicy decides which peers a client may relay to.
@@ -158,9 +173,17 @@ func Default() Config {
 			ClockSkew:          Duration(60 * time.Second),
 			AllocationLifetime: Duration(10 * time.Minute),
 			Quotas: Quotas{
-				PerIdentity: 10,
+				// One identity in an 8-party mesh: 7 peer connections × the
+				// 3 TURN URLs of an ICE server list, with room to spare.
+				PerIdentity: 32,
 				PerAccount:  1000,
 				Total:       10000,
+			},
+			Limits: Limits{
+				MaxFrameBytes:            4096,
+				IdleTimeout:              Duration(30 * time.Second),
+				ConnectionsPerSource:     256,
+				PermissionsPerAllocation: 500,
 			},
 		},
 		API: API{

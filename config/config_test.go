@@ -114,6 +114,14 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"store:\n  revocation_poll: 1m\n", "", "store.revocation_poll"},
 		{"tls:\n  cert_file: /x.pem\n", "", "tls"},
 		{"", "TURNKEY_CLOCK_SKEW=1h", "turn.clock_skew"},
+		{"turn:\n  limits:\n    max_frame_bytes: 70000\n", "", "turn.limits.max_frame_bytes"},
+		{"turn:\n  limits:\n    tcp_idle_timeout: 10ms\n", "", "turn.limits.tcp_idle_timeout"},
+		{"turn:\n  limits:\n    connections_per_source: -1\n", "", "turn.limits.connections_per_source"},
+		{"turn:\n  limits:\n    permissions_per_allocation: 0\n", "", "turn.limits.permissions_per_allocation"},
+		{"api:\n  listen: \":50000\"\n", "", "api.listen"},
+		{"admin:\n  listen: 127.0.0.1:60000\n", "", "admin.listen"},
+		{"turn:\n  min_port: 3000\n  max_port: 4000\n", "", "turn.udp_port"},
+		{"", "TURNKEY_TLS_PORT=50000", "turn.tls_port"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.field, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -133,6 +134,38 @@ func (c *Config) Validate() error {
 		bad("turn.quotas.bandwidth_bytes_per_second", "must not be negative")
 	} else if q.BandwidthBPS > 0 && q.BandwidthBPS < 1500 {
 		bad("turn.quotas.bandwidth_bytes_per_second", "%d cannot carry one full-size packet a second; use 0 or at least 1500", q.BandwidthBPS)
+	}
+
+	l := t.Limits
+	if l.MaxFrameBytes < 1500 || l.MaxFrameBytes > 65535 {
+		bad("turn.limits.max_frame_bytes", "%d is outside [1500, 65535]", l.MaxFrameBytes)
+	}
+	if l.IdleTimeout < 0 || (l.IdleTimeout > 0 && l.IdleTimeout.D() < time.Second) || l.IdleTimeout.D() > time.Hour {
+		bad("turn.limits.tcp_idle_timeout", "%s is outside [1s, 1h] (0 disables)", l.IdleTimeout)
+	}
+	if l.ConnectionsPerSource < 0 {
+		bad("turn.limits.connections_per_source", "must not be negative")
+	}
+	if l.PermissionsPerAllocation < 1 || l.PermissionsPerAllocation > 65535 {
+		bad("turn.limits.permissions_per_allocation", "%d is outside [1, 65535]", l.PermissionsPerAllocation)
+	}
+	// A service port inside the relay range would be a relay port to the
+	// host-port guard, reachable through the relay.
+	inRange := func(port int) bool { return port >= t.MinPort && port <= t.MaxPort }
+	for _, p := range []struct {
+		path string
+		port int
+	}{{"turn.udp_port", t.UDPPort}, {"turn.tcp_port", t.TCPPort}, {"turn.alt_tcp_port", t.AltTCPPort}, {"turn.tls_port", t.TLSPort}} {
+		if p.port != 0 && inRange(p.port) {
+			bad(p.path, "%d is inside the relay port range %d-%d", p.port, t.MinPort, t.MaxPort)
+		}
+	}
+	for _, p := range []struct{ path, addr string }{{"api.listen", c.API.Listen}, {"admin.listen", c.Admin.Listen}} {
+		if _, ps, err := net.SplitHostPort(p.addr); err == nil {
+			if port, err := strconv.Atoi(ps); err == nil && port != 0 && inRange(port) {
+				bad(p.path, "port %d is inside the relay port range %d-%d", port, t.MinPort, t.MaxPort)
+			}
+		}
 	}
 
 	a := &c.API

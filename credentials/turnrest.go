@@ -41,6 +41,7 @@ type TURNUser struct {
 	Rest       string
 	AccountSID string // empty for usernames turnkey did not issue
 	CredID     string // the SK key SID or TK auth-token ID that authorised it
+	Nonce      string // what makes an issued username unique
 	Identity   string
 }
 
@@ -103,7 +104,7 @@ func ParseTURNUsername(username string) (TURNUser, error) {
 	parts := strings.Split(rest, ".")
 	if (len(parts) == 3 || len(parts) == 4) && validSID(parts[0], "AC") &&
 		(validSID(parts[1], "SK") || validSID(parts[1], "TK")) {
-		u.AccountSID, u.CredID, u.Identity = parts[0], parts[1], ""
+		u.AccountSID, u.CredID, u.Nonce, u.Identity = parts[0], parts[1], parts[2], ""
 		if len(parts) == 4 {
 			id, err := base64.RawURLEncoding.DecodeString(parts[3])
 			if err != nil || len(id) == 0 {
@@ -128,9 +129,16 @@ func (u TURNUser) CheckExpiry(now time.Time, maxTTL, skew time.Duration) error {
 }
 
 // QuotaKey names who an allocation counts against: the account and identity
-// for issued usernames, the bare user for others.
+// for issued usernames, the bare user for others. An issued credential
+// without an identity (Tokens.json, tokens minted with none) is its own
+// identity, keyed by its nonce: otherwise every such credential of an
+// account would share one per-identity quota, and the account's quota is
+// the tenant's limit.
 func (u TURNUser) QuotaKey() string {
 	if u.AccountSID != "" {
+		if u.Identity == "" {
+			return u.AccountSID + "#" + u.Nonce
+		}
 		return u.AccountSID + "/" + u.Identity
 	}
 	return "/" + u.Rest

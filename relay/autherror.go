@@ -60,15 +60,3 @@ func (c *listenConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	}
 	return c.PacketConn.WriteTo(p, addr)
 }
-
-// Write sends pion's answers to a TCP/TLS client, fixing auth refusals.
-func (c *streamConn) Write(p []byte) (int, error) {
-	fixed := c.s.authErrorFix(p, c.raw.RemoteAddr())
-	if len(fixed) != len(p) || &fixed[0] != &p[0] {
-		if _, err := c.Conn.Write(fixed); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	return c.Conn.Write(p)
-}

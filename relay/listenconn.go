@@ -9,10 +9,18 @@ import (
 type listenConn struct {
 	net.PacketConn
 	in inspector
+	// last is the source of the datagram pion handled last: pion reads
+	// again only once it is done with it, so a quota reservation still
+	// open for that source then belongs to a failed Allocate.
+	last net.Addr
 }
 
 func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.last != nil {
+		c.in.s.settleAdmission(c.last, transportUDP)
+	}
 	n, addr, err := c.PacketConn.ReadFrom(p)
+	c.last = addr
 	if n > 0 {
 		c.in.datagram(p[:n])
 	}

@@ -29,6 +29,7 @@ type metrics struct {
 	peerDenied         *prometheus.CounterVec
 	quotaRejections    *prometheus.CounterVec
 	listenerUp         *prometheus.GaugeVec
+	streamClosed       *prometheus.CounterVec
 	portsInUse         prometheus.Gauge
 	portRange          prometheus.Gauge
 
@@ -46,7 +47,7 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 			Name: "turnkey_allocations_active", Help: "TURN allocations alive now, by client transport.",
 		}, []string{"transport"}),
 		allocationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "turnkey_allocation_failures_total", Help: "Allocate requests refused, by reason (auth, quota, draining, ports_exhausted). Peer-policy refusals are not here: the policy applies to CreatePermission, ChannelBind and Connect on an existing allocation (turnkey_peer_denied_total).",
+			Name: "turnkey_allocation_failures_total", Help: "Allocate requests refused, by reason (auth, quota, draining, ports_exhausted, address_family, insufficient_capacity: a 508 after admission). Peer-policy refusals are not here: the policy applies to CreatePermission, ChannelBind and Connect on an existing allocation (turnkey_peer_denied_total).",
 		}, []string{"reason"}),
 		bindingRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnkey_stun_binding_requests_total", Help: "STUN Binding requests received, by transport.",
@@ -63,6 +64,9 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 		listenerUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "turnkey_listener_up", Help: "1 for each TURN listener bound and serving.",
 		}, []string{"listener"}),
+		streamClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnkey_stream_connections_closed_total", Help: "TCP/TLS client connections the relay closed, by reason (frame_too_large, not_turn, idle, per_source_limit).",
+		}, []string{"reason"}),
 		portsInUse: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnkey_relay_ports_in_use", Help: "Relay sockets open now.",
 		}),
@@ -82,13 +86,16 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	for _, r := range []string{"expired", "too_far_ahead", "bad_hmac", "bad_realm", "revoked", "malformed"} {
 		m.authFailures.WithLabelValues(r)
 	}
-	for _, r := range []string{"auth", "quota", "draining", "ports_exhausted", "address_family"} {
+	for _, r := range []string{closeFrameTooLarge, closeNotTURN, closeIdle, closePerSource} {
+		m.streamClosed.WithLabelValues(r)
+	}
+	for _, r := range []string{"auth", "quota", "draining", "ports_exhausted", "address_family", "insufficient_capacity"} {
 		m.allocationFailures.WithLabelValues(r)
 	}
 	if reg != nil {
 		reg.MustRegister(m.allocationsTotal, m.allocationsActive, m.allocationFailures,
 			m.bindingRequests, m.authFailures, m.peerDenied, m.quotaRejections,
-			m.listenerUp, m.portsInUse, m.portRange, stats)
+			m.listenerUp, m.streamClosed, m.portsInUse, m.portRange, stats)
 	}
 	return m
 }

@@ -106,7 +106,7 @@ type relayConn struct {
 	st *allocState
 	// perms mirrors pion's permissions and channels for this socket (see
 	// permSet); relayAddr is the key it is tracked under.
-	perms     atomic.Pointer[permSet]
+	perms     permSet
 	relayAddr netip.AddrPort
 	// udp is the socket itself when it is a *net.UDPConn (always, with
 	// pion's generator): reads and writes then use the netip.AddrPort
@@ -226,7 +226,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			as = ap
 			addr = nil
 		}
-		if !ok || !c.perms.Load().allows(ap) {
+		if !ok || !c.perms.allows(ap) {
 			c.st.counters.unpermitted.Add(1)
 			continue
 		}

@@ -70,7 +70,7 @@ func newPacketBench(tb testing.TB) *packetBench {
 	peer := udp()
 	peerAddr := peer.LocalAddr().(*net.UDPAddr)
 	ip, _ := netip.AddrFromSlice(peerAddr.IP)
-	rc.updatePerms(func(p permSet) permSet { p.ips = p.ips.with(ip.Unmap()); return p })
+	rc.perms.addIP(ip.Unmap())
 
 	lnSock := udp()
 	rawLn := udp()

@@ -51,6 +51,19 @@ type Config struct {
 	// ProtectedPorts are other ports this process listens on (API, admin),
 	// never reachable through the relay on this host's addresses.
 	ProtectedPorts []int
+	// MaxFrame is the longest STUN or ChannelData frame accepted on a TCP
+	// or TLS connection; a longer one closes it. 0 means DefaultMaxFrame.
+	MaxFrame int
+	// IdleTimeout closes a TCP/TLS connection that has no allocation and
+	// completes no frame for this long, or takes longer to send one
+	// frame. 0 disables it.
+	IdleTimeout time.Duration
+	// MaxPermissions caps the peer permissions of one allocation; 0 means
+	// unlimited.
+	MaxPermissions int
+	// MaxConnsPerSource caps open TCP/TLS connections per client IP; 0
+	// means unlimited.
+	MaxConnsPerSource int
 	// TLS returns the certificate configuration for turns: listeners, or nil
 	// when TLS is off. Called per handshake, so a reloaded certificate
 	// applies to new connections at once.
@@ -121,11 +134,24 @@ type Server struct {
 	turn      *turn.Server
 	listeners []Listener
 
-	connMu          sync.Mutex
-	clientConns     map[net.Conn]struct{}
-	streamTransport sync.Map // client address → "tcp" | "tls"
-	refused         sync.Map // client address → credentials just refused (see autherror.go)
-	allocs          allocTable
+	maxFrame     int
+	idleTimeout  time.Duration
+	maxPerSource int
+	maxPerms     int
+
+	connMu      sync.Mutex
+	clientConns map[net.Conn]struct{}
+	perSource   map[netip.Addr]int
+
+	healthMu sync.Mutex
+	// down holds the accept error of each stream listener port that is
+	// not accepting now.
+	down map[int]error
+
+	streamConns sync.Map // client address → *streamConn
+	pending     admissions
+	refused     sync.Map // client address → credentials just refused (see autherror.go)
+	allocs      allocTable
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
 	closeErr error
@@ -161,24 +187,33 @@ func New(cfg Config) (*Server, error) {
 	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
-		log:         log,
-		realm:       cfg.Realm,
-		maxTTL:      cfg.MaxTTL,
-		clockSkew:   cfg.ClockSkew,
-		now:         now,
-		revoked:     cfg.Revoked,
-		tlsConfig:   tlsCfg,
-		secrets:     newSecretSet(cfg.Secrets),
-		quota:       quota.New(cfg.Quotas.limits()),
-		relayIP:     cfg.RelayIP,
-		publicIP:    publicIP,
-		natted:      publicIP != cfg.RelayIP,
-		hostAddrs:   newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
-		stats:       stats,
-		metrics:     newMetrics(cfg.Metrics, stats),
-		clientConns: map[net.Conn]struct{}{},
-		allocs:      allocTable{m: map[allocKey]allocInfo{}},
-		idle:        make(chan struct{}, 1),
+		log:          log,
+		realm:        cfg.Realm,
+		maxTTL:       cfg.MaxTTL,
+		clockSkew:    cfg.ClockSkew,
+		now:          now,
+		revoked:      cfg.Revoked,
+		tlsConfig:    tlsCfg,
+		secrets:      newSecretSet(cfg.Secrets),
+		quota:        quota.New(cfg.Quotas.limits()),
+		relayIP:      cfg.RelayIP,
+		publicIP:     publicIP,
+		natted:       publicIP != cfg.RelayIP,
+		hostAddrs:    newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		stats:        stats,
+		metrics:      newMetrics(cfg.Metrics, stats),
+		clientConns:  map[net.Conn]struct{}{},
+		perSource:    map[netip.Addr]int{},
+		down:         map[int]error{},
+		maxFrame:     cfg.MaxFrame,
+		idleTimeout:  cfg.IdleTimeout,
+		maxPerSource: cfg.MaxConnsPerSource,
+		maxPerms:     cfg.MaxPermissions,
+		allocs:       allocTable{m: map[allocKey]allocInfo{}},
+		idle:         make(chan struct{}, 1),
+	}
+	if s.maxFrame <= 0 {
+		s.maxFrame = DefaultMaxFrame
 	}
 	s.policy.Store(cfg.PeerPolicy.build())
 	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
@@ -291,6 +326,9 @@ func New(cfg Config) (*Server, error) {
 		ListenerConfigs:    listenerConfigs,
 		LoggerFactory:      pionLoggerFactory(log),
 		AllocationLifetime: lifetime,
+		// pion's read buffer must hold the longest frame a stream may
+		// carry (streamConn hands it whole frames); UDP shares it.
+		InboundMTU: max(s.maxFrame, 1600) + 1,
 		// RFC 6156: without REQUESTED-ADDRESS-FAMILY the relay is IPv4.
 		// pion would otherwise follow the client's family, and an IPv6
 		// client on the dual-stack listener would get an IPv6 allocation
@@ -303,7 +341,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.turn = ts
 	for _, l := range s.listeners {
-		s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(1)
+		if s.Serving(l) {
+			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(1)
+		}
 	}
 	return s, nil
 }
@@ -316,7 +356,9 @@ func (s *Server) addListener(scheme, transport string, addr net.Addr) {
 	case *net.TCPAddr:
 		port = a.Port
 	}
+	s.healthMu.Lock()
 	s.listeners = append(s.listeners, Listener{Scheme: scheme, Transport: transport, Port: port, Addr: addr})
+	s.healthMu.Unlock()
 }
 
 func listenerName(l Listener) string {
@@ -328,6 +370,8 @@ func listenerName(l Listener) string {
 
 // Listeners lists the running listeners.
 func (s *Server) Listeners() []Listener {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
 	return append([]Listener(nil), s.listeners...)
 }
 
@@ -344,6 +388,12 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	if u := ip.Unmap(); u == s.relayIP || u == s.publicIP {
 		return true
 	}
+	if rc := s.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
+		s.metrics.peerDenied.WithLabelValues("permission_limit").Inc()
+		s.log.Debug("relay: permission refused: allocation at its limit", "client", addrString(client),
+			"peer", ip.String(), "limit", s.maxPerms)
+		return false
+	}
 	pol := s.policy.Load()
 	if pol == nil {
 		return true
@@ -357,8 +407,8 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 }
 
 // admit is pion's QuotaHandler, asked before each allocation. The slot taken
-// here is given back when the allocation is deleted, or at once when the
-// allocation fails (allocationRefused).
+// here is reserved for the client's address until the allocation exists or
+// the request has failed (admission.go).
 func (s *Server) admit(username, _ string, client net.Addr) bool {
 	if s.draining.Load() {
 		s.metrics.allocationFailures.WithLabelValues("draining").Inc()
@@ -373,17 +423,16 @@ func (s *Server) admit(username, _ string, client net.Addr) bool {
 		s.metrics.quotaRejections.WithLabelValues(kind).Inc()
 		s.metrics.allocationFailures.WithLabelValues("quota").Inc()
 		s.log.Info("relay: allocation refused by quota", "client", addrString(client), "user", username, "quota", kind)
+		return false
 	}
-	return ok
+	s.reserve(client, &reservation{quotaKey: e.quotaKey, account: e.user.AccountSID, userID: username})
+	return true
 }
 
-// allocationRefused gives back the quota slot of an allocation that failed
-// after admit.
+// allocationRefused notes why an admitted allocation could not get a relay
+// socket; its slot is given back with the reservation (admission.go).
 func (s *Server) allocationRefused(userID, reason string) {
-	s.metrics.allocationFailures.WithLabelValues(reason).Inc()
-	if e, err := s.parseUser(userID); err == nil {
-		s.quota.Release(e.quotaKey, e.user.AccountSID)
-	}
+	s.noteFailure(userID, reason)
 	s.log.Warn("relay: allocation failed", "user", userID, "reason", reason)
 }
 
@@ -397,8 +446,65 @@ func (s *Server) allocationGone() {
 // AllocationCount is the number of live allocations.
 func (s *Server) AllocationCount() int { return s.turn.AllocationCount() }
 
-// Ready reports whether the relay accepts new allocations.
-func (s *Server) Ready() bool { return !s.draining.Load() }
+// Ready reports whether the relay accepts new allocations on every
+// listener.
+func (s *Server) Ready() bool { return s.Health() == nil }
+
+// Health is nil when the relay is serving on every listener, else why not:
+// draining, or a listener whose accept keeps failing.
+func (s *Server) Health() error {
+	if s.draining.Load() {
+		return errors.New("relay draining")
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	var errs []error
+	for _, l := range s.listeners {
+		if err, down := s.down[l.Port]; down && l.Transport == transportTCP {
+			errs = append(errs, fmt.Errorf("listener %s not accepting: %w", listenerName(l), err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Serving reports whether listener l accepts connections now.
+func (s *Server) Serving(l Listener) bool {
+	if l.Transport != transportTCP {
+		return true
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	_, down := s.down[l.Port]
+	return !down
+}
+
+// listenerDown marks the TCP listeners on port as not accepting.
+func (s *Server) listenerDown(port int, err error) {
+	s.healthMu.Lock()
+	s.down[port] = err
+	s.healthMu.Unlock()
+	s.setListenerGauge(port, 0)
+	s.log.Error("relay: listener cannot accept; retrying", "port", port, "err", err)
+}
+
+// listenerUp marks them accepting again.
+func (s *Server) listenerUp(port int) {
+	s.healthMu.Lock()
+	delete(s.down, port)
+	s.healthMu.Unlock()
+	s.setListenerGauge(port, 1)
+	s.log.Info("relay: listener accepting again", "port", port)
+}
+
+func (s *Server) setListenerGauge(port int, v float64) {
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	for _, l := range s.listeners {
+		if l.Port == port && l.Transport == transportTCP {
+			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(v)
+		}
+	}
+}
 
 // Drain refuses new allocations from now on and waits until the live ones
 // end or the deadline passes. It returns the number still alive.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"time"
 )
@@ -32,6 +33,7 @@ type streamListener struct {
 	mode   streamMode
 	tlsCfg func() *tls.Config
 
+	port      int // of the listener, for its health
 	conns     chan net.Conn
 	done      chan struct{}
 	closeOnce sync.Once
@@ -39,6 +41,7 @@ type streamListener struct {
 
 func newStreamListener(s *Server, raw net.Listener, mode streamMode) *streamListener {
 	l := &streamListener{
+		port:   raw.Addr().(*net.TCPAddr).Port,
 		raw:    raw,
 		s:      s,
 		mode:   mode,
@@ -50,30 +53,51 @@ func newStreamListener(s *Server, raw net.Listener, mode streamMode) *streamList
 	return l
 }
 
+// acceptLoop accepts until the listener is closed. Every other error
+// (EMFILE and ENFILE when descriptors run out, ECONNABORTED, ENOBUFS) is
+// waited out with a capped backoff: the listener is reported down meanwhile
+// (turnkey_listener_up, readiness) and up again at the next connection.
 func (l *streamListener) acceptLoop() {
 	var backoff time.Duration
 	for {
 		c, err := l.raw.Accept()
 		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				// Out of file descriptors and similar: wait, don't spin.
-				backoff = min(max(backoff*2, 5*time.Millisecond), time.Second)
-				l.s.log.Warn("relay: accept failed, retrying", "listener", l.raw.Addr().String(), "err", err)
-				time.Sleep(backoff)
-				continue
+			if errors.Is(err, net.ErrClosed) {
+				return
 			}
-			l.Close()
-			return
+			select {
+			case <-l.done:
+				return
+			default:
+			}
+			if backoff == 0 {
+				l.s.listenerDown(l.port, err)
+			}
+			backoff = min(max(backoff*2, 5*time.Millisecond), time.Second)
+			t := time.NewTimer(backoff)
+			select {
+			case <-t.C:
+			case <-l.done:
+				t.Stop()
+				return
+			}
+			continue
 		}
-		backoff = 0
+		if backoff != 0 {
+			l.s.listenerUp(l.port)
+			backoff = 0
+		}
+		if !l.s.track(c) {
+			l.s.metrics.streamClosed.WithLabelValues(closePerSource).Inc()
+			_ = c.Close()
+			continue
+		}
 		go l.settle(c)
 	}
 }
 
 // settle turns an accepted connection into what pion reads from.
 func (l *streamListener) settle(c net.Conn) {
-	l.s.track(c)
 	transport := transportTCP
 	var conn net.Conn = c
 	mode := l.mode
@@ -115,9 +139,8 @@ func (l *streamListener) settle(c net.Conn) {
 		conn = tc
 		transport = transportTLS
 	}
-	sc := &streamConn{Conn: conn, raw: c, s: l.s}
-	sc.framer.in = &inspector{s: l.s, transport: transport}
-	l.s.streamTransport.Store(c.RemoteAddr().String(), transport)
+	sc := l.s.newStreamConn(conn, c, transport)
+	l.s.streamConns.Store(c.RemoteAddr().String(), sc)
 	select {
 	case l.conns <- sc:
 	case <-l.done:
@@ -145,33 +168,6 @@ func (l *streamListener) Close() error {
 
 func (l *streamListener) Addr() net.Addr { return l.raw.Addr() }
 
-// streamConn is one client's TCP/TLS connection, inspected as it is read.
-type streamConn struct {
-	net.Conn
-	raw       net.Conn // the TCP connection under any TLS
-	s         *Server
-	framer    framer
-	closeOnce sync.Once
-}
-
-func (c *streamConn) Read(p []byte) (int, error) {
-	n, err := c.Conn.Read(p)
-	if n > 0 {
-		c.framer.feed(p[:n])
-	}
-	return n, err
-}
-
-func (c *streamConn) Close() error {
-	var err error
-	c.closeOnce.Do(func() {
-		err = c.Conn.Close()
-		c.s.untrack(c.raw)
-		c.s.streamTransport.Delete(c.raw.RemoteAddr().String())
-	})
-	return err
-}
-
 // prefixConn replays bytes already read from the connection.
 type prefixConn struct {
 	net.Conn
@@ -187,17 +183,37 @@ func (c *prefixConn) Read(p []byte) (int, error) {
 	return c.Conn.Read(p)
 }
 
-// track and untrack keep the set of open client connections.
-func (s *Server) track(c net.Conn) {
+// track records a new client connection; it refuses one past the
+// per-source limit. untrack forgets it.
+func (s *Server) track(c net.Conn) bool {
+	src := remoteIP(c)
 	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.maxPerSource > 0 && s.perSource[src] >= s.maxPerSource {
+		return false
+	}
+	s.perSource[src]++
 	s.clientConns[c] = struct{}{}
-	s.connMu.Unlock()
+	return true
 }
 
 func (s *Server) untrack(c net.Conn) {
+	src := remoteIP(c)
 	s.connMu.Lock()
-	delete(s.clientConns, c)
+	if _, ok := s.clientConns[c]; ok {
+		delete(s.clientConns, c)
+		if s.perSource[src] <= 1 {
+			delete(s.perSource, src)
+		} else {
+			s.perSource[src]--
+		}
+	}
 	s.connMu.Unlock()
+}
+
+func remoteIP(c net.Conn) netip.Addr {
+	ap, _ := addrPort(c.RemoteAddr())
+	return ap.Addr()
 }
 
 // closeClientConns ends every open TCP/TLS client connection.

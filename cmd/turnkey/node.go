@@ -138,6 +138,10 @@ func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog
 		BandwidthBPS:       t.Quotas.BandwidthBPS,
 		TrackedAccounts:    c.API.TrackedAccounts,
 		ProtectedPorts:     servicePorts(c),
+		MaxFrame:           t.Limits.MaxFrameBytes,
+		IdleTimeout:        t.Limits.IdleTimeout.D(),
+		MaxConnsPerSource:  t.Limits.ConnectionsPerSource,
+		MaxPermissions:     t.Limits.PermissionsPerAllocation,
 	}, nil
 }
 
@@ -197,6 +201,9 @@ func (n *node) apiListeners() []tokenapi.Listener {
 	var out []tokenapi.Listener
 	if n.relay != nil {
 		for _, l := range n.relay.Listeners() {
+			if !n.relay.Serving(l) {
+				continue // its accept is failing: don't hand out a dead URL
+			}
 			out = append(out, tokenapi.Listener{Scheme: l.Scheme, Port: l.Port, Transport: l.Transport})
 		}
 		return out

@@ -330,13 +330,11 @@ func (n *node) readyChecks() []admin.Check {
 		}})
 	}
 	// Every configured listener was bound at start or the process would
-	// have exited; the relay reports unready while draining.
+	// have exited; the relay reports unready while draining or while a
+	// listener cannot accept (out of file descriptors).
 	if n.relay != nil {
 		checks = append(checks, admin.Check{Name: "relay", Fn: func(context.Context) error {
-			if !n.relay.Ready() {
-				return errors.New("relay draining")
-			}
-			return nil
+			return n.relay.Health()
 		}})
 	}
 	return checks
