@@ -29,6 +29,7 @@ func commands() []command {
 		{"accounts", "create or list accounts in the store", runAccounts},
 		{"keys", "create, list or delete API keys", runKeys},
 		{"token", "mint or decode Access and Capability Tokens", runToken},
+		{"check", "test STUN/TURN URLs from the client's side", runCheck},
 		{"version", "print the version", runVersion},
 	}
 }
