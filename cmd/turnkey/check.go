@@ -216,7 +216,7 @@ func fetchICEServers(api, sid, token, account string, timeout time.Duration) ([]
 			Message string `json:"message"`
 		}
 		_ = json.Unmarshal(body, &e)
-		return nil, fmt.Errorf("Tokens.json answered %s: %s", res.Status, e.Message)
+		return nil, fmt.Errorf("tokens.json answered %s: %s", res.Status, e.Message)
 	}
 	var tok struct {
 		ICEServers []struct {
@@ -227,7 +227,7 @@ func fetchICEServers(api, sid, token, account string, timeout time.Duration) ([]
 		} `json:"ice_servers"`
 	}
 	if err := json.Unmarshal(body, &tok); err != nil {
-		return nil, fmt.Errorf("Tokens.json: %w", err)
+		return nil, fmt.Errorf("decoding tokens.json: %w", err)
 	}
 	out := make([]checkICEServer, 0, len(tok.ICEServers))
 	for _, s := range tok.ICEServers {
