@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -316,32 +315,7 @@ func (n *node) reload() {
 	n.apiSecret.Store(&secrets[0])
 	n.level.Set(parseLevel(next.Log.Level))
 	n.log.Info("reload: configuration applied", "secrets", len(next.TURN.Secrets), "log_level", next.Log.Level)
-	if restartOnly := restartOnlyChanges(&n.cfg.Config, &next.Config); len(restartOnly) > 0 {
+	if restartOnly := config.RestartOnlyChanges(&n.cfg.Config, &next.Config); len(restartOnly) > 0 {
 		n.log.Warn("reload: these settings take effect only after a restart", "fields", strings.Join(restartOnly, ", "))
 	}
-}
-
-// restartOnlyChanges lists changed settings that a reload cannot apply.
-func restartOnlyChanges(old, next *config.Config) []string {
-	var out []string
-	check := func(name string, changed bool) {
-		if changed {
-			out = append(out, name)
-		}
-	}
-	check("role", old.Role != next.Role)
-	check("data_dir", old.DataDir != next.DataDir)
-	check("turn.listen_ip", old.TURN.ListenIP != next.TURN.ListenIP)
-	check("turn ports", old.TURN.UDPPort != next.TURN.UDPPort || old.TURN.TCPPort != next.TURN.TCPPort ||
-		old.TURN.AltTCPPort != next.TURN.AltTCPPort || old.TURN.TLSPort != next.TURN.TLSPort)
-	check("turn.relay_ip", old.TURN.RelayIP != next.TURN.RelayIP)
-	check("turn.public_ip", old.TURN.PublicIP != next.TURN.PublicIP)
-	check("turn port range", old.TURN.MinPort != next.TURN.MinPort || old.TURN.MaxPort != next.TURN.MaxPort)
-	check("api.listen", old.API.Listen != next.API.Listen)
-	check("api.public_host", old.API.PublicHost != next.API.PublicHost)
-	check("api.cors_origins", !slices.Equal(old.API.CORSOrigins, next.API.CORSOrigins))
-	check("admin.listen", old.Admin.Listen != next.Admin.Listen)
-	check("store.dsn", old.Store.DSN != next.Store.DSN)
-	check("tls files", old.TLS != next.TLS)
-	return out
 }

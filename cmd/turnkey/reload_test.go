@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"net/url"
@@ -366,5 +367,40 @@ func TestReloadSigningSecret(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReloadClasses: a reload applies the settings declared live and names,
+// in one warning, every changed setting declared restart-only, so none is
+// ignored silently.
+func TestReloadClasses(t *testing.T) {
+	n := startTestNode(t, nil)
+	cfg := *n.cfg
+	n.reloadConfig = func() (*config.Loaded, error) {
+		next := cfg
+		next.Log.Level = "warn"                                      // live
+		next.TURN.Realm = "elsewhere"                                // restart-only
+		next.TURN.MaxTTL = config.Duration(time.Hour)                // restart-only
+		next.API.MaxBodyBytes = cfg.API.MaxBodyBytes + 1             // restart-only
+		next.Store.RevocationPoll = config.Duration(3 * time.Second) // restart-only
+		return &next, nil
+	}
+	n.reload()
+	if n.level.Level() != slog.LevelWarn {
+		t.Errorf("log level %v after the reload, want warn (live)", n.level.Level())
+	}
+	logs := n.Logs.String()
+	i := strings.Index(logs, "reload: these settings take effect only after a restart")
+	if i < 0 {
+		t.Fatalf("no restart-only warning:\n%s", logs)
+	}
+	line, _, _ := strings.Cut(logs[i:], "\n")
+	for _, f := range []string{"turn.realm", "turn.max_ttl", "api.max_body_bytes", "store.revocation_poll"} {
+		if !strings.Contains(line, f) {
+			t.Errorf("restart-only warning does not name %s: %s", f, line)
+		}
+	}
+	if strings.Contains(line, "log.level") {
+		t.Errorf("the live log level is reported as restart-only: %s", line)
 	}
 }
