@@ -26,6 +26,7 @@ func allocKeyOf(src, dst net.Addr) allocKey {
 // allocInfo is what the server remembers of a live allocation.
 type allocInfo struct {
 	transport string
+	user      string // pion's user ID: the username that allocated
 	quotaKey  string
 	account   string
 	// reserved: the allocation holds the quota slot admit took for it.
@@ -145,6 +146,21 @@ func (p *permSet) removeChan(ap netip.AddrPort) {
 	p.mu.Unlock()
 }
 
+// has reports whether ip holds a permission.
+func (p *permSet) has(ip netip.Addr) bool {
+	p.mu.RLock()
+	_, ok := p.ips[ip]
+	p.mu.RUnlock()
+	return ok
+}
+
+// count is the number of permitted IPs.
+func (p *permSet) count() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.ips)
+}
+
 // full reports whether one more permission, for an IP not yet permitted,
 // would exceed limit (0: no limit).
 func (p *permSet) full(ip netip.Addr, limit int) bool {
@@ -187,7 +203,7 @@ func (s *Server) eventHandler() turn.EventHandler {
 		},
 		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relayAddr net.Addr, _ int) {
 			transport := s.transportOf(src, dst)
-			info := allocInfo{transport: transport}
+			info := allocInfo{transport: transport, user: userID}
 			if r := s.claim(src); r != nil {
 				info.quotaKey, info.account, info.reserved = r.quotaKey, r.account, true
 			} else if e, err := s.parseUser(userID); err == nil {

@@ -41,6 +41,9 @@ type Config struct {
 	MaxTTL             time.Duration
 	ClockSkew          time.Duration
 	AllocationLifetime time.Duration
+	// NonceLifetime is how long a nonce, bound to the client's 5-tuple, is
+	// accepted; 0 means DefaultNonceLifetime.
+	NonceLifetime time.Duration
 
 	PeerPolicy   PeerPolicy
 	Quotas       Quotas
@@ -131,6 +134,9 @@ type Server struct {
 	metrics *metrics
 	stats   *relayStats
 
+	nonces        *nonceBinder
+	allocLifetime time.Duration // the default granted (request.go)
+
 	turn      *turn.Server
 	listeners []Listener
 
@@ -181,36 +187,46 @@ func New(cfg Config) (*Server, error) {
 	if tlsCfg == nil {
 		tlsCfg = func() *tls.Config { return nil }
 	}
+	nonces, err := newNonceBinder(cfg.NonceLifetime, now)
+	if err != nil {
+		return nil, err
+	}
+	lifetime := cfg.AllocationLifetime
+	if lifetime <= 0 {
+		lifetime = 10 * time.Minute
+	}
 	publicIP := cfg.PublicIP
 	if !publicIP.IsValid() {
 		publicIP = cfg.RelayIP
 	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
-		log:          log,
-		realm:        cfg.Realm,
-		maxTTL:       cfg.MaxTTL,
-		clockSkew:    cfg.ClockSkew,
-		now:          now,
-		revoked:      cfg.Revoked,
-		tlsConfig:    tlsCfg,
-		secrets:      newSecretSet(cfg.Secrets),
-		quota:        quota.New(cfg.Quotas.limits()),
-		relayIP:      cfg.RelayIP,
-		publicIP:     publicIP,
-		natted:       publicIP != cfg.RelayIP,
-		hostAddrs:    newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
-		stats:        stats,
-		metrics:      newMetrics(cfg.Metrics, stats),
-		clientConns:  map[net.Conn]struct{}{},
-		perSource:    map[netip.Addr]int{},
-		down:         map[int]error{},
-		maxFrame:     cfg.MaxFrame,
-		idleTimeout:  cfg.IdleTimeout,
-		maxPerSource: cfg.MaxConnsPerSource,
-		maxPerms:     cfg.MaxPermissions,
-		allocs:       allocTable{m: map[allocKey]allocInfo{}},
-		idle:         make(chan struct{}, 1),
+		log:           log,
+		realm:         cfg.Realm,
+		maxTTL:        cfg.MaxTTL,
+		clockSkew:     cfg.ClockSkew,
+		now:           now,
+		revoked:       cfg.Revoked,
+		tlsConfig:     tlsCfg,
+		secrets:       newSecretSet(cfg.Secrets),
+		quota:         quota.New(cfg.Quotas.limits()),
+		relayIP:       cfg.RelayIP,
+		publicIP:      publicIP,
+		natted:        publicIP != cfg.RelayIP,
+		hostAddrs:     newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		stats:         stats,
+		metrics:       newMetrics(cfg.Metrics, stats),
+		clientConns:   map[net.Conn]struct{}{},
+		perSource:     map[netip.Addr]int{},
+		down:          map[int]error{},
+		maxFrame:      cfg.MaxFrame,
+		idleTimeout:   cfg.IdleTimeout,
+		maxPerSource:  cfg.MaxConnsPerSource,
+		maxPerms:      cfg.MaxPermissions,
+		allocs:        allocTable{m: map[allocKey]allocInfo{}},
+		idle:          make(chan struct{}, 1),
+		nonces:        nonces,
+		allocLifetime: lifetime,
 	}
 	if s.maxFrame <= 0 {
 		s.maxFrame = DefaultMaxFrame
@@ -255,7 +271,7 @@ func New(cfg Config) (*Server, error) {
 		for _, pc := range conns {
 			opened = append(opened, pc)
 			packetConfigs = append(packetConfigs, turn.PacketConnConfig{
-				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP}},
+				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP, local: pc.LocalAddr()}},
 				RelayAddressGenerator: gen(),
 				PermissionHandler:     s.permit,
 			})
@@ -313,10 +329,6 @@ func New(cfg Config) (*Server, error) {
 		return fail(errors.New("relay: no TURN listener could be started"))
 	}
 
-	lifetime := cfg.AllocationLifetime
-	if lifetime <= 0 {
-		lifetime = 10 * time.Minute
-	}
 	ts, err := turn.NewServer(turn.ServerConfig{
 		Realm:              cfg.Realm,
 		AuthHandler:        s.authenticate,
