@@ -61,6 +61,7 @@ func (s *Server) trackRelay(addr net.Addr, c *relayConn) {
 		return
 	}
 	c.relayAddr = ap
+	s.hostAddrs.udpLive.set(ap.Port())
 	s.allocs.mu.Lock()
 	if s.allocs.relays == nil {
 		s.allocs.relays = map[netip.AddrPort]*relayConn{}
@@ -74,6 +75,7 @@ func (s *Server) untrackRelay(c *relayConn) {
 	s.allocs.mu.Lock()
 	if s.allocs.relays[c.relayAddr] == c {
 		delete(s.allocs.relays, c.relayAddr)
+		s.hostAddrs.udpLive.clear(c.relayAddr.Port())
 	}
 	s.allocs.mu.Unlock()
 }

@@ -129,11 +129,12 @@ type Server struct {
 	relayIP, publicIP netip.Addr
 	// natted: the advertised relay address differs from the bound one.
 	natted bool
-	hostAddrs
+	*hostAddrs
 
 	metrics *metrics
 	stats   *relayStats
 
+	stopWatch     func() // ends the host address watch
 	nonces        *nonceBinder
 	allocLifetime time.Duration // the default granted (request.go)
 
@@ -201,19 +202,20 @@ func New(cfg Config) (*Server, error) {
 	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
-		log:           log,
-		realm:         cfg.Realm,
-		maxTTL:        cfg.MaxTTL,
-		clockSkew:     cfg.ClockSkew,
-		now:           now,
-		revoked:       cfg.Revoked,
-		tlsConfig:     tlsCfg,
-		secrets:       newSecretSet(cfg.Secrets),
-		quota:         quota.New(cfg.Quotas.limits()),
-		relayIP:       cfg.RelayIP,
-		publicIP:      publicIP,
-		natted:        publicIP != cfg.RelayIP,
-		hostAddrs:     newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		log:       log,
+		realm:     cfg.Realm,
+		maxTTL:    cfg.MaxTTL,
+		clockSkew: cfg.ClockSkew,
+		now:       now,
+		revoked:   cfg.Revoked,
+		tlsConfig: tlsCfg,
+		secrets:   newSecretSet(cfg.Secrets),
+		quota:     quota.New(cfg.Quotas.limits()),
+		relayIP:   cfg.RelayIP,
+		publicIP:  publicIP,
+		natted:    publicIP != cfg.RelayIP,
+		hostAddrs: newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP},
+			[]netip.Addr{cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
 		stats:         stats,
 		metrics:       newMetrics(cfg.Metrics, stats),
 		clientConns:   map[net.Conn]struct{}{},
@@ -231,6 +233,15 @@ func New(cfg Config) (*Server, error) {
 	if s.maxFrame <= 0 {
 		s.maxFrame = DefaultMaxFrame
 	}
+	stopWatch, err := s.hostAddrs.watch(func(err error) {
+		log.Error("relay: host addresses no longer followed; addresses added from now on are not guarded until restart", "err", err)
+	})
+	if err != nil {
+		// Not fatal: the addresses known now stay guarded.
+		log.Warn("relay: cannot follow host address changes", "err", err)
+		stopWatch = func() {}
+	}
+	s.stopWatch = stopWatch
 	s.policy.Store(cfg.PeerPolicy.build())
 	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
 		s.hostAddrs.protect(p)
@@ -254,6 +265,7 @@ func New(cfg Config) (*Server, error) {
 		opened          []interface{ Close() error }
 	)
 	fail := func(err error) (*Server, error) {
+		s.stopWatch()
 		for _, c := range opened {
 			c.Close()
 		}
@@ -544,6 +556,7 @@ func (s *Server) Drain(deadline time.Time) int {
 func (s *Server) Close() error {
 	s.closed.Do(func() {
 		s.closeErr = s.turn.Close()
+		s.stopWatch()
 		s.closeClientConns()
 		for _, l := range s.listeners {
 			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(0)
