@@ -30,25 +30,35 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool)
 			"method", ra.Method.String(), "username", ra.Username, "err", err)
 		return "", nil, false
 	}
-	if ra.Realm != s.realm {
-		return refuse("bad_realm", errors.New("realm "+quoteTrim(ra.Realm)+" is not ours"))
-	}
-	e, err := s.users.get(ra.Username)
-	if err != nil {
-		return refuse("malformed", err)
-	}
-	// Expiry and revocation are checked on every request, cached or not.
-	if err := e.user.CheckExpiry(s.now(), s.maxTTL, s.clockSkew); err != nil {
-		if errors.Is(err, credentials.ErrExpired) {
-			return refuse("expired", err)
-		}
-		return refuse("too_far_ahead", err)
-	}
-	if e.user.CredID != "" && s.revoked != nil && s.revoked(e.user.CredID) {
-		return refuse("revoked", errors.New("credential "+e.user.CredID+" was revoked"))
+	e, reason, err := s.checkCredentials(ra.Username, ra.Realm)
+	if reason != "" {
+		return refuse(reason, err)
 	}
 	secret := s.secrets.secretFor(ra.Username)
 	return ra.Username, s.users.key(e, ra.Username, s.realm, secret), true
+}
+
+// checkCredentials checks a TURN REST username and realm, all but the HMAC;
+// reason is the metric label of a refusal, "" when they are good. Expiry
+// and revocation are checked on every request, cached or not.
+func (s *Server) checkCredentials(username, realm string) (*userEntry, string, error) {
+	if realm != s.realm {
+		return nil, "bad_realm", errors.New("realm " + quoteTrim(realm) + " is not ours")
+	}
+	e, err := s.users.get(username)
+	if err != nil {
+		return nil, "malformed", err
+	}
+	if err := e.user.CheckExpiry(s.now(), s.maxTTL, s.clockSkew); err != nil {
+		if errors.Is(err, credentials.ErrExpired) {
+			return nil, "expired", err
+		}
+		return nil, "too_far_ahead", err
+	}
+	if e.user.CredID != "" && s.revoked != nil && s.revoked(e.user.CredID) {
+		return nil, "revoked", errors.New("credential " + e.user.CredID + " was revoked")
+	}
+	return e, "", nil
 }
 
 // userCache remembers, per username, the parsed username and the long-term

@@ -1,18 +1,17 @@
 package relay
 
 import (
-	"encoding/binary"
 	"net"
 
 	"github.com/pion/stun/v4"
 )
 
-// pion answers refused credentials (our AuthHandler saying no, or a
-// MESSAGE-INTEGRITY that does not verify) with 400 Bad Request. RFC 8489
+// pion answers some refused credentials with 400 Bad Request. RFC 8489
 // section 9.2.4 says 401, coturn sends 401, and browsers report the code to
 // the page (icecandidateerror), where applications fetch fresh ICE servers
-// on a 401. So the refusal is noted per client address, and the 400 that
-// follows to that address is rewritten as a 401 on its way out.
+// on a 401. So the refusal is noted per client address, and a 400 that
+// follows to that address is rewritten as a 401, with REALM and a fresh
+// NONCE as every 401 must carry, on its way out.
 
 // noteRefusal marks the next error response to client as an auth refusal.
 func (s *Server) noteRefusal(client net.Addr) {
@@ -21,37 +20,50 @@ func (s *Server) noteRefusal(client net.Addr) {
 	}
 }
 
-// authErrorFix returns p, or a 401 in place of a 400 error response to a
-// client whose credentials were just refused. Only error responses cost more
-// than a two-byte test.
-func (s *Server) authErrorFix(p []byte, client net.Addr) []byte {
-	if len(p) < stunHeaderLen || p[0]&0xc0 != 0 ||
-		binary.BigEndian.Uint16(p[0:2])&classMask != classMask || client == nil {
+// outgoing fixes pion's error responses to the client of t: auth refusals
+// answered 400 become 401, and every NONCE is bound to t (nonce.go).
+// Anything but an error response costs a two-byte test.
+func (s *Server) outgoing(p []byte, t tuple) []byte {
+	if !isErrorResponse(p) || t.client == nil {
 		return p
 	}
-	if _, ok := s.refused.LoadAndDelete(client.String()); !ok {
-		return p
+	if fixed := s.authErrorFix(p, t); fixed != nil {
+		return fixed
+	}
+	return s.bindNonce(p, t)
+}
+
+// authErrorFix returns a 401 in place of a 400 error response to a client
+// whose credentials were just refused, else nil.
+func (s *Server) authErrorFix(p []byte, t tuple) []byte {
+	if _, ok := s.refused.LoadAndDelete(t.client.String()); !ok {
+		return nil
 	}
 	msg := &stun.Message{Raw: append([]byte(nil), p...)}
 	if err := msg.Decode(); err != nil {
-		return p
+		return nil
 	}
 	var code stun.ErrorCodeAttribute
 	if code.GetFrom(msg) != nil || code.Code != stun.CodeBadRequest {
-		return p
+		return nil
 	}
-	out, err := stun.Build(&stun.Message{TransactionID: msg.TransactionID}, msg.Type,
+	setters := []stun.Setter{&stun.Message{TransactionID: msg.TransactionID}, msg.Type,
 		&stun.ErrorCodeAttribute{Code: stun.CodeUnauthorized, Reason: []byte("Unauthorized")},
-		stun.NewRealm(s.realm))
+		stun.NewRealm(s.realm)}
+	if nonce := s.freshNonce(t); nonce != "" {
+		setters = append(setters, stun.NewNonce(nonce))
+	}
+	out, err := stun.Build(setters...)
 	if err != nil {
-		return p
+		return nil
 	}
 	return out.Raw
 }
 
-// WriteTo sends pion's answers to a UDP client, fixing auth refusals.
+// WriteTo sends pion's answers to a UDP client, fixing auth refusals and
+// binding nonces.
 func (c *listenConn) WriteTo(p []byte, addr net.Addr) (int, error) {
-	fixed := c.in.s.authErrorFix(p, addr)
+	fixed := c.in.s.outgoing(p, tuple{transport: transportUDP, client: addr, local: c.in.local})
 	if len(fixed) != len(p) || &fixed[0] != &p[0] {
 		if _, err := c.PacketConn.WriteTo(fixed, addr); err != nil {
 			return 0, err

@@ -26,6 +26,7 @@ func allocKeyOf(src, dst net.Addr) allocKey {
 // allocInfo is what the server remembers of a live allocation.
 type allocInfo struct {
 	transport string
+	user      string // pion's user ID: the username that allocated
 	quotaKey  string
 	account   string
 	// reserved: the allocation holds the quota slot admit took for it.
@@ -60,6 +61,7 @@ func (s *Server) trackRelay(addr net.Addr, c *relayConn) {
 		return
 	}
 	c.relayAddr = ap
+	s.hostAddrs.udpLive.set(ap.Port())
 	s.allocs.mu.Lock()
 	if s.allocs.relays == nil {
 		s.allocs.relays = map[netip.AddrPort]*relayConn{}
@@ -73,6 +75,7 @@ func (s *Server) untrackRelay(c *relayConn) {
 	s.allocs.mu.Lock()
 	if s.allocs.relays[c.relayAddr] == c {
 		delete(s.allocs.relays, c.relayAddr)
+		s.hostAddrs.udpLive.clear(c.relayAddr.Port())
 	}
 	s.allocs.mu.Unlock()
 }
@@ -145,6 +148,21 @@ func (p *permSet) removeChan(ap netip.AddrPort) {
 	p.mu.Unlock()
 }
 
+// has reports whether ip holds a permission.
+func (p *permSet) has(ip netip.Addr) bool {
+	p.mu.RLock()
+	_, ok := p.ips[ip]
+	p.mu.RUnlock()
+	return ok
+}
+
+// count is the number of permitted IPs.
+func (p *permSet) count() int {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	return len(p.ips)
+}
+
 // full reports whether one more permission, for an IP not yet permitted,
 // would exceed limit (0: no limit).
 func (p *permSet) full(ip netip.Addr, limit int) bool {
@@ -187,7 +205,7 @@ func (s *Server) eventHandler() turn.EventHandler {
 		},
 		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relayAddr net.Addr, _ int) {
 			transport := s.transportOf(src, dst)
-			info := allocInfo{transport: transport}
+			info := allocInfo{transport: transport, user: userID}
 			if r := s.claim(src); r != nil {
 				info.quotaKey, info.account, info.reserved = r.quotaKey, r.account, true
 			} else if e, err := s.parseUser(userID); err == nil {

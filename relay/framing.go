@@ -70,7 +70,7 @@ func (s *Server) newStreamConn(conn, raw net.Conn, transport string) *streamConn
 		Conn:     conn,
 		raw:      raw,
 		s:        s,
-		in:       &inspector{s: s, transport: transport},
+		in:       &inspector{s: s, transport: transport, local: conn.LocalAddr()},
 		maxFrame: s.maxFrame,
 		idle:     s.idleTimeout,
 		buf:      make([]byte, s.maxFrame),
@@ -98,8 +98,16 @@ func (c *streamConn) Read(p []byte) (int, error) {
 			if c.start == c.end {
 				c.start, c.end = 0, 0
 			}
-			c.in.datagram(p[:n])
-			return n, nil
+			m, answer := c.in.datagram(p, n, c.raw.RemoteAddr())
+			if answer != nil {
+				if _, err := c.Conn.Write(answer); err != nil {
+					return 0, fmt.Errorf("relay: answer on stream: %w", err)
+				}
+			}
+			if m == 0 {
+				continue
+			}
+			return m, nil
 		}
 		if c.start > 0 {
 			c.end = copy(c.buf, c.buf[c.start:c.end])
@@ -158,6 +166,12 @@ func (c *streamConn) refuse(err error) error {
 		reason = closeFrameTooLarge
 	}
 	c.s.metrics.streamClosed.WithLabelValues(reason).Inc()
+	if reason == closeFrameTooLarge {
+		// A request too large to read is answered before the close.
+		if answer := tooLarge(c.buf[c.start:c.end]); answer != nil {
+			_, _ = c.Conn.Write(answer)
+		}
+	}
 	c.s.log.Debug("relay: closing stream", "client", c.raw.RemoteAddr().String(), "reason", reason, "err", err)
 	_ = c.Close()
 	return err
@@ -221,7 +235,7 @@ func (c *streamConn) Write(p []byte) (int, error) {
 	if isConnectionBindSuccess(p) {
 		c.passthrough.Store(true)
 	}
-	fixed := c.s.authErrorFix(p, c.raw.RemoteAddr())
+	fixed := c.s.outgoing(p, tuple{transport: c.in.transport, client: c.raw.RemoteAddr(), local: c.in.local})
 	if len(fixed) != len(p) || &fixed[0] != &p[0] {
 		if _, err := c.Conn.Write(fixed); err != nil {
 			return 0, err

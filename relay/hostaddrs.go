@@ -3,31 +3,54 @@ package relay
 import (
 	"net"
 	"net/netip"
+	"sync/atomic"
 )
 
 // hostAddrs is the set of this host's own addresses. A relayed packet to one
-// of them is only delivered to a port in the relay range: anything else
-// would let a client reach our own listeners (TURN, API, admin) or other
-// local services through the relay.
+// of them is delivered only to a relay port of a live allocation of this
+// server on the relay address (relay to relay): anything else would let a
+// client reach our own listeners (TURN, API, admin) or other local services
+// through the relay, including ones listening inside the relay port range.
+//
+// The set is read per relayed packet, so it is an immutable snapshot behind
+// an atomic pointer; it is taken again whenever the kernel reports an
+// address added or removed (hostaddrs_linux.go), so an address that appears
+// after start (floating IP, DHCP, SLAAC) is guarded as soon as it is
+// configured.
 type hostAddrs struct {
-	addrs            []netip.Addr
+	snapshot atomic.Pointer[map[netip.Addr]struct{}]
+	extra    []netip.Addr // configured addresses, always local
+	// relayAddrs are the relay's bound and advertised addresses: the only
+	// local addresses a relay-to-relay packet goes to.
+	relayAddrs       []netip.Addr
 	minPort, maxPort uint16
 	// services are this process's own listening ports (TURN, API, admin):
 	// never reachable through the relay, whatever the allow-list says.
 	services map[uint16]bool
+	// udpLive and tcpLive mark the relay ports of live allocations.
+	udpLive, tcpLive portBits
 }
 
-func newHostAddrs(extra []netip.Addr, minPort, maxPort int) hostAddrs {
-	h := hostAddrs{minPort: uint16(minPort), maxPort: uint16(maxPort), services: map[uint16]bool{}} //nolint:gosec // validated ports
-	seen := map[netip.Addr]bool{}
+func newHostAddrs(extra, relayAddrs []netip.Addr, minPort, maxPort int) *hostAddrs {
+	h := &hostAddrs{minPort: uint16(minPort), maxPort: uint16(maxPort), services: map[uint16]bool{}} //nolint:gosec // validated ports
+	for _, a := range relayAddrs {
+		h.relayAddrs = append(h.relayAddrs, a.Unmap().WithZone(""))
+	}
+	h.extra = extra
+	h.refresh()
+	return h
+}
+
+// refresh takes the snapshot of this host's addresses again.
+func (h *hostAddrs) refresh() {
+	m := map[netip.Addr]struct{}{}
 	add := func(a netip.Addr) {
 		a = a.Unmap().WithZone("")
-		if a.IsValid() && !seen[a] && !a.IsLoopback() && !a.IsUnspecified() {
-			seen[a] = true
-			h.addrs = append(h.addrs, a)
+		if a.IsValid() && !a.IsLoopback() && !a.IsUnspecified() {
+			m[a] = struct{}{}
 		}
 	}
-	for _, a := range extra {
+	for _, a := range h.extra {
 		add(a)
 	}
 	if ifAddrs, err := net.InterfaceAddrs(); err == nil {
@@ -37,7 +60,7 @@ func newHostAddrs(extra []netip.Addr, minPort, maxPort int) hostAddrs {
 			}
 		}
 	}
-	return h
+	h.snapshot.Store(&m)
 }
 
 // isLocal reports whether a is an address of this host. Loopback and
@@ -46,12 +69,8 @@ func (h *hostAddrs) isLocal(a netip.Addr) bool {
 	if a.IsLoopback() || a.IsUnspecified() {
 		return true
 	}
-	for _, x := range h.addrs {
-		if x == a {
-			return true
-		}
-	}
-	return false
+	_, ok := (*h.snapshot.Load())[a]
+	return ok
 }
 
 // protect adds one of our own listening ports.
@@ -61,19 +80,43 @@ func (h *hostAddrs) protect(port int) {
 	}
 }
 
-// blocked reports whether a relayed packet to ap must not be delivered: ap
-// is this host, on one of our service ports, or on any other port outside
-// the relay range unless the operator allow-listed the address.
-func (h *hostAddrs) blocked(ap netip.AddrPort, allowListed func(netip.Addr) bool) bool {
+// blocked reports whether a relayed packet (or a TCP Connect, stream) to
+// ap must not be delivered: ap is this host, and not a live relay port of
+// ours on the relay address. A local address the operator allow-listed is
+// reachable except on our service ports.
+func (h *hostAddrs) blocked(ap netip.AddrPort, stream bool, allowListed func(netip.Addr) bool) bool {
+	a := ap.Addr()
+	if !h.isLocal(a) {
+		return false
+	}
 	p := ap.Port()
-	if p >= h.minPort && p <= h.maxPort {
-		return false
-	}
-	if !h.isLocal(ap.Addr()) {
-		return false
-	}
 	if h.services[p] {
 		return true
 	}
-	return !allowListed(ap.Addr())
+	if p >= h.minPort && p <= h.maxPort && h.isRelayAddr(a) {
+		live := &h.udpLive
+		if stream {
+			live = &h.tcpLive
+		}
+		if live.has(p) {
+			return false
+		}
+	}
+	return !allowListed(a)
 }
+
+func (h *hostAddrs) isRelayAddr(a netip.Addr) bool {
+	for _, r := range h.relayAddrs {
+		if r == a {
+			return true
+		}
+	}
+	return false
+}
+
+// portBits is a set of ports, read without a lock.
+type portBits [1024]atomic.Uint64
+
+func (b *portBits) set(p uint16)      { b[p>>6].Or(1 << (p & 63)) }
+func (b *portBits) clear(p uint16)    { b[p>>6].And(^(uint64(1) << (p & 63))) }
+func (b *portBits) has(p uint16) bool { return b[p>>6].Load()&(1<<(p&63)) != 0 }

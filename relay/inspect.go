@@ -2,6 +2,7 @@ package relay
 
 import (
 	"encoding/binary"
+	"net"
 )
 
 const (
@@ -14,26 +15,31 @@ const (
 )
 
 // inspector looks at client-to-server messages before pion handles them:
-// it counts Binding requests and, while secrets rotate, works out which
-// secret signed each authenticated request. ChannelData (the bulk of the
-// traffic) costs one byte test.
+// it counts Binding requests and hands every other request to turnkey's
+// request layer (request.go: nonces bound to the 5-tuple, the secret that
+// signed it, RFC 8656 answers pion does not give). ChannelData (the bulk of
+// the traffic) costs one byte test.
 type inspector struct {
 	s         *Server
 	transport string
+	local     net.Addr // the server side of the 5-tuple
 }
 
-// datagram inspects one complete message (UDP, or a frame reassembled from
-// a stream).
-func (in *inspector) datagram(b []byte) {
-	if len(b) < stunHeaderLen || b[0]&0xc0 != 0 {
-		return
+// datagram inspects one complete message p[:n] from client (UDP, or a frame
+// reassembled from a stream). It returns the length of the message pion is
+// to handle, possibly rewritten in p (0: none), and an answer turnkey sends
+// the client itself (nil: none).
+func (in *inspector) datagram(p []byte, n int, client net.Addr) (int, []byte) {
+	if n < stunHeaderLen || p[0]&0xc0 != 0 {
+		return n, nil
 	}
-	typ := binary.BigEndian.Uint16(b[0:2])
+	typ := binary.BigEndian.Uint16(p[0:2])
 	if typ == bindingRequest {
 		in.s.metrics.binding(in.transport).Inc()
-		return
+		return n, nil
 	}
-	if typ&classMask == 0 && in.s.secrets.rotating() {
-		in.s.secrets.observe(b)
+	if typ&classMask != 0 {
+		return n, nil // indications; responses pion ignores
 	}
+	return in.s.request(p, n, tuple{transport: in.transport, client: client, local: in.local})
 }

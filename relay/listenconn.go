@@ -16,13 +16,23 @@ type listenConn struct {
 }
 
 func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	if c.last != nil {
-		c.in.s.settleAdmission(c.last, transportUDP)
+	for {
+		if c.last != nil {
+			c.in.s.settleAdmission(c.last, transportUDP)
+		}
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		c.last = addr
+		if n > 0 {
+			// turnkey may answer a request itself (request.go); pion then
+			// never sees it.
+			var answer []byte
+			if n, answer = c.in.datagram(p, n, addr); answer != nil {
+				_, _ = c.PacketConn.WriteTo(answer, addr)
+			}
+			if n == 0 && err == nil {
+				continue
+			}
+		}
+		return n, addr, err
 	}
-	n, addr, err := c.PacketConn.ReadFrom(p)
-	c.last = addr
-	if n > 0 {
-		c.in.datagram(p[:n])
-	}
-	return n, addr, err
 }

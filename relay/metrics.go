@@ -36,6 +36,9 @@ type metrics struct {
 	// Resolved children for the per-packet and per-request paths.
 	bindingUDP, bindingTCP, bindingTLS prometheus.Counter
 	hostPortDropped                    prometheus.Counter
+	// staleNonces: requests whose nonce was not issued to their 5-tuple
+	// or has expired (replays, and every client once per nonce lifetime).
+	staleNonces prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
@@ -53,7 +56,7 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 			Name: "turnkey_stun_binding_requests_total", Help: "STUN Binding requests received, by transport.",
 		}, []string{"transport"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "turnkey_auth_failures_total", Help: "TURN requests whose credentials were refused, by reason.",
+			Name: "turnkey_auth_failures_total", Help: "TURN requests whose credentials were refused, by reason (stale_nonce: a nonce not issued to the request's 5-tuple or expired, answered 438).",
 		}, []string{"reason"}),
 		peerDenied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnkey_peer_denied_total", Help: "Peers refused by the peer-address policy (CreatePermission, ChannelBind, Connect) and packets to this host's non-relay ports, by reason.",
@@ -78,6 +81,7 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	m.bindingTCP = m.bindingRequests.WithLabelValues(transportTCP)
 	m.bindingTLS = m.bindingRequests.WithLabelValues(transportTLS)
 	m.hostPortDropped = m.peerDenied.WithLabelValues("host_port")
+	m.staleNonces = m.authFailures.WithLabelValues("stale_nonce")
 	// Pre-create the usual label values so dashboards see zeros, not gaps.
 	for _, t := range []string{transportUDP, transportTCP, transportTLS} {
 		m.allocationsTotal.WithLabelValues(t)

@@ -49,11 +49,16 @@ func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net
 		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
 	}
 	st := g.s.openAlloc(conf.UserID)
-	return &relayListener{Listener: ln, st: st, s: g.s}, addr, nil
+	rl := &relayListener{Listener: ln, st: st, s: g.s}
+	if ap, ok := addrPort(addr); ok {
+		rl.port = ap.Port()
+		g.s.hostAddrs.tcpLive.set(rl.port)
+	}
+	return rl, addr, nil
 }
 
 func (g *relayGenerator) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, error) {
-	if ap, ok := addrPort(conf.RemoteAddr); ok && g.s.isHostPort(ap) {
+	if ap, ok := addrPort(conf.RemoteAddr); ok && g.s.hostAddrs.blocked(ap, true, g.s.policy.Load().AllowListed) {
 		g.s.metrics.hostPortDropped.Inc()
 		return nil, errHostPort
 	}
@@ -263,8 +268,9 @@ func (s *Server) closeAlloc(st *allocState) bool {
 // relayListener is a TCP allocation's relay listener (RFC 6062).
 type relayListener struct {
 	net.Listener
-	s  *Server
-	st *allocState
+	s    *Server
+	st   *allocState
+	port uint16 // marked live in the host-port guard while open
 }
 
 func (l *relayListener) Accept() (net.Conn, error) {
@@ -277,6 +283,9 @@ func (l *relayListener) Accept() (net.Conn, error) {
 
 func (l *relayListener) Close() error {
 	err := l.Listener.Close()
+	if l.port != 0 {
+		l.s.hostAddrs.tcpLive.clear(l.port)
+	}
 	l.s.closeAlloc(l.st)
 	return err
 }
@@ -317,7 +326,7 @@ func (c *relayStreamConn) Close() error {
 
 // isHostPort applies the host-port guard with the current allow-list.
 func (s *Server) isHostPort(ap netip.AddrPort) bool {
-	return s.hostAddrs.blocked(ap, s.policy.Load().AllowListed)
+	return s.hostAddrs.blocked(ap, false, s.policy.Load().AllowListed)
 }
 
 func addrPort(a net.Addr) (netip.AddrPort, bool) {

@@ -186,7 +186,12 @@ type udpSink struct {
 
 func listenUDPSink(t *testing.T) *udpSink {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return listenUDPSinkAt(t, "127.0.0.1:0")
+}
+
+func listenUDPSinkAt(t *testing.T, addr string) *udpSink {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,10 +5,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/pion/stun/v4"
-
-	"github.com/turnkey-dev/turnkey/credentials"
 )
 
 // secretSet is the rotating list of TURN REST secrets: the first signs, all
@@ -50,44 +46,23 @@ func (s *secretSet) all() [][]byte { return *s.list.Load() }
 // primary is the signing secret.
 func (s *secretSet) primary() []byte { return s.all()[0] }
 
-// rotating reports whether more than one secret verifies, the only case in
-// which requests need inspecting.
-func (s *secretSet) rotating() bool { return len(s.all()) > 1 }
-
-// observe inspects a STUN request carrying MESSAGE-INTEGRITY and records
-// which secret, if any, produced it. raw is not modified.
-func (s *secretSet) observe(raw []byte) {
-	secrets := s.all()
-	if len(secrets) < 2 {
+// note records that secret i verified username's request, for the
+// authenticate that follows (request.go checks MESSAGE-INTEGRITY first).
+func (s *secretSet) note(username string, i int) {
+	if len(s.all()) < 2 {
 		return
 	}
-	msg := &stun.Message{Raw: append([]byte(nil), raw...)}
-	if err := msg.Decode(); err != nil || !msg.Contains(stun.AttrMessageIntegrity) {
-		return
-	}
-	var user stun.Username
-	var realm stun.Realm
-	if user.GetFrom(msg) != nil || realm.GetFrom(msg) != nil {
-		return
-	}
-	username := user.String()
-	for i, secret := range secrets {
-		key := longTermKey(username, realm.String(), credentials.TURNPassword(secret, username))
-		if stun.MessageIntegrity(key).Check(msg) == nil {
-			now := time.Now()
-			s.mu.Lock()
-			s.hints[username] = hint{index: i, at: now}
-			if len(s.hints) > 4096 {
-				for k, h := range s.hints {
-					if now.Sub(h.at) > hintTTL {
-						delete(s.hints, k)
-					}
-				}
+	now := time.Now()
+	s.mu.Lock()
+	s.hints[username] = hint{index: i, at: now}
+	if len(s.hints) > 4096 {
+		for k, h := range s.hints {
+			if now.Sub(h.at) > hintTTL {
+				delete(s.hints, k)
 			}
-			s.mu.Unlock()
-			return
 		}
 	}
+	s.mu.Unlock()
 }
 
 // secretFor returns the secret that verified username's last request, or the

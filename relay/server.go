@@ -41,6 +41,9 @@ type Config struct {
 	MaxTTL             time.Duration
 	ClockSkew          time.Duration
 	AllocationLifetime time.Duration
+	// NonceLifetime is how long a nonce, bound to the client's 5-tuple, is
+	// accepted; 0 means DefaultNonceLifetime.
+	NonceLifetime time.Duration
 
 	PeerPolicy   PeerPolicy
 	Quotas       Quotas
@@ -126,10 +129,14 @@ type Server struct {
 	relayIP, publicIP netip.Addr
 	// natted: the advertised relay address differs from the bound one.
 	natted bool
-	hostAddrs
+	*hostAddrs
 
 	metrics *metrics
 	stats   *relayStats
+
+	stopWatch     func() // ends the host address watch
+	nonces        *nonceBinder
+	allocLifetime time.Duration // the default granted (request.go)
 
 	turn      *turn.Server
 	listeners []Listener
@@ -181,40 +188,60 @@ func New(cfg Config) (*Server, error) {
 	if tlsCfg == nil {
 		tlsCfg = func() *tls.Config { return nil }
 	}
+	nonces, err := newNonceBinder(cfg.NonceLifetime, now)
+	if err != nil {
+		return nil, err
+	}
+	lifetime := cfg.AllocationLifetime
+	if lifetime <= 0 {
+		lifetime = 10 * time.Minute
+	}
 	publicIP := cfg.PublicIP
 	if !publicIP.IsValid() {
 		publicIP = cfg.RelayIP
 	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
-		log:          log,
-		realm:        cfg.Realm,
-		maxTTL:       cfg.MaxTTL,
-		clockSkew:    cfg.ClockSkew,
-		now:          now,
-		revoked:      cfg.Revoked,
-		tlsConfig:    tlsCfg,
-		secrets:      newSecretSet(cfg.Secrets),
-		quota:        quota.New(cfg.Quotas.limits()),
-		relayIP:      cfg.RelayIP,
-		publicIP:     publicIP,
-		natted:       publicIP != cfg.RelayIP,
-		hostAddrs:    newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
-		stats:        stats,
-		metrics:      newMetrics(cfg.Metrics, stats),
-		clientConns:  map[net.Conn]struct{}{},
-		perSource:    map[netip.Addr]int{},
-		down:         map[int]error{},
-		maxFrame:     cfg.MaxFrame,
-		idleTimeout:  cfg.IdleTimeout,
-		maxPerSource: cfg.MaxConnsPerSource,
-		maxPerms:     cfg.MaxPermissions,
-		allocs:       allocTable{m: map[allocKey]allocInfo{}},
-		idle:         make(chan struct{}, 1),
+		log:       log,
+		realm:     cfg.Realm,
+		maxTTL:    cfg.MaxTTL,
+		clockSkew: cfg.ClockSkew,
+		now:       now,
+		revoked:   cfg.Revoked,
+		tlsConfig: tlsCfg,
+		secrets:   newSecretSet(cfg.Secrets),
+		quota:     quota.New(cfg.Quotas.limits()),
+		relayIP:   cfg.RelayIP,
+		publicIP:  publicIP,
+		natted:    publicIP != cfg.RelayIP,
+		hostAddrs: newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP},
+			[]netip.Addr{cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		stats:         stats,
+		metrics:       newMetrics(cfg.Metrics, stats),
+		clientConns:   map[net.Conn]struct{}{},
+		perSource:     map[netip.Addr]int{},
+		down:          map[int]error{},
+		maxFrame:      cfg.MaxFrame,
+		idleTimeout:   cfg.IdleTimeout,
+		maxPerSource:  cfg.MaxConnsPerSource,
+		maxPerms:      cfg.MaxPermissions,
+		allocs:        allocTable{m: map[allocKey]allocInfo{}},
+		idle:          make(chan struct{}, 1),
+		nonces:        nonces,
+		allocLifetime: lifetime,
 	}
 	if s.maxFrame <= 0 {
 		s.maxFrame = DefaultMaxFrame
 	}
+	stopWatch, err := s.hostAddrs.watch(func(err error) {
+		log.Error("relay: host addresses no longer followed; addresses added from now on are not guarded until restart", "err", err)
+	})
+	if err != nil {
+		// Not fatal: the addresses known now stay guarded.
+		log.Warn("relay: cannot follow host address changes", "err", err)
+		stopWatch = func() {}
+	}
+	s.stopWatch = stopWatch
 	s.policy.Store(cfg.PeerPolicy.build())
 	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
 		s.hostAddrs.protect(p)
@@ -238,6 +265,7 @@ func New(cfg Config) (*Server, error) {
 		opened          []interface{ Close() error }
 	)
 	fail := func(err error) (*Server, error) {
+		s.stopWatch()
 		for _, c := range opened {
 			c.Close()
 		}
@@ -255,7 +283,7 @@ func New(cfg Config) (*Server, error) {
 		for _, pc := range conns {
 			opened = append(opened, pc)
 			packetConfigs = append(packetConfigs, turn.PacketConnConfig{
-				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP}},
+				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP, local: pc.LocalAddr()}},
 				RelayAddressGenerator: gen(),
 				PermissionHandler:     s.permit,
 			})
@@ -313,10 +341,6 @@ func New(cfg Config) (*Server, error) {
 		return fail(errors.New("relay: no TURN listener could be started"))
 	}
 
-	lifetime := cfg.AllocationLifetime
-	if lifetime <= 0 {
-		lifetime = 10 * time.Minute
-	}
 	ts, err := turn.NewServer(turn.ServerConfig{
 		Realm:              cfg.Realm,
 		AuthHandler:        s.authenticate,
@@ -532,6 +556,7 @@ func (s *Server) Drain(deadline time.Time) int {
 func (s *Server) Close() error {
 	s.closed.Do(func() {
 		s.closeErr = s.turn.Close()
+		s.stopWatch()
 		s.closeClientConns()
 		for _, l := range s.listeners {
 			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(0)
