@@ -24,6 +24,7 @@ import (
 	rtmetrics "runtime/metrics"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -336,12 +337,25 @@ func TestAttackZeroLifetimeAllocate(t *testing.T) {
 func TestAttackSamePortUDPAndTCP(t *testing.T) {
 	ts := startServer(t, nil)
 	user, pass := creds("alice", time.Hour)
-	u := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	port := u.conn.LocalAddr().(*net.UDPAddr).Port
-	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
-	tc, err := d.Dial("tcp", ts.addr("turn", "tcp", 0))
-	if err != nil {
-		t.Fatal(err)
+	// The UDP socket's ephemeral port may be taken for TCP by another
+	// socket on the machine; try other ports until one is free for both.
+	var (
+		u  *rawClient
+		tc net.Conn
+	)
+	for attempt := 0; tc == nil; attempt++ {
+		u = newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
+		port := u.conn.LocalAddr().(*net.UDPAddr).Port
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port}}
+		c, err := d.Dial("tcp", ts.addr("turn", "tcp", 0))
+		switch {
+		case err == nil:
+			tc = c
+		case errors.Is(err, syscall.EADDRINUSE) && attempt < 50:
+			u.conn.Close()
+		default:
+			t.Fatal(err)
+		}
 	}
 	tcp := &rawClient{t: t, conn: turnSTUNConn(tc), user: user, password: pass, realm: testRealm}
 	t.Cleanup(func() { tcp.conn.Close() })
