@@ -35,6 +35,9 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		g.s.allocationRefused(conf.UserID, g.s.allocationFailure(conf.Network))
 		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
 	}
+	if err := g.s.sockBufs.set(pc, g.s.relaySocketBuffer, "relay"); err != nil {
+		g.s.log.Warn("relay: cannot size relay socket buffers", "err", err)
+	}
 	rc := g.s.newRelayConn(pc, conf.UserID)
 	g.s.trackRelay(addr, rc)
 	return rc, addr, nil

@@ -31,6 +31,10 @@ type Config struct {
 	// bind refused for lack of privilege is a warning.
 	AltTCPRequired bool
 	SocketsPerPort int
+	// ListenSocketBuffer and RelaySocketBuffer size the kernel buffers of
+	// the UDP listening sockets and of each UDP relay socket (sockbuf.go);
+	// 0 keeps the kernel default.
+	ListenSocketBuffer, RelaySocketBuffer int
 
 	RelayIP  netip.Addr // local address of relay sockets
 	PublicIP netip.Addr // advertised relay address; invalid means RelayIP
@@ -131,6 +135,9 @@ type Server struct {
 	metrics *metrics
 	stats   *relayStats
 
+	sockBufs          sockBufs
+	relaySocketBuffer int
+
 	turn      *turn.Server
 	listeners []Listener
 
@@ -187,34 +194,36 @@ func New(cfg Config) (*Server, error) {
 	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
-		log:          log,
-		realm:        cfg.Realm,
-		maxTTL:       cfg.MaxTTL,
-		clockSkew:    cfg.ClockSkew,
-		now:          now,
-		revoked:      cfg.Revoked,
-		tlsConfig:    tlsCfg,
-		secrets:      newSecretSet(cfg.Secrets),
-		quota:        quota.New(cfg.Quotas.limits()),
-		relayIP:      cfg.RelayIP,
-		publicIP:     publicIP,
-		natted:       publicIP != cfg.RelayIP,
-		hostAddrs:    newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
-		stats:        stats,
-		metrics:      newMetrics(cfg.Metrics, stats),
-		clientConns:  map[net.Conn]struct{}{},
-		perSource:    map[netip.Addr]int{},
-		down:         map[int]error{},
-		maxFrame:     cfg.MaxFrame,
-		idleTimeout:  cfg.IdleTimeout,
-		maxPerSource: cfg.MaxConnsPerSource,
-		maxPerms:     cfg.MaxPermissions,
-		allocs:       allocTable{m: map[allocKey]allocInfo{}},
-		idle:         make(chan struct{}, 1),
+		log:               log,
+		realm:             cfg.Realm,
+		maxTTL:            cfg.MaxTTL,
+		clockSkew:         cfg.ClockSkew,
+		now:               now,
+		revoked:           cfg.Revoked,
+		tlsConfig:         tlsCfg,
+		secrets:           newSecretSet(cfg.Secrets),
+		quota:             quota.New(cfg.Quotas.limits()),
+		relayIP:           cfg.RelayIP,
+		publicIP:          publicIP,
+		natted:            publicIP != cfg.RelayIP,
+		hostAddrs:         newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		stats:             stats,
+		metrics:           newMetrics(cfg.Metrics, stats),
+		clientConns:       map[net.Conn]struct{}{},
+		perSource:         map[netip.Addr]int{},
+		down:              map[int]error{},
+		maxFrame:          cfg.MaxFrame,
+		idleTimeout:       cfg.IdleTimeout,
+		maxPerSource:      cfg.MaxConnsPerSource,
+		maxPerms:          cfg.MaxPermissions,
+		relaySocketBuffer: cfg.RelaySocketBuffer,
+		allocs:            allocTable{m: map[allocKey]allocInfo{}},
+		idle:              make(chan struct{}, 1),
 	}
 	if s.maxFrame <= 0 {
 		s.maxFrame = DefaultMaxFrame
 	}
+	s.sockBufs.log = log
 	s.policy.Store(cfg.PeerPolicy.build())
 	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
 		s.hostAddrs.protect(p)
@@ -254,6 +263,9 @@ func New(cfg Config) (*Server, error) {
 		}
 		for _, pc := range conns {
 			opened = append(opened, pc)
+			if err := s.sockBufs.set(pc, cfg.ListenSocketBuffer, "listening"); err != nil {
+				return fail(err)
+			}
 			packetConfigs = append(packetConfigs, turn.PacketConnConfig{
 				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP}},
 				RelayAddressGenerator: gen(),
