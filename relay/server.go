@@ -45,6 +45,10 @@ type Config struct {
 	MaxTTL             time.Duration
 	ClockSkew          time.Duration
 	AllocationLifetime time.Duration
+	// PermissionLifetime and ChannelLifetime are pion's permission and
+	// channel-binding lifetimes; 0 keeps RFC 8656's 5 and 10 minutes
+	// (tests shorten them).
+	PermissionLifetime, ChannelLifetime time.Duration
 
 	PeerPolicy   PeerPolicy
 	Quotas       Quotas
@@ -159,6 +163,7 @@ type Server struct {
 	pending     admissions
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
 	allocs      allocTable
+	chans       channelTable
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
 	closeErr error
@@ -231,8 +236,9 @@ func New(cfg Config) (*Server, error) {
 	s.bandwidth.Store(cfg.BandwidthBPS)
 	s.metrics.portRange.Set(float64(cfg.MaxPort - cfg.MinPort + 1))
 
-	gen := func() turn.RelayAddressGenerator {
-		return &relayGenerator{s: s, inner: &turn.RelayAddressGeneratorPortRange{
+	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
+		lc, _ := listener.(*net.UDPConn)
+		return &relayGenerator{s: s, listener: lc, inner: &turn.RelayAddressGeneratorPortRange{
 			RelayAddress: publicIP.AsSlice(),
 			Address:      cfg.RelayIP.String(),
 			MinPort:      uint16(cfg.MinPort), //nolint:gosec // validated
@@ -267,8 +273,8 @@ func New(cfg Config) (*Server, error) {
 				return fail(err)
 			}
 			packetConfigs = append(packetConfigs, turn.PacketConnConfig{
-				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP}},
-				RelayAddressGenerator: gen(),
+				PacketConn:            newListenConn(s, pc),
+				RelayAddressGenerator: gen(pc),
 				PermissionHandler:     s.permit,
 			})
 		}
@@ -290,7 +296,7 @@ func New(cfg Config) (*Server, error) {
 		opened = append(opened, sl)
 		listenerConfigs = append(listenerConfigs, turn.ListenerConfig{
 			Listener:              sl,
-			RelayAddressGenerator: gen(),
+			RelayAddressGenerator: gen(nil),
 			PermissionHandler:     s.permit,
 		})
 		switch mode {
@@ -338,6 +344,8 @@ func New(cfg Config) (*Server, error) {
 		ListenerConfigs:    listenerConfigs,
 		LoggerFactory:      pionLoggerFactory(log),
 		AllocationLifetime: lifetime,
+		PermissionTimeout:  cfg.PermissionLifetime,
+		ChannelBindTimeout: cfg.ChannelLifetime,
 		// pion's read buffer must hold the longest frame a stream may
 		// carry (streamConn hands it whole frames); UDP shares it.
 		InboundMTU: max(s.maxFrame, 1600) + 1,
@@ -400,7 +408,7 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	if u := ip.Unmap(); u == s.relayIP || u == s.publicIP {
 		return true
 	}
-	if rc := s.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
+	if rc := s.chans.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
 		s.metrics.peerDenied.WithLabelValues("permission_limit").Inc()
 		s.log.Debug("relay: permission refused: allocation at its limit", "client", addrString(client),
 			"peer", ip.String(), "limit", s.maxPerms)
