@@ -219,7 +219,9 @@ func (t *channelTable) relay(relayAddr net.Addr) *relayConn {
 
 // setClient records the client of a UDP relay socket and how to reach it.
 func (t *channelTable) setClient(client net.Addr, rc *relayConn, path *clientPath) {
-	rc.client.Store(path)
+	if path != nil {
+		rc.client.Store(path)
+	}
 	t.mu.Lock()
 	if t.byClient == nil {
 		t.byClient = map[pendingKey]*relayConn{}

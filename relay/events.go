@@ -76,10 +76,14 @@ func (s *Server) eventHandler() turn.EventHandler {
 			s.allocs.m[allocKeyOf(src, dst)] = info
 			s.allocs.mu.Unlock()
 			if rc := s.chans.relay(relayAddr); rc != nil {
-				path := &clientPath{stream: info.stream}
-				if rc.listener != nil && info.stream == nil {
-					path = &clientPath{udp: rc.listener}
-					path.addr, _ = addrPort(src)
+				// Without a way to reach the client (a stream no longer
+				// registered) the path stays unset and pion answers it.
+				var path *clientPath
+				switch ap, _ := addrPort(src); {
+				case info.stream != nil:
+					path = &clientPath{stream: info.stream}
+				case rc.listener != nil && transport == transportUDP:
+					path = &clientPath{udp: rc.listener, addr: ap}
 				}
 				s.chans.setClient(src, rc, path)
 			}
