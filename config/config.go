@@ -48,6 +48,13 @@ type TURN struct {
 	// SocketsPerPort is the number of SO_REUSEPORT UDP sockets per address;
 	// 0 means one per CPU.
 	SocketsPerPort int `yaml:"sockets_per_port" env:"SOCKETS_PER_PORT" flag:"sockets-per-port" help:"UDP sockets per listen address with SO_REUSEPORT (0: one per CPU)" reload:"restart"`
+	// ListenSocketBuffer is the receive and send buffer of each UDP
+	// listening socket, which carries every client's traffic: deep enough
+	// for the bursts a read loop falls behind by. 0 keeps the kernel's.
+	ListenSocketBuffer int `yaml:"listen_socket_buffer_bytes" env:"LISTEN_SOCKET_BUFFER" flag:"listen-socket-buffer" help:"receive/send buffer of each UDP listening socket in bytes (0: kernel default)" reload:"restart"`
+	// RelaySocketBuffer is the same for each allocation's UDP relay
+	// socket, which carries one allocation's peer traffic.
+	RelaySocketBuffer int `yaml:"relay_socket_buffer_bytes" env:"RELAY_SOCKET_BUFFER" flag:"relay-socket-buffer" help:"receive/send buffer of each UDP relay socket in bytes (0: kernel default)" reload:"restart"`
 
 	// RelayIP is the local address relay sockets bind to. Empty: ListenIP
 	// when it is a specific address, else the host's first global IPv4.
@@ -167,6 +174,8 @@ func Default() Config {
 			TCPPort:            3478,
 			AltTCPPort:         443,
 			TLSPort:            5349,
+			ListenSocketBuffer: 8 << 20,
+			RelaySocketBuffer:  512 << 10,
 			MinPort:            49152,
 			MaxPort:            65535,
 			MaxTTL:             Duration(24 * time.Hour),

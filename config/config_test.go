@@ -122,6 +122,8 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"admin:\n  listen: 127.0.0.1:60000\n", "", "admin.listen"},
 		{"turn:\n  min_port: 3000\n  max_port: 4000\n", "", "turn.udp_port"},
 		{"", "TURNKEY_TLS_PORT=50000", "turn.tls_port"},
+		{"turn:\n  listen_socket_buffer_bytes: 100\n", "", "turn.listen_socket_buffer_bytes"},
+		{"", "TURNKEY_RELAY_SOCKET_BUFFER=2147483647", "turn.relay_socket_buffer_bytes"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.field, func(t *testing.T) {

@@ -73,6 +73,14 @@ func (c *Config) Validate() error {
 	if t.SocketsPerPort < 0 || t.SocketsPerPort > 256 {
 		bad("turn.sockets_per_port", "%d is outside 0-256", t.SocketsPerPort)
 	}
+	for _, b := range []struct {
+		path  string
+		bytes int
+	}{{"turn.listen_socket_buffer_bytes", t.ListenSocketBuffer}, {"turn.relay_socket_buffer_bytes", t.RelaySocketBuffer}} {
+		if b.bytes != 0 && (b.bytes < 4096 || b.bytes > 1<<30) {
+			bad(b.path, "%d is outside 4096-1073741824 (0 keeps the kernel default)", b.bytes)
+		}
+	}
 	if t.RelayIP != "" {
 		if a, err := netip.ParseAddr(t.RelayIP); err != nil {
 			bad("turn.relay_ip", "%q is not an IP address", t.RelayIP)

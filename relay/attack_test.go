@@ -565,7 +565,7 @@ func TestAttackPermissionFlood(t *testing.T) {
 			t.Fatalf("CreatePermission %d: code %d", i, code)
 		}
 	}
-	rc := ts.relayOfClient(c.conn.LocalAddr())
+	rc := ts.chans.relayOfClient(c.conn.LocalAddr())
 	if rc == nil {
 		t.Fatal("no relay socket for the client")
 	}
@@ -596,12 +596,12 @@ func TestPermSetAddIsConstant(t *testing.T) {
 	var p permSet
 	ip := func(i int) netip.Addr { return netip.AddrFrom4([4]byte{10, byte(i >> 16), byte(i >> 8), byte(i)}) }
 	for i := range 10000 {
-		p.addIP(ip(i))
+		p.setIP(ip(i), true)
 	}
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
 	for i := 10000; i < 10100; i++ {
-		p.addIP(ip(i))
+		p.setIP(ip(i), true)
 	}
 	runtime.ReadMemStats(&after)
 	if grown := after.TotalAlloc - before.TotalAlloc; grown > 1<<20 {

@@ -37,150 +37,6 @@ type allocInfo struct {
 type allocTable struct {
 	mu sync.Mutex
 	m  map[allocKey]allocInfo
-	// relays finds a UDP relay socket by the relay address pion reports in
-	// permission and channel events. Created on first use.
-	relays map[netip.AddrPort]*relayConn
-	// byClient finds it by the client's transport address, which is all
-	// pion's permission handler is told.
-	byClient map[pendingKey]*relayConn
-}
-
-// relayOfClient is the UDP relay socket of client's allocation, or nil.
-func (s *Server) relayOfClient(client net.Addr) *relayConn {
-	k := keyOf(client)
-	s.allocs.mu.Lock()
-	defer s.allocs.mu.Unlock()
-	return s.allocs.byClient[k]
-}
-
-// trackRelay registers a relay socket under the relay address pion was
-// given for it, so permission events reach it.
-func (s *Server) trackRelay(addr net.Addr, c *relayConn) {
-	ap, ok := addrPort(addr)
-	if !ok {
-		return
-	}
-	c.relayAddr = ap
-	s.hostAddrs.udpLive.set(ap.Port())
-	s.allocs.mu.Lock()
-	if s.allocs.relays == nil {
-		s.allocs.relays = map[netip.AddrPort]*relayConn{}
-	}
-	s.allocs.relays[ap] = c
-	s.allocs.mu.Unlock()
-}
-
-// untrackRelay forgets a closed relay socket.
-func (s *Server) untrackRelay(c *relayConn) {
-	s.allocs.mu.Lock()
-	if s.allocs.relays[c.relayAddr] == c {
-		delete(s.allocs.relays, c.relayAddr)
-		s.hostAddrs.udpLive.clear(c.relayAddr.Port())
-	}
-	s.allocs.mu.Unlock()
-}
-
-// relayFor returns the relay socket behind a relay address, or nil (a TCP
-// allocation, or a socket already closed).
-func (s *Server) relayFor(relayAddr net.Addr) *relayConn {
-	ap, ok := addrPort(relayAddr)
-	if !ok {
-		return nil
-	}
-	s.allocs.mu.Lock()
-	defer s.allocs.mu.Unlock()
-	return s.allocs.relays[ap]
-}
-
-// permSet mirrors which peers pion relays to the client from one relay
-// socket: pion forwards a datagram when its source has a channel (by
-// address) or a permission (by IP). Adding or removing one is a map
-// operation, O(1) whatever the size (a copy-on-write set cost 9 CPU-seconds
-// for 10,000 permissions); the per-packet check takes an uncontended read
-// lock, the socket's reader being its only frequent user.
-type permSet struct {
-	mu    sync.RWMutex
-	ips   map[netip.Addr]struct{}
-	chans map[netip.AddrPort]struct{}
-}
-
-// allows reports whether pion will relay a datagram from src.
-func (p *permSet) allows(src netip.AddrPort) bool {
-	if p == nil {
-		return false
-	}
-	p.mu.RLock()
-	_, ok := p.ips[src.Addr()]
-	if !ok {
-		_, ok = p.chans[src]
-	}
-	p.mu.RUnlock()
-	return ok
-}
-
-func (p *permSet) addIP(ip netip.Addr) {
-	p.mu.Lock()
-	if p.ips == nil {
-		p.ips = map[netip.Addr]struct{}{}
-	}
-	p.ips[ip] = struct{}{}
-	p.mu.Unlock()
-}
-
-func (p *permSet) removeIP(ip netip.Addr) {
-	p.mu.Lock()
-	delete(p.ips, ip)
-	p.mu.Unlock()
-}
-
-func (p *permSet) addChan(ap netip.AddrPort) {
-	p.mu.Lock()
-	if p.chans == nil {
-		p.chans = map[netip.AddrPort]struct{}{}
-	}
-	p.chans[ap] = struct{}{}
-	p.mu.Unlock()
-}
-
-func (p *permSet) removeChan(ap netip.AddrPort) {
-	p.mu.Lock()
-	delete(p.chans, ap)
-	p.mu.Unlock()
-}
-
-// has reports whether ip holds a permission.
-func (p *permSet) has(ip netip.Addr) bool {
-	p.mu.RLock()
-	_, ok := p.ips[ip]
-	p.mu.RUnlock()
-	return ok
-}
-
-// count is the number of permitted IPs.
-func (p *permSet) count() int {
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	return len(p.ips)
-}
-
-// full reports whether one more permission, for an IP not yet permitted,
-// would exceed limit (0: no limit).
-func (p *permSet) full(ip netip.Addr, limit int) bool {
-	if limit <= 0 {
-		return false
-	}
-	p.mu.RLock()
-	defer p.mu.RUnlock()
-	_, has := p.ips[ip]
-	return !has && len(p.ips) >= limit
-}
-
-// permissionEvent applies a permission or channel event to the relay socket
-// of relayAddr.
-func (s *Server) permissionEvent(relayAddr net.Addr, change func(*permSet)) {
-	if c := s.relayFor(relayAddr); c != nil {
-		change(&c.perms)
-	}
 }
 
 // ipOf converts a peer IP as pion reports it; IPv4-mapped addresses are
@@ -217,16 +73,21 @@ func (s *Server) eventHandler() turn.EventHandler {
 					info.stream.allocated.Add(1)
 				}
 			}
-			rc := s.relayFor(relayAddr)
 			s.allocs.mu.Lock()
 			s.allocs.m[allocKeyOf(src, dst)] = info
-			if rc != nil {
-				if s.allocs.byClient == nil {
-					s.allocs.byClient = map[pendingKey]*relayConn{}
-				}
-				s.allocs.byClient[keyOf(src)] = rc
-			}
 			s.allocs.mu.Unlock()
+			if rc := s.chans.relay(relayAddr); rc != nil {
+				// Without a way to reach the client (a stream no longer
+				// registered) the path stays unset and pion answers it.
+				var path *clientPath
+				switch ap, _ := addrPort(src); {
+				case info.stream != nil:
+					path = &clientPath{stream: info.stream}
+				case rc.listener != nil && transport == transportUDP:
+					path = &clientPath{udp: rc.listener, addr: ap}
+				}
+				s.chans.setClient(src, rc, path)
+			}
 			s.metrics.allocationsTotal.WithLabelValues(transport).Inc()
 			s.metrics.allocationsActive.WithLabelValues(transport).Inc()
 			s.log.Info("allocation created", "client", addrString(src), "transport", transport,
@@ -237,8 +98,8 @@ func (s *Server) eventHandler() turn.EventHandler {
 			s.allocs.mu.Lock()
 			info, ok := s.allocs.m[k]
 			delete(s.allocs.m, k)
-			delete(s.allocs.byClient, keyOf(src))
 			s.allocs.mu.Unlock()
+			s.chans.dropClient(src)
 			if !ok {
 				return
 			}
@@ -252,30 +113,40 @@ func (s *Server) eventHandler() turn.EventHandler {
 			s.log.Info("allocation deleted", "client", addrString(src), "transport", info.transport, "user", userID)
 			s.allocationGone()
 		},
-		// Permissions and channels are mirrored into the relay socket so it
-		// counts (and drops) exactly what pion will not relay. pion reports
-		// a permission after storing it, so a datagram racing the very
-		// first CreatePermission may be dropped here that pion would have
-		// relayed; before the response reaches the client no peer can rely
-		// on it.
+		// Permissions and channels go into the channel table
+		// (channeltable.go), which the relay socket consults to count (and
+		// drop) exactly what pion will not relay, and the fast path to relay
+		// channel data itself. pion reports a permission after storing it,
+		// so a datagram racing the very first CreatePermission may be
+		// dropped here that pion would have relayed; before the response
+		// reaches the client no peer can rely on it. Removals are reported
+		// in the same call that removes the state from pion.
 		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, relayAddr net.Addr, peer net.IP) {
 			if ip, ok := ipOf(peer); ok {
-				s.permissionEvent(relayAddr, func(p *permSet) { p.addIP(ip) })
+				if rc := s.chans.relay(relayAddr); rc != nil {
+					s.chans.permit(rc, ip, true)
+				}
 			}
 		},
 		OnPermissionDeleted: func(_, _ net.Addr, _, _, _ string, relayAddr net.Addr, peer net.IP) {
 			if ip, ok := ipOf(peer); ok {
-				s.permissionEvent(relayAddr, func(p *permSet) { p.removeIP(ip) })
+				if rc := s.chans.relay(relayAddr); rc != nil {
+					s.chans.permit(rc, ip, false)
+				}
 			}
 		},
-		OnChannelCreated: func(_, _ net.Addr, _, _, _ string, relayAddr, peer net.Addr, _ uint16) {
+		OnChannelCreated: func(src, dst net.Addr, _, _, _ string, relayAddr, peer net.Addr, number uint16) {
 			if ap, ok := addrPort(peer); ok {
-				s.permissionEvent(relayAddr, func(p *permSet) { p.addChan(ap) })
+				if rc := s.chans.relay(relayAddr); rc != nil {
+					s.chans.bind(s, chanKeyOf(src, dst, number), rc, ap)
+				}
 			}
 		},
 		OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relayAddr, peer net.Addr, _ uint16) {
 			if ap, ok := addrPort(peer); ok {
-				s.permissionEvent(relayAddr, func(p *permSet) { p.removeChan(ap) })
+				if rc := s.chans.relay(relayAddr); rc != nil {
+					s.chans.unbind(rc, ap)
+				}
 			}
 		},
 	}

@@ -40,9 +40,12 @@ const DefaultMaxFrame = 4096
 // streamConn is one client's TCP/TLS connection as pion reads it.
 type streamConn struct {
 	net.Conn
-	raw      net.Conn // the TCP connection under any TLS
-	s        *Server
-	in       *inspector
+	raw net.Conn // the TCP connection under any TLS
+	s   *Server
+	in  *inspector
+	// key is the connection's 5-tuple in the channel table: its
+	// ChannelData takes the fast path (fastpath.go).
+	key      chanKey
 	maxFrame int
 	// idle bounds how long a connection without an allocation may go
 	// without completing a frame, and how long any frame may take to
@@ -71,6 +74,7 @@ func (s *Server) newStreamConn(conn, raw net.Conn, transport string) *streamConn
 		raw:      raw,
 		s:        s,
 		in:       &inspector{s: s, transport: transport, local: conn.LocalAddr()},
+		key:      streamKey(raw),
 		maxFrame: s.maxFrame,
 		idle:     s.idleTimeout,
 		buf:      make([]byte, s.maxFrame),
@@ -90,6 +94,13 @@ func (c *streamConn) Read(p []byte) (int, error) {
 			return 0, c.refuse(err)
 		}
 		if n > 0 && c.end-c.start >= n {
+			if frame := c.buf[c.start : c.start+n]; isChannelData(frame) && c.s.channelData(c.key, frame) {
+				c.start += n
+				if c.start == c.end {
+					c.start, c.end = 0, 0
+				}
+				continue
+			}
 			if n > len(p) {
 				return 0, c.refuse(fmt.Errorf("%w: %d bytes, read buffer %d", errFrameTooLarge, n, len(p)))
 			}

@@ -49,7 +49,7 @@ func (ts *testServer) addr(scheme, transport string, nth int) string {
 	return ""
 }
 
-func startServer(t *testing.T, mutate func(*Config)) *testServer {
+func startServer(t testing.TB, mutate func(*Config)) *testServer {
 	t.Helper()
 	logs := &logbuf.Buffer{}
 	reg := prometheus.NewRegistry()
@@ -93,7 +93,7 @@ func startServer(t *testing.T, mutate func(*Config)) *testServer {
 	return &testServer{Server: s, reg: reg, log: logs}
 }
 
-func freeUDPPort(t *testing.T) int {
+func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
@@ -103,7 +103,7 @@ func freeUDPPort(t *testing.T) int {
 	return c.LocalAddr().(*net.UDPAddr).Port
 }
 
-func freeTCPPort(t *testing.T) int {
+func freeTCPPort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -194,7 +194,7 @@ func roundTrip(t *testing.T, relayConn net.PacketConn, peer net.Addr, payload []
 }
 
 // waitFor polls cond until it holds or the deadline passes.
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for !cond() {
@@ -210,7 +210,7 @@ func itoa(i int) string { return strconv.Itoa(i) }
 // rawClient speaks TURN by hand, for requests pion's client will not make
 // (a foreign realm, a peer the policy must refuse, a ChannelBind on demand).
 type rawClient struct {
-	t                     *testing.T
+	t                     testing.TB
 	conn                  net.PacketConn
 	to                    net.Addr
 	user, password, realm string
@@ -222,7 +222,7 @@ type rawClient struct {
 	silenceIsRefusal bool
 }
 
-func newRawClient(t *testing.T, transport, server, user, password, realm string) *rawClient {
+func newRawClient(t testing.TB, transport, server, user, password, realm string) *rawClient {
 	t.Helper()
 	c := &rawClient{t: t, user: user, password: password, realm: realm}
 	switch transport {

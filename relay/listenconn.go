@@ -2,6 +2,7 @@ package relay
 
 import (
 	"net"
+	"net/netip"
 )
 
 // listenConn is a UDP listening socket as pion sees it, with the inspector
@@ -13,6 +14,9 @@ type listenConn struct {
 	// again only once it is done with it, so a quota reservation still
 	// open for that source then belongs to a failed Allocate.
 	last net.Addr
+	// udp and local serve the channel fast path (fastpath.go).
+	udp   *net.UDPConn
+	local netip.AddrPort
 }
 
 func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
@@ -20,7 +24,7 @@ func (c *listenConn) ReadFrom(p []byte) (int, net.Addr, error) {
 		if c.last != nil {
 			c.in.s.settleAdmission(c.last, transportUDP)
 		}
-		n, addr, err := c.PacketConn.ReadFrom(p)
+		n, addr, err := c.readFrom(p)
 		c.last = addr
 		if n > 0 {
 			// turnkey may answer a request itself (request.go); pion then

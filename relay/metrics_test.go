@@ -12,33 +12,45 @@ import (
 	"github.com/turnkey-dev/turnkey/credentials"
 )
 
-// TestPermSetAllows: a datagram is relayed when its source IP has a
-// permission or its exact address has a channel, as pion decides.
+// TestPermSetAllows: a datagram goes to pion (as a Data indication) when
+// its source IP has a permission; a channel is found by the peer's exact
+// address and is permitted only while its IP holds a permission.
 func TestPermSetAllows(t *testing.T) {
 	peer := netip.MustParseAddrPort("198.51.100.7:5000")
-	var perm, channel permSet
-	perm.addIP(peer.Addr())
-	channel.addChan(peer)
+	var perm, chanOnly permSet
+	perm.setIP(peer.Addr(), true)
+	ch := &channel{peer: peer}
+	chanOnly.addChan(ch)
 	cases := []struct {
-		name string
-		set  *permSet
-		src  string
-		want bool
+		name          string
+		set           *permSet
+		src           string
+		want, channel bool
 	}{
-		{"nil set", nil, "198.51.100.7:5000", false},
-		{"empty set", &permSet{}, "198.51.100.7:5000", false},
-		{"permitted IP", &perm, "198.51.100.7:5000", true},
-		{"permitted IP, any port", &perm, "198.51.100.7:6000", true},
-		{"other IP", &perm, "198.51.100.8:5000", false},
-		{"channel peer", &channel, "198.51.100.7:5000", true},
-		{"channel IP, other port", &channel, "198.51.100.7:5001", false},
+		{"empty set", &permSet{}, "198.51.100.7:5000", false, false},
+		{"permitted IP", &perm, "198.51.100.7:5000", true, false},
+		{"permitted IP, any port", &perm, "198.51.100.7:6000", true, false},
+		{"other IP", &perm, "198.51.100.8:5000", false, false},
+		{"channel peer without permission", &chanOnly, "198.51.100.7:5000", false, true},
+		{"channel IP, other port", &chanOnly, "198.51.100.7:5001", false, false},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := tc.set.allows(netip.MustParseAddrPort(tc.src)); got != tc.want {
+			src := netip.MustParseAddrPort(tc.src)
+			if got := tc.set.allows(src); got != tc.want {
 				t.Errorf("allows(%s) = %v, want %v", tc.src, got, tc.want)
 			}
+			if got := tc.set.channelOf(src) != nil; got != tc.channel {
+				t.Errorf("channelOf(%s) found = %v, want %v", tc.src, got, tc.channel)
+			}
 		})
+	}
+	if ch.permitted.Load() {
+		t.Error("a channel whose IP has no permission is permitted")
+	}
+	chanOnly.setIP(peer.Addr(), true)
+	if !ch.permitted.Load() {
+		t.Error("a permission for the channel's IP did not permit it")
 	}
 }
 
@@ -55,7 +67,7 @@ func TestPermissionEventsReachRelaySocket(t *testing.T) {
 		}
 		rc := ts.newRelayConn(pc, user)
 		t.Cleanup(func() { rc.Close() })
-		ts.trackRelay(pc.LocalAddr(), rc)
+		ts.chans.addRelay(pc.LocalAddr().(*net.UDPAddr).AddrPort(), rc)
 		return rc, pc.LocalAddr()
 	}
 	rc, relayAddr := open()
@@ -63,32 +75,42 @@ func TestPermissionEventsReachRelaySocket(t *testing.T) {
 	eh := ts.eventHandler()
 	peer := &net.UDPAddr{IP: net.ParseIP("198.51.100.7"), Port: 5000} // 16-byte form, as pion passes it
 	ap := netip.MustParseAddrPort("198.51.100.7:5000")
+	client := &net.UDPAddr{IP: net.IPv4(192, 0, 2, 1), Port: 40000}
+	server := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 3478}
+	// want: a datagram from the peer goes to pion; channel: the channel
+	// table relays it itself.
 	steps := []struct {
-		name      string
-		event     func()
-		want      bool
-		wantOther bool
+		name          string
+		event         func()
+		want, channel bool
+		wantOther     bool
 	}{
-		{"before any event", func() {}, false, false},
-		{"permission created", func() { eh.OnPermissionCreated(nil, nil, "UDP", user, testRealm, relayAddr, peer.IP) }, true, false},
-		{"channel created", func() { eh.OnChannelCreated(nil, nil, "UDP", user, testRealm, relayAddr, peer, 0x4000) }, true, false},
-		{"permission deleted, channel left", func() { eh.OnPermissionDeleted(nil, nil, "UDP", user, testRealm, relayAddr, peer.IP) }, true, false},
-		{"channel deleted", func() { eh.OnChannelDeleted(nil, nil, "UDP", user, testRealm, relayAddr, peer, 0x4000) }, false, false},
+		{"before any event", func() {}, false, false, false},
+		{"permission created", func() { eh.OnPermissionCreated(client, server, "UDP", user, testRealm, relayAddr, peer.IP) }, true, false, false},
+		{"channel created", func() { eh.OnChannelCreated(client, server, "UDP", user, testRealm, relayAddr, peer, 0x4000) }, true, true, false},
+		{"permission deleted, channel left", func() { eh.OnPermissionDeleted(client, server, "UDP", user, testRealm, relayAddr, peer.IP) }, false, false, false},
+		{"permission again", func() { eh.OnPermissionCreated(client, server, "UDP", user, testRealm, relayAddr, peer.IP) }, true, true, false},
+		{"channel deleted", func() { eh.OnChannelDeleted(client, server, "UDP", user, testRealm, relayAddr, peer, 0x4000) }, true, false, false},
 		{"event for an unknown relay address", func() {
-			eh.OnPermissionCreated(nil, nil, "UDP", user, testRealm, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, peer.IP)
-		}, false, false},
+			eh.OnPermissionCreated(client, server, "UDP", user, testRealm, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 1}, peer.IP)
+		}, true, false, false},
 	}
+	key := chanKeyOf(client, server, 0x4000)
 	for _, st := range steps {
 		st.event()
 		if got := rc.perms.allows(ap); got != st.want {
 			t.Errorf("%s: relay socket allows %s = %v, want %v", st.name, ap, got, st.want)
+		}
+		ch := ts.chans.lookup(key)
+		if got := ch != nil && ch.permitted.Load() && rc.perms.channelOf(ap) == ch; got != st.channel {
+			t.Errorf("%s: channel relayed by the table = %v, want %v", st.name, got, st.channel)
 		}
 		if got := other.perms.allows(ap); got != st.wantOther {
 			t.Errorf("%s: another relay socket allows %s = %v", st.name, ap, got)
 		}
 	}
 	rc.Close()
-	if ts.relayFor(relayAddr) != nil {
+	if ts.chans.relay(relayAddr) != nil {
 		t.Error("a closed relay socket is still tracked")
 	}
 }
@@ -159,9 +181,9 @@ func TestUnpermittedDatagramsDroppedNotCounted(t *testing.T) {
 	// The allocation's end forgets its relay socket.
 	relayed.Close()
 	waitFor(t, "relay socket untracked", 5*time.Second, func() bool {
-		ts.allocs.mu.Lock()
-		defer ts.allocs.mu.Unlock()
-		return len(ts.allocs.relays) == 0
+		ts.chans.mu.Lock()
+		defer ts.chans.mu.Unlock()
+		return len(ts.chans.relays) == 0
 	})
 }
 

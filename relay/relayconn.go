@@ -21,6 +21,10 @@ var errHostPort = errors.New("relay: peer is a non-relay port of this host")
 type relayGenerator struct {
 	s     *Server
 	inner *turn.RelayAddressGeneratorPortRange
+	// listener is the UDP listening socket whose allocations this
+	// generator serves (nil for a stream listener): the fast path answers
+	// UDP clients on it.
+	listener *net.UDPConn
 }
 
 func (g *relayGenerator) Validate() error { return g.inner.Validate() }
@@ -35,8 +39,15 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		g.s.allocationRefused(conf.UserID, g.s.allocationFailure(conf.Network))
 		return nil, nil, fmt.Errorf("relay: allocate relay port: %w", err)
 	}
+	if err := g.s.sockBufs.set(pc, g.s.relaySocketBuffer, "relay"); err != nil {
+		g.s.log.Warn("relay: cannot size relay socket buffers", "err", err)
+	}
 	rc := g.s.newRelayConn(pc, conf.UserID)
-	g.s.trackRelay(addr, rc)
+	rc.listener = g.listener
+	if ap, ok := addrPort(addr); ok {
+		g.s.chans.addRelay(ap, rc)
+		g.s.hostAddrs.udpLive.set(ap.Port())
+	}
 	return rc, addr, nil
 }
 
@@ -109,10 +120,21 @@ type relayConn struct {
 	net.PacketConn
 	s  *Server
 	st *allocState
-	// perms mirrors pion's permissions and channels for this socket (see
-	// permSet); relayAddr is the key it is tracked under.
+	// perms is this socket's part of the channel table: pion's permissions
+	// and channels (channeltable.go); relayAddr is the key it is tracked
+	// under.
 	perms     permSet
 	relayAddr netip.AddrPort
+	// listener is the UDP listening socket of the allocation's client, if
+	// it is a UDP client; client is how the fast path reaches the client,
+	// set when pion reports the allocation.
+	listener *net.UDPConn
+	client   atomic.Pointer[clientPath]
+	// buf is the reader's buffer on the fast path, with room for the
+	// ChannelData header before and padding after the payload; allocated
+	// at the first read, used only by the socket's one reader (pion's
+	// allocation goroutine).
+	buf []byte
 	// udp is the socket itself when it is a *net.UDPConn (always, with
 	// pion's generator): reads and writes then use the netip.AddrPort
 	// calls, which neither allocate a *net.UDPAddr per datagram nor
@@ -196,63 +218,91 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	return n, err
 }
 
-// ReadFrom receives peer data for the client. It drops datagrams from peers
-// without a permission or channel (pion would drop them after us; counting
-// them as relayed would overstate the traffic, and they must not use up the
-// bandwidth budget) and what exceeds the bandwidth limit.
+// ReadFrom receives peer data for the client. A datagram on a bound
+// channel is relayed to the client here as ChannelData (fastpath.go) and
+// the next one read; what is returned to pion is a datagram for a Data
+// indication. It drops datagrams from peers without a permission (pion
+// would drop them after us; counting them as relayed would overstate the
+// traffic, and they must not use up the bandwidth budget) and what exceeds
+// the bandwidth limit.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	if c.udp == nil {
+		return c.readFromConn(p)
+	}
+	if len(c.buf) < chanHeaderLen+len(p)+3 {
+		c.buf = make([]byte, chanHeaderLen+len(p)+3)
+	}
+	in := c.buf[chanHeaderLen : chanHeaderLen+len(p)]
 	for {
-		var (
-			n      int
-			addr   net.Addr
-			ap, as netip.AddrPort // as: as the socket reported it
-			ok     bool
-			err    error
-		)
-		if c.udp != nil {
-			n, as, err = c.udp.ReadFromUDPAddrPort(p)
-			if err != nil {
-				return n, nil, err
-			}
-			ap = netip.AddrPortFrom(as.Addr().Unmap(), as.Port())
-			ok = ap.IsValid()
-		} else {
-			n, addr, err = c.PacketConn.ReadFrom(p)
-			if err != nil {
-				return n, addr, err
-			}
-			ap, ok = addrPort(addr)
+		n, as, err := c.udp.ReadFromUDPAddrPort(in)
+		if err != nil {
+			return 0, nil, err
 		}
-		if ok && c.s.natted && ap.Addr() == c.s.relayIP {
+		ap := unmapped(as) // as: as the socket reported it
+		if c.s.natted && ap.Addr() == c.s.relayIP {
 			// Relay to relay behind 1:1 NAT: the packet left another
 			// allocation's socket from our private address, but the client
 			// knows (and permitted) that allocation by its advertised one.
 			ap = netip.AddrPortFrom(c.s.publicIP, ap.Port())
 			as = ap
-			addr = nil
 		}
-		if !ok || !c.perms.allows(ap) {
+		if ch := c.perms.channelOf(ap); ch != nil && c.toClient(ch, n) {
+			continue
+		}
+		if !c.admitDown(ap, n) {
+			continue
+		}
+		copy(p, in[:n])
+		// After the checks: a flood from unpermitted sources allocates
+		// nothing.
+		return n, c.udpAddrOf(as), nil
+	}
+}
+
+// readFromConn is ReadFrom for a relay socket that is not a *net.UDPConn:
+// pion's path only.
+func (c *relayConn) readFromConn(p []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(p)
+		if err != nil {
+			return n, addr, err
+		}
+		ap, ok := addrPort(addr)
+		if ok && c.s.natted && ap.Addr() == c.s.relayIP {
+			ap = netip.AddrPortFrom(c.s.publicIP, ap.Port())
+			addr = net.UDPAddrFromAddrPort(ap)
+		}
+		if !ok {
 			c.st.counters.unpermitted.Add(1)
 			continue
 		}
-		if c.st.down != nil && !c.st.down.Allow(n, bandwidth.Now()) {
-			c.st.counters.droppedDown.Add(1)
-			continue
+		if c.admitDown(ap, n) {
+			return n, addr, nil
 		}
-		if addr == nil {
-			// After the checks: a flood from unpermitted sources allocates
-			// nothing.
-			addr = c.udpAddrOf(as)
-		}
-		c.st.counters.bytesDown.Add(uint64(n))
-		c.st.counters.packetsDown.Add(1)
-		return n, addr, nil
 	}
+}
+
+// admitDown applies the permission check, the bandwidth limit and the
+// counters to n bytes from peer src going to the client on pion's path.
+func (c *relayConn) admitDown(src netip.AddrPort, n int) bool {
+	if !c.perms.allows(src) {
+		c.st.counters.unpermitted.Add(1)
+		return false
+	}
+	if c.st.down != nil && !c.st.down.Allow(n, bandwidth.Now()) {
+		c.st.counters.droppedDown.Add(1)
+		return false
+	}
+	c.st.counters.bytesDown.Add(uint64(n)) //nolint:gosec // n >= 0
+	c.st.counters.packetsDown.Add(1)
+	return true
 }
 
 func (c *relayConn) Close() error {
 	err := c.PacketConn.Close()
-	c.s.untrackRelay(c)
+	if c.s.chans.removeRelay(c) {
+		c.s.hostAddrs.udpLive.clear(c.relayAddr.Port())
+	}
 	if c.s.closeAlloc(c.st) {
 		c.s.metrics.portsInUse.Dec()
 	}

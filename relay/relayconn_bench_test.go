@@ -66,18 +66,18 @@ func newPacketBench(tb testing.TB) *packetBench {
 	user, _ := creds("bench", time.Hour)
 	relaySock := udp()
 	rc := s.newRelayConn(relaySock, user)
-	s.trackRelay(relaySock.LocalAddr(), rc)
+	s.chans.addRelay(relaySock.LocalAddr().(*net.UDPAddr).AddrPort(), rc)
 	peer := udp()
 	peerAddr := peer.LocalAddr().(*net.UDPAddr)
 	ip, _ := netip.AddrFromSlice(peerAddr.IP)
-	rc.perms.addIP(ip.Unmap())
+	rc.perms.setIP(ip.Unmap(), true)
 
 	lnSock := udp()
 	rawLn := udp()
 	rawRelay := udp()
 	return &packetBench{
 		s: s, relay: rc, rawRelay: rawRelay, peer: peer, peerAddr: peerAddr,
-		listen:    &listenConn{PacketConn: lnSock, in: inspector{s: s, transport: transportUDP}},
+		listen:    newListenConn(s, lnSock),
 		client:    udp(),
 		rawListen: rawLn,
 		relayAddr: relaySock.LocalAddr(), rawAddr: rawRelay.LocalAddr(),

@@ -17,7 +17,7 @@ type allocCounters struct {
 	bytesUp, bytesDown     atomic.Uint64 // client→peer, peer→client
 	packetsUp, packetsDown atomic.Uint64
 	droppedUp, droppedDown atomic.Uint64 // over the bandwidth limit
-	unpermitted            atomic.Uint64 // peer datagrams without a permission
+	unpermitted            atomic.Uint64 // datagrams without a permission (see fastpath.go)
 	account                string
 }
 
@@ -71,7 +71,7 @@ func newRelayStats(trackedAccounts int) *relayStats {
 		droppedDesc: prometheus.NewDesc("turnkey_bandwidth_dropped_packets_total",
 			"Relayed packets dropped for exceeding the per-allocation bandwidth limit, by direction.", []string{"direction"}, nil),
 		unpermittedDesc: prometheus.NewDesc("turnkey_relay_unpermitted_packets_total",
-			"Datagrams that reached a UDP relay socket from a peer without a permission or channel; dropped, not counted as relayed.", nil, nil),
+			"Datagrams dropped for want of a permission: from a peer without one at a UDP relay socket, or ChannelData either way on a channel whose peer's permission expired; not counted as relayed.", nil, nil),
 		acctDesc: prometheus.NewDesc("turnkey_account_relay_bytes_total",
 			"Payload bytes relayed in both directions per account (accounts past the tracked cap count as \"other\").", []string{"account"}, nil),
 	}

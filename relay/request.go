@@ -173,7 +173,7 @@ func (s *Server) permissionRoom(msg *stun.Message, t tuple) stun.ErrorCode {
 	if s.maxPerms <= 0 {
 		return 0
 	}
-	rc := s.relayOfClient(t.client)
+	rc := s.chans.relayOfClient(t.client)
 	if rc == nil {
 		return 0
 	}

@@ -31,6 +31,10 @@ type Config struct {
 	// bind refused for lack of privilege is a warning.
 	AltTCPRequired bool
 	SocketsPerPort int
+	// ListenSocketBuffer and RelaySocketBuffer size the kernel buffers of
+	// the UDP listening sockets and of each UDP relay socket (sockbuf.go);
+	// 0 keeps the kernel default.
+	ListenSocketBuffer, RelaySocketBuffer int
 
 	RelayIP  netip.Addr // local address of relay sockets
 	PublicIP netip.Addr // advertised relay address; invalid means RelayIP
@@ -44,6 +48,10 @@ type Config struct {
 	// NonceLifetime is how long a nonce, bound to the client's 5-tuple, is
 	// accepted; 0 means DefaultNonceLifetime.
 	NonceLifetime time.Duration
+	// PermissionLifetime and ChannelLifetime are pion's permission and
+	// channel-binding lifetimes; 0 keeps RFC 8656's 5 and 10 minutes
+	// (tests shorten them).
+	PermissionLifetime, ChannelLifetime time.Duration
 
 	PeerPolicy   PeerPolicy
 	Quotas       Quotas
@@ -134,9 +142,11 @@ type Server struct {
 	metrics *metrics
 	stats   *relayStats
 
-	stopWatch     func() // ends the host address watch
-	nonces        *nonceBinder
-	allocLifetime time.Duration // the default granted (request.go)
+	stopWatch         func() // ends the host address watch
+	nonces            *nonceBinder
+	allocLifetime     time.Duration // the default granted (request.go)
+	sockBufs          sockBufs
+	relaySocketBuffer int
 
 	turn      *turn.Server
 	listeners []Listener
@@ -159,6 +169,7 @@ type Server struct {
 	pending     admissions
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
 	allocs      allocTable
+	chans       channelTable
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
 	closeErr error
@@ -216,19 +227,20 @@ func New(cfg Config) (*Server, error) {
 		natted:    publicIP != cfg.RelayIP,
 		hostAddrs: newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP},
 			[]netip.Addr{cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
-		stats:         stats,
-		metrics:       newMetrics(cfg.Metrics, stats),
-		clientConns:   map[net.Conn]struct{}{},
-		perSource:     map[netip.Addr]int{},
-		down:          map[int]error{},
-		maxFrame:      cfg.MaxFrame,
-		idleTimeout:   cfg.IdleTimeout,
-		maxPerSource:  cfg.MaxConnsPerSource,
-		maxPerms:      cfg.MaxPermissions,
-		allocs:        allocTable{m: map[allocKey]allocInfo{}},
-		idle:          make(chan struct{}, 1),
-		nonces:        nonces,
-		allocLifetime: lifetime,
+		stats:             stats,
+		metrics:           newMetrics(cfg.Metrics, stats),
+		clientConns:       map[net.Conn]struct{}{},
+		perSource:         map[netip.Addr]int{},
+		down:              map[int]error{},
+		maxFrame:          cfg.MaxFrame,
+		idleTimeout:       cfg.IdleTimeout,
+		maxPerSource:      cfg.MaxConnsPerSource,
+		maxPerms:          cfg.MaxPermissions,
+		allocs:            allocTable{m: map[allocKey]allocInfo{}},
+		idle:              make(chan struct{}, 1),
+		nonces:            nonces,
+		allocLifetime:     lifetime,
+		relaySocketBuffer: cfg.RelaySocketBuffer,
 	}
 	if s.maxFrame <= 0 {
 		s.maxFrame = DefaultMaxFrame
@@ -242,6 +254,7 @@ func New(cfg Config) (*Server, error) {
 		stopWatch = func() {}
 	}
 	s.stopWatch = stopWatch
+	s.sockBufs.log = log
 	s.policy.Store(cfg.PeerPolicy.build())
 	for _, p := range append([]int{cfg.UDPPort, cfg.TCPPort, cfg.AltTCPPort, cfg.TLSPort}, cfg.ProtectedPorts...) {
 		s.hostAddrs.protect(p)
@@ -249,8 +262,9 @@ func New(cfg Config) (*Server, error) {
 	s.bandwidth.Store(cfg.BandwidthBPS)
 	s.metrics.portRange.Set(float64(cfg.MaxPort - cfg.MinPort + 1))
 
-	gen := func() turn.RelayAddressGenerator {
-		return &relayGenerator{s: s, inner: &turn.RelayAddressGeneratorPortRange{
+	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
+		lc, _ := listener.(*net.UDPConn)
+		return &relayGenerator{s: s, listener: lc, inner: &turn.RelayAddressGeneratorPortRange{
 			RelayAddress: publicIP.AsSlice(),
 			Address:      cfg.RelayIP.String(),
 			MinPort:      uint16(cfg.MinPort), //nolint:gosec // validated
@@ -282,9 +296,12 @@ func New(cfg Config) (*Server, error) {
 		}
 		for _, pc := range conns {
 			opened = append(opened, pc)
+			if err := s.sockBufs.set(pc, cfg.ListenSocketBuffer, "listening"); err != nil {
+				return fail(err)
+			}
 			packetConfigs = append(packetConfigs, turn.PacketConnConfig{
-				PacketConn:            &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP, local: pc.LocalAddr()}},
-				RelayAddressGenerator: gen(),
+				PacketConn:            newListenConn(s, pc),
+				RelayAddressGenerator: gen(pc),
 				PermissionHandler:     s.permit,
 			})
 		}
@@ -306,7 +323,7 @@ func New(cfg Config) (*Server, error) {
 		opened = append(opened, sl)
 		listenerConfigs = append(listenerConfigs, turn.ListenerConfig{
 			Listener:              sl,
-			RelayAddressGenerator: gen(),
+			RelayAddressGenerator: gen(nil),
 			PermissionHandler:     s.permit,
 		})
 		switch mode {
@@ -350,6 +367,8 @@ func New(cfg Config) (*Server, error) {
 		ListenerConfigs:    listenerConfigs,
 		LoggerFactory:      pionLoggerFactory(log),
 		AllocationLifetime: lifetime,
+		PermissionTimeout:  cfg.PermissionLifetime,
+		ChannelBindTimeout: cfg.ChannelLifetime,
 		// pion's read buffer must hold the longest frame a stream may
 		// carry (streamConn hands it whole frames); UDP shares it.
 		InboundMTU: max(s.maxFrame, 1600) + 1,
@@ -412,7 +431,7 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	if u := ip.Unmap(); u == s.relayIP || u == s.publicIP {
 		return true
 	}
-	if rc := s.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
+	if rc := s.chans.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
 		s.metrics.peerDenied.WithLabelValues("permission_limit").Inc()
 		s.log.Debug("relay: permission refused: allocation at its limit", "client", addrString(client),
 			"peer", ip.String(), "limit", s.maxPerms)

@@ -209,7 +209,7 @@ func sendIndicationZeroPeer(t *testing.T) []byte {
 	return append([]byte(nil), m.Raw...)
 }
 
-func mustResolveUDP(t *testing.T, s string) *net.UDPAddr {
+func mustResolveUDP(t testing.TB, s string) *net.UDPAddr {
 	t.Helper()
 	a, err := net.ResolveUDPAddr("udp", s)
 	if err != nil {

@@ -124,6 +124,8 @@ func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog
 		AltTCPRequired:     altExplicit,
 		TLSPort:            t.TLSPort,
 		SocketsPerPort:     t.SocketsPerPort,
+		ListenSocketBuffer: t.ListenSocketBuffer,
+		RelaySocketBuffer:  t.RelaySocketBuffer,
 		RelayIP:            relayIP,
 		PublicIP:           publicIP,
 		MinPort:            t.MinPort,
