@@ -49,11 +49,15 @@ type TURN struct {
 	// 0 means one per CPU.
 	SocketsPerPort int `yaml:"sockets_per_port" env:"SOCKETS_PER_PORT" flag:"sockets-per-port" help:"UDP sockets per listen address with SO_REUSEPORT (0: one per CPU)" reload:"restart"`
 
-	// RelayIP is the local address relay sockets bind to. Empty: ListenIP
-	// when it is a specific address, else the host's first global IPv4.
-	RelayIP string `yaml:"relay_ip" env:"RELAY_IP" flag:"relay-ip" help:"local address relay sockets bind to" reload:"restart"`
-	// PublicIP is the relay address advertised to clients (1:1 NAT).
-	PublicIP string `yaml:"public_ip" env:"PUBLIC_IP" flag:"public-ip" help:"relay address advertised to clients when behind 1:1 NAT" reload:"restart"`
+	// RelayIP are the local addresses relay sockets bind to, at most one
+	// per address family (IPv4, IPv6); an Allocate gets the family it asks
+	// for. Empty: ListenIP when it is a specific address, else the host's
+	// first global address of each family.
+	RelayIP AddrList `yaml:"relay_ip" env:"RELAY_IP" flag:"relay-ip" help:"local addresses relay sockets bind to, at most one IPv4 and one IPv6, comma separated" reload:"restart"`
+	// PublicIP are the relay addresses advertised to clients behind 1:1
+	// NAT, at most one per family, each paired with the relay IP of its
+	// family; a family without one advertises its relay IP.
+	PublicIP AddrList `yaml:"public_ip" env:"PUBLIC_IP" flag:"public-ip" help:"relay addresses advertised behind 1:1 NAT, at most one per family, comma separated" reload:"restart"`
 	MinPort  int    `yaml:"min_port" env:"MIN_PORT" flag:"min-port" help:"lowest relay port" reload:"restart"`
 	MaxPort  int    `yaml:"max_port" env:"MAX_PORT" flag:"max-port" help:"highest relay port" reload:"restart"`
 
