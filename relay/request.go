@@ -16,7 +16,9 @@ import (
 //   - answers the request itself, signed with that key, where pion would be
 //     silent or lenient: 437 when no allocation exists on the 5-tuple, 441
 //     when it belongs to another user (pion drops both), 400 for a channel
-//     number outside 0x4000–0x4FFF or REQUESTED-TRANSPORT TCP on UDP, 508
+//     number outside 0x4000–0x4FFF or REQUESTED-TRANSPORT TCP on UDP, 440
+//     for an address family without a relay address (pion: 508) and 400
+//     for an invalid ADDITIONAL-ADDRESS-FAMILY (familyRefusal), 508
 //     for permissions past the per-allocation limit (pion can only say
 //     403 through its PermissionHandler); or
 //   - hands pion the request re-signed with the same key after changing
