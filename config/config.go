@@ -58,8 +58,8 @@ type TURN struct {
 	// NAT, at most one per family, each paired with the relay IP of its
 	// family; a family without one advertises its relay IP.
 	PublicIP AddrList `yaml:"public_ip" env:"PUBLIC_IP" flag:"public-ip" help:"relay addresses advertised behind 1:1 NAT, at most one per family, comma separated" reload:"restart"`
-	MinPort  int    `yaml:"min_port" env:"MIN_PORT" flag:"min-port" help:"lowest relay port" reload:"restart"`
-	MaxPort  int    `yaml:"max_port" env:"MAX_PORT" flag:"max-port" help:"highest relay port" reload:"restart"`
+	MinPort  int      `yaml:"min_port" env:"MIN_PORT" flag:"min-port" help:"lowest relay port" reload:"restart"`
+	MaxPort  int      `yaml:"max_port" env:"MAX_PORT" flag:"max-port" help:"highest relay port" reload:"restart"`
 
 	// Secrets verify TURN REST credentials; the first one signs.
 	Secrets []Secret `yaml:"secrets" env:"SECRETS" flag:"secret" help:"TURN REST shared secrets, comma separated; the first signs, all verify" reload:"live"`
