@@ -56,13 +56,17 @@ type TURN struct {
 	// socket, which carries one allocation's peer traffic.
 	RelaySocketBuffer int `yaml:"relay_socket_buffer_bytes" env:"RELAY_SOCKET_BUFFER" flag:"relay-socket-buffer" help:"receive/send buffer of each UDP relay socket in bytes (0: kernel default)" reload:"restart"`
 
-	// RelayIP is the local address relay sockets bind to. Empty: ListenIP
-	// when it is a specific address, else the host's first global IPv4.
-	RelayIP string `yaml:"relay_ip" env:"RELAY_IP" flag:"relay-ip" help:"local address relay sockets bind to" reload:"restart"`
-	// PublicIP is the relay address advertised to clients (1:1 NAT).
-	PublicIP string `yaml:"public_ip" env:"PUBLIC_IP" flag:"public-ip" help:"relay address advertised to clients when behind 1:1 NAT" reload:"restart"`
-	MinPort  int    `yaml:"min_port" env:"MIN_PORT" flag:"min-port" help:"lowest relay port" reload:"restart"`
-	MaxPort  int    `yaml:"max_port" env:"MAX_PORT" flag:"max-port" help:"highest relay port" reload:"restart"`
+	// RelayIP are the local addresses relay sockets bind to, at most one
+	// per address family (IPv4, IPv6); an Allocate gets the family it asks
+	// for. Empty: ListenIP when it is a specific address, else the host's
+	// first global address of each family.
+	RelayIP AddrList `yaml:"relay_ip" env:"RELAY_IP" flag:"relay-ip" help:"local addresses relay sockets bind to, at most one IPv4 and one IPv6, comma separated" reload:"restart"`
+	// PublicIP are the relay addresses advertised to clients behind 1:1
+	// NAT, at most one per family, each paired with the relay IP of its
+	// family; a family without one advertises its relay IP.
+	PublicIP AddrList `yaml:"public_ip" env:"PUBLIC_IP" flag:"public-ip" help:"relay addresses advertised behind 1:1 NAT, at most one per family, comma separated" reload:"restart"`
+	MinPort  int      `yaml:"min_port" env:"MIN_PORT" flag:"min-port" help:"lowest relay port" reload:"restart"`
+	MaxPort  int      `yaml:"max_port" env:"MAX_PORT" flag:"max-port" help:"highest relay port" reload:"restart"`
 
 	// Secrets verify TURN REST credentials; the first one signs.
 	Secrets []Secret `yaml:"secrets" env:"SECRETS" flag:"secret" help:"TURN REST shared secrets, comma separated; the first signs, all verify" reload:"live"`
@@ -72,7 +76,11 @@ type TURN struct {
 	ClockSkew Duration `yaml:"clock_skew" env:"CLOCK_SKEW" flag:"clock-skew" help:"clock difference tolerated on credential expiry" reload:"restart"`
 	// AllocationLifetime is granted when a client asks for none (or for
 	// more than the 3600 s maximum, which is never granted).
-	AllocationLifetime Duration `yaml:"allocation_lifetime" env:"ALLOCATION_LIFETIME" flag:"allocation-lifetime" help:"allocation lifetime granted when the client asks for none or too much (max 1h)" reload:"restart"`
+	// LegacyChannelNumbers accepts ChannelBind numbers 0x5000-0x7FFE, which
+	// RFC 5766 allowed and RFC 8656 reserves: coturn's own test clients
+	// (turnutils_uclient) still pick them. Off, they get 400 as RFC 8656 says.
+	LegacyChannelNumbers bool     `yaml:"legacy_channel_numbers" env:"LEGACY_CHANNEL_NUMBERS" flag:"legacy-channel-numbers" help:"accept RFC 5766 channel numbers 0x5000-0x7FFE (coturn's test clients use them)" reload:"restart"`
+	AllocationLifetime   Duration `yaml:"allocation_lifetime" env:"ALLOCATION_LIFETIME" flag:"allocation-lifetime" help:"allocation lifetime granted when the client asks for none or too much (max 1h)" reload:"restart"`
 
 	PeerPolicy PeerPolicy `yaml:"peer_policy"`
 	Quotas     Quotas     `yaml:"quotas"`

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -124,6 +125,12 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"", "TURNKEY_TLS_PORT=50000", "turn.tls_port"},
 		{"turn:\n  listen_socket_buffer_bytes: 100\n", "", "turn.listen_socket_buffer_bytes"},
 		{"", "TURNKEY_RELAY_SOCKET_BUFFER=2147483647", "turn.relay_socket_buffer_bytes"},
+		{"turn:\n  relay_ip: [10.0.0.5, 10.0.0.6]\n", "", "turn.relay_ip"},
+		{"", "TURNKEY_RELAY_IP=2001:db8::1,2001:db8::2", "turn.relay_ip"},
+		{"turn:\n  relay_ip: \"::\"\n", "", "turn.relay_ip"},
+		{"turn:\n  relay_ip: [10.0.0.5, nope]\n", "", "turn.relay_ip"},
+		{"turn:\n  relay_ip: 10.0.0.5\n  public_ip: [203.0.113.7, 2001:db8::7]\n", "", "turn.public_ip"},
+		{"turn:\n  public_ip: [203.0.113.7, 203.0.113.8]\n", "", "turn.public_ip"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.field, func(t *testing.T) {
@@ -214,5 +221,45 @@ func TestLoadOrCreateSecretFile(t *testing.T) {
 	v2, created, err := LoadOrCreateSecretFile(dir, "turn-secret")
 	if err != nil || created || v2 != v1 {
 		t.Fatalf("second read %q %v %v", v2, created, err)
+	}
+}
+
+// TestRelayIPForms: turn.relay_ip and turn.public_ip take one address per
+// family as a YAML list, a single scalar (the form before IPv6), a
+// comma-separated variable or repeated / comma-separated flags.
+func TestRelayIPForms(t *testing.T) {
+	cases := []struct {
+		name       string
+		yaml       string
+		env, args  []string
+		relay, pub AddrList
+	}{
+		{"yaml scalar", "turn:\n  relay_ip: 10.0.0.5\n  public_ip: 203.0.113.7\n", nil, nil,
+			AddrList{"10.0.0.5"}, AddrList{"203.0.113.7"}},
+		{"yaml list", "turn:\n  relay_ip: [10.0.0.5, \"2001:db8::5\"]\n  public_ip: [203.0.113.7]\n", nil, nil,
+			AddrList{"10.0.0.5", "2001:db8::5"}, AddrList{"203.0.113.7"}},
+		{"env", "", []string{"TURNKEY_RELAY_IP=10.0.0.5, 2001:db8::5", "TURNKEY_PUBLIC_IP=203.0.113.7"}, nil,
+			AddrList{"10.0.0.5", "2001:db8::5"}, AddrList{"203.0.113.7"}},
+		{"repeated flag", "", nil, []string{"-relay-ip", "10.0.0.5", "-relay-ip", "2001:db8::5"},
+			AddrList{"10.0.0.5", "2001:db8::5"}, nil},
+		{"comma flag", "", nil, []string{"-relay-ip", "10.0.0.5,2001:db8::5", "-public-ip", "2001:db8::7"},
+			AddrList{"10.0.0.5", "2001:db8::5"}, AddrList{"2001:db8::7"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			l, err := load(t, tc.yaml, tc.env, tc.args...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Validate(); err != nil {
+				t.Fatalf("invalid: %v", err)
+			}
+			if got := l.Config.TURN.RelayIP; !slices.Equal(got, tc.relay) {
+				t.Errorf("relay_ip %q, want %q", got, tc.relay)
+			}
+			if got := l.Config.TURN.PublicIP; !slices.Equal(got, tc.pub) {
+				t.Errorf("public_ip %q, want %q", got, tc.pub)
+			}
+		})
 	}
 }

@@ -90,6 +90,9 @@ func setText(v reflect.Value, s string) error {
 	case *[]string:
 		*p = splitList(s)
 		return nil
+	case *AddrList:
+		*p = AddrList(splitList(s))
+		return nil
 	case *map[string]string:
 		m := map[string]string{}
 		for _, part := range splitList(s) {
@@ -168,6 +171,8 @@ func (fv *flagValue) Set(s string) error {
 				fv.f.value.Set(reflect.ValueOf(append(o, fv.f.value.Interface().([]string)...)))
 			case []Secret:
 				fv.f.value.Set(reflect.ValueOf(append(o, fv.f.value.Interface().([]Secret)...)))
+			case AddrList:
+				fv.f.value.Set(reflect.ValueOf(append(o, fv.f.value.Interface().(AddrList)...)))
 			case map[string]string:
 				for k, v := range fv.f.value.Interface().(map[string]string) {
 					o[k] = v

@@ -58,3 +58,25 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 
 // MarshalYAML redacts, so `config print` cannot leak.
 func (s Secret) MarshalYAML() (any, error) { return s.String(), nil }
+
+// AddrList is a list of IP addresses: a YAML sequence or, for
+// compatibility with single-address settings, one scalar; comma separated
+// in env and flags, and a repeated flag appends.
+type AddrList []string
+
+// UnmarshalYAML accepts a sequence or a single scalar (split on commas).
+func (l *AddrList) UnmarshalYAML(n *yaml.Node) error {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		*l = AddrList(splitList(n.Value))
+		return nil
+	case yaml.SequenceNode:
+		var out []string
+		if err := n.Decode(&out); err != nil {
+			return err
+		}
+		*l = AddrList(out)
+		return nil
+	}
+	return fmt.Errorf("line %d: want an address or a list of addresses", n.Line)
+}

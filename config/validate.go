@@ -81,18 +81,13 @@ func (c *Config) Validate() error {
 			bad(b.path, "%d is outside 4096-1073741824 (0 keeps the kernel default)", b.bytes)
 		}
 	}
-	if t.RelayIP != "" {
-		if a, err := netip.ParseAddr(t.RelayIP); err != nil {
-			bad("turn.relay_ip", "%q is not an IP address", t.RelayIP)
-		} else if a.IsUnspecified() {
-			bad("turn.relay_ip", "must be a specific address, not %s", a)
-		}
-	}
-	if t.PublicIP != "" {
-		if a, err := netip.ParseAddr(t.PublicIP); err != nil {
-			bad("turn.public_ip", "%q is not an IP address", t.PublicIP)
-		} else if a.IsUnspecified() {
-			bad("turn.public_ip", "must be a specific address, not %s", a)
+	relayFamilies := addrsPerFamily("turn.relay_ip", t.RelayIP, bad)
+	publicFamilies := addrsPerFamily("turn.public_ip", t.PublicIP, bad)
+	if len(t.RelayIP) > 0 {
+		for is4, a := range publicFamilies {
+			if _, ok := relayFamilies[is4]; !ok {
+				bad("turn.public_ip", "%s has no turn.relay_ip of its family to pair with", a)
+			}
 		}
 	}
 	if t.MinPort < 1 || t.MinPort > 65535 {
@@ -259,4 +254,28 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 		return netip.Prefix{}, fmt.Errorf("%q is not an address or CIDR", s)
 	}
 	return netip.PrefixFrom(a, a.BitLen()), nil
+}
+
+// addrsPerFamily checks a list of specific IP addresses with at most one per
+// family; it returns the families present (true: IPv4) and the address.
+func addrsPerFamily(path string, list []string, bad func(path, format string, args ...any)) map[bool]netip.Addr {
+	out := map[bool]netip.Addr{}
+	for _, s := range list {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		switch {
+		case err != nil:
+			bad(path, "%q is not an IP address", s)
+			continue
+		case a.IsUnspecified():
+			bad(path, "must be a specific address, not %s", a)
+			continue
+		}
+		a = a.Unmap()
+		if prev, dup := out[a.Is4()]; dup {
+			bad(path, "%s and %s are of the same address family (at most one IPv4 and one IPv6)", prev, a)
+			continue
+		}
+		out[a.Is4()] = a
+	}
+	return out
 }

@@ -97,6 +97,9 @@ type serverOptions struct {
 	// unlimitedQuotas lifts the per-identity quota: turnutils_uclient uses
 	// one username for all its clients.
 	unlimitedQuotas bool
+	// legacyChannels accepts RFC 5766 channel numbers, which
+	// turnutils_uclient picks.
+	legacyChannels bool
 	// tls writes a self-signed certificate for 127.0.0.1 and turns on
 	// turns: on 443 and 5349.
 	tls bool
@@ -191,6 +194,9 @@ func configYAML(dir string, opt serverOptions) string {
 	quotas := ""
 	if opt.unlimitedQuotas {
 		quotas = "\n  quotas: {allocations_per_identity: 0, allocations_per_account: 0, allocations_total: 0}"
+	}
+	if opt.legacyChannels {
+		quotas += "\n  legacy_channel_numbers: true"
 	}
 	return fmt.Sprintf(`data_dir: %s
 log: {level: info, format: json}

@@ -27,6 +27,8 @@ func TestCoturnUclientLoad(t *testing.T) {
 		peerAllow: []string{"127.0.0.1"},
 		// Every uclient client shares one username.
 		unlimitedQuotas: true,
+		// uclient picks channel numbers from RFC 5766's range.
+		legacyChannels: true,
 	})
 	startPeer(t, ns)
 

@@ -367,7 +367,7 @@ func TestAttackSamePortUDPAndTCP(t *testing.T) {
 		t.Fatalf("TCP Allocate: %d", code)
 	}
 	active := func(transport string) float64 {
-		return gaugeValue(t, ts.metrics.allocationsActive.WithLabelValues(transport))
+		return gaugeValue(t, ts.metrics.allocationsActive.WithLabelValues(transport, familyIPv4))
 	}
 	if ts.quota.Active() != 2 || active("udp") != 1 || active("tcp") != 1 {
 		t.Fatalf("two allocations: quota %d, udp %v, tcp %v", ts.quota.Active(), active("udp"), active("tcp"))
@@ -458,7 +458,7 @@ func TestAttackConnectionFlood(t *testing.T) {
 	if code := victim.refresh(600); code != 0 {
 		t.Fatalf("victim Refresh: %d", code)
 	}
-	if got := gaugeValue(t, ts.metrics.allocationsActive.WithLabelValues("tcp")); got != 1 {
+	if got := gaugeValue(t, ts.metrics.allocationsActive.WithLabelValues("tcp", familyIPv4)); got != 1 {
 		t.Fatalf("victim allocation gauge %v", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -29,7 +30,7 @@ func newAuthBenchServer(tb testing.TB) *Server {
 	probe.Close()
 	s, err := New(Config{
 		Realm: testRealm, ListenIP: loopback, UDPPort: port, SocketsPerPort: 1,
-		RelayIP: loopback, MinPort: 62000, MaxPort: 62999,
+		RelayIPs: []netip.Addr{loopback}, MinPort: 62000, MaxPort: 62999,
 		Secrets: [][]byte{[]byte(testSecret)}, MaxTTL: time.Hour,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: prometheus.NewRegistry(), TrackedAccounts: 10,

@@ -141,8 +141,8 @@ func (t *channelTable) update(k chanKey, f func(m map[chanKey]*channel)) {
 // bind installs a channel pion has bound on relay socket rc.
 func (t *channelTable) bind(s *Server, k chanKey, rc *relayConn, peer netip.AddrPort) {
 	ch := &channel{key: k, relay: rc, peer: peer, dst: peer}
-	if s.natted && peer.Addr() == s.publicIP {
-		ch.dst = netip.AddrPortFrom(s.relayIP, peer.Port())
+	if local, natted := s.relays.toLocal(peer.Addr()); natted {
+		ch.dst = netip.AddrPortFrom(local, peer.Port())
 	}
 	ch.dstAddr = net.UDPAddrFromAddrPort(ch.dst)
 	rc.perms.addChan(ch)

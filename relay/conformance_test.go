@@ -39,6 +39,14 @@ func TestRFC8656Answers(t *testing.T) {
 		return out
 	}
 
+	family := func(b byte) stun.Setter {
+		return stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{b, 0, 0, 0}}
+	}
+	additional := func(b byte) stun.Setter {
+		return stun.RawAttribute{Type: attrAdditionalAddressFamily, Value: []byte{b, 0, 0, 0}}
+	}
+	peer6 := netip.MustParseAddrPort("[::1]:9")
+
 	type step func(c *rawClient) int
 	allocate := func(c *rawClient) int { return c.allocate() }
 	cases := []struct {
@@ -93,6 +101,18 @@ func TestRFC8656Answers(t *testing.T) {
 			req: func(c *rawClient) int { return c.refresh(0) }, lifetime: 0, gone: true},
 		{name: "CreatePermission past the permission limit", setup: []step{allocate},
 			req: func(c *rawClient) int { return c.do(stun.MethodCreatePermission, peers(5)...) }, code: 508},
+		{name: "Allocate IPv6 without an IPv6 relay",
+			req: func(c *rawClient) int { return c.do(stun.MethodAllocate, udpTransport, family(familyByteIPv6)) }, code: 440},
+		{name: "Allocate ADDITIONAL-ADDRESS-FAMILY IPv4",
+			req: func(c *rawClient) int { return c.do(stun.MethodAllocate, udpTransport, additional(familyByteIPv4)) }, code: 400},
+		{name: "Allocate ADDITIONAL- and REQUESTED-ADDRESS-FAMILY",
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodAllocate, udpTransport, family(familyByteIPv4), additional(familyByteIPv6))
+			}, code: 400},
+		{name: "CreatePermission IPv6 peer on IPv4", setup: []step{allocate},
+			req: func(c *rawClient) int { return c.createPermission(peer6) }, code: 443},
+		{name: "ChannelBind IPv6 peer on IPv4", setup: []step{allocate},
+			req: func(c *rawClient) int { return c.channelBind(0x4001, peer6) }, code: 443},
 		{name: "CreatePermission larger than a frame", setup: []step{allocate},
 			req: func(c *rawClient) int { return c.do(stun.MethodCreatePermission, peers(400)...) }, code: 400, unsigned: true},
 	}

@@ -26,6 +26,7 @@ func allocKeyOf(src, dst net.Addr) allocKey {
 // allocInfo is what the server remembers of a live allocation.
 type allocInfo struct {
 	transport string
+	family    string // of the relay address: familyIPv4 or familyIPv6
 	user      string // pion's user ID: the username that allocated
 	quotaKey  string
 	account   string
@@ -61,7 +62,10 @@ func (s *Server) eventHandler() turn.EventHandler {
 		},
 		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relayAddr net.Addr, _ int) {
 			transport := s.transportOf(src, dst)
-			info := allocInfo{transport: transport, user: userID}
+			info := allocInfo{transport: transport, user: userID, family: familyIPv4}
+			if ap, ok := addrPort(relayAddr); ok {
+				info.family = familyName(ap.Addr())
+			}
 			if r := s.claim(src); r != nil {
 				info.quotaKey, info.account, info.reserved = r.quotaKey, r.account, true
 			} else if e, err := s.parseUser(userID); err == nil {
@@ -88,10 +92,10 @@ func (s *Server) eventHandler() turn.EventHandler {
 				}
 				s.chans.setClient(src, rc, path)
 			}
-			s.metrics.allocationsTotal.WithLabelValues(transport).Inc()
-			s.metrics.allocationsActive.WithLabelValues(transport).Inc()
+			s.metrics.allocationsTotal.WithLabelValues(transport, info.family).Inc()
+			s.metrics.allocationsActive.WithLabelValues(transport, info.family).Inc()
 			s.log.Info("allocation created", "client", addrString(src), "transport", transport,
-				"relay", addrString(relayAddr), "user", userID)
+				"family", info.family, "relay", addrString(relayAddr), "user", userID)
 		},
 		OnAllocationDeleted: func(src, dst net.Addr, _, userID, _ string) {
 			k := allocKeyOf(src, dst)
@@ -109,7 +113,7 @@ func (s *Server) eventHandler() turn.EventHandler {
 			if info.stream != nil {
 				info.stream.allocationEnded()
 			}
-			s.metrics.allocationsActive.WithLabelValues(info.transport).Dec()
+			s.metrics.allocationsActive.WithLabelValues(info.transport, info.family).Dec()
 			s.log.Info("allocation deleted", "client", addrString(src), "transport", info.transport, "user", userID)
 			s.allocationGone()
 		},

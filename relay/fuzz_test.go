@@ -163,7 +163,7 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 		UDPPort:        udpPort,
 		TCPPort:        tcpPort,
 		SocketsPerPort: 2,
-		RelayIP:        loopback,
+		RelayIPs:       []netip.Addr{loopback},
 		MinPort:        60000,
 		MaxPort:        60999,
 		Secrets:        [][]byte{[]byte(testSecret), []byte(fuzzSecondSecret)},

@@ -60,7 +60,7 @@ func startServer(t testing.TB, mutate func(*Config)) *testServer {
 		TCPPort:         0,
 		AltTCPPort:      0,
 		SocketsPerPort:  2,
-		RelayIP:         loopback,
+		RelayIPs:        []netip.Addr{loopback},
 		MinPort:         61000,
 		MaxPort:         61999,
 		Secrets:         [][]byte{[]byte(testSecret)},

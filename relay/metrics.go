@@ -44,13 +44,13 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	m := &metrics{
 		allocationsTotal: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "turnkey_allocations_total", Help: "TURN allocations created, by client transport.",
-		}, []string{"transport"}),
+			Name: "turnkey_allocations_total", Help: "TURN allocations created, by client transport and relay address family (ipv4, ipv6).",
+		}, []string{"transport", "family"}),
 		allocationsActive: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "turnkey_allocations_active", Help: "TURN allocations alive now, by client transport.",
-		}, []string{"transport"}),
+			Name: "turnkey_allocations_active", Help: "TURN allocations alive now, by client transport and relay address family (ipv4, ipv6).",
+		}, []string{"transport", "family"}),
 		allocationFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "turnkey_allocation_failures_total", Help: "Allocate requests refused, by reason (auth, quota, draining, ports_exhausted, address_family, insufficient_capacity: a 508 after admission). Peer-policy refusals are not here: the policy applies to CreatePermission, ChannelBind and Connect on an existing allocation (turnkey_peer_denied_total).",
+			Name: "turnkey_allocation_failures_total", Help: "Allocate requests refused, by reason (auth, quota, draining, ports_exhausted, address_family: a 440, insufficient_capacity: a 508 after admission). Peer-policy refusals are not here: the policy applies to CreatePermission, ChannelBind and Connect on an existing allocation (turnkey_peer_denied_total).",
 		}, []string{"reason"}),
 		bindingRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnkey_stun_binding_requests_total", Help: "STUN Binding requests received, by transport.",
@@ -84,8 +84,10 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	m.staleNonces = m.authFailures.WithLabelValues("stale_nonce")
 	// Pre-create the usual label values so dashboards see zeros, not gaps.
 	for _, t := range []string{transportUDP, transportTCP, transportTLS} {
-		m.allocationsTotal.WithLabelValues(t)
-		m.allocationsActive.WithLabelValues(t)
+		for _, f := range []string{familyIPv4, familyIPv6} {
+			m.allocationsTotal.WithLabelValues(t, f)
+			m.allocationsActive.WithLabelValues(t, f)
+		}
 	}
 	for _, r := range []string{"expired", "too_far_ahead", "bad_hmac", "bad_realm", "revoked", "malformed"} {
 		m.authFailures.WithLabelValues(r)

@@ -15,22 +15,57 @@ import (
 // errHostPort refuses a TCP Connect to one of this host's own non-relay ports.
 var errHostPort = errors.New("relay: peer is a non-relay port of this host")
 
-// relayGenerator wraps pion's port-range generator so every relay socket of
-// an allocation carries its counters, bandwidth buckets and the host-port
-// guard.
+// relayGenerator wraps pion's port-range generators, one per address family
+// (relayFamilies.generators), so every relay socket of an allocation carries
+// its counters, bandwidth buckets and the host-port guard.
 type relayGenerator struct {
-	s     *Server
-	inner *turn.RelayAddressGeneratorPortRange
+	s      *Server
+	v4, v6 *turn.RelayAddressGeneratorPortRange // nil: family not available
 	// listener is the UDP listening socket whose allocations this
 	// generator serves (nil for a stream listener): the fast path answers
 	// UDP clients on it.
 	listener *net.UDPConn
 }
 
-func (g *relayGenerator) Validate() error { return g.inner.Validate() }
+// errNoFamily: the allocation asks for an address family this relay has no
+// address of (the request layer answers 440 before pion gets here).
+var errNoFamily = errors.New("relay: no relay address of the requested family")
+
+func (g *relayGenerator) Validate() error {
+	for _, in := range []*turn.RelayAddressGeneratorPortRange{g.v4, g.v6} {
+		if in != nil {
+			if err := in.Validate(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// inner is the generator for pion's network name ("udp4", "tcp6", ...).
+func (g *relayGenerator) inner(network string) (*turn.RelayAddressGeneratorPortRange, error) {
+	var in *turn.RelayAddressGeneratorPortRange
+	switch network {
+	case "udp4", "tcp4":
+		in = g.v4
+	case "udp6", "tcp6":
+		in = g.v6
+	}
+	if in == nil {
+		return nil, fmt.Errorf("%w (%s)", errNoFamily, network)
+	}
+	return in, nil
+}
 
 func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
-	pc, addr, err := g.inner.AllocatePacketConn(conf)
+	var (
+		pc   net.PacketConn
+		addr net.Addr
+	)
+	in, err := g.inner(conf.Network)
+	if err == nil {
+		pc, addr, err = in.AllocatePacketConn(conf)
+	}
 	if conf.UserID == "" {
 		// pion's EVEN-PORT probe: opened and closed at once, never relayed on.
 		return pc, addr, err
@@ -52,7 +87,14 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 }
 
 func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
-	ln, addr, err := g.inner.AllocateListener(conf)
+	var (
+		ln   net.Listener
+		addr net.Addr
+	)
+	in, err := g.inner(conf.Network)
+	if err == nil {
+		ln, addr, err = in.AllocateListener(conf)
+	}
 	if err != nil {
 		if conf.UserID != "" {
 			g.s.allocationRefused(conf.UserID, g.s.allocationFailure(conf.Network))
@@ -73,7 +115,11 @@ func (g *relayGenerator) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, e
 		g.s.metrics.hostPortDropped.Inc()
 		return nil, errHostPort
 	}
-	c, err := g.inner.AllocateConn(conf)
+	in, err := g.inner(conf.Network)
+	if err != nil {
+		return nil, err
+	}
+	c, err := in.AllocateConn(conf)
 	if err != nil {
 		return nil, err
 	}
@@ -88,7 +134,7 @@ func (g *relayGenerator) AllocateConn(conf turn.AllocateConnConfig) (net.Conn, e
 // client asked for an address family the relay address does not have
 // (REQUESTED-ADDRESS-FAMILY IPv6 on an IPv4 relay), or no port was free.
 func (s *Server) allocationFailure(network string) string {
-	if (network == "udp6" || network == "tcp6") == s.relayIP.Is4() {
+	if s.relays.forNetwork(network) == nil {
 		return "address_family"
 	}
 	return "ports_exhausted"
@@ -184,17 +230,14 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 			c.s.metrics.hostPortDropped.Inc()
 			return len(p), nil
 		}
-		rewritten := false
-		if c.s.natted && ap.Addr() == c.s.publicIP {
-			// Relay-to-relay through our advertised address: deliver on the
-			// local address rather than rely on hairpin NAT.
-			ap = netip.AddrPortFrom(c.s.relayIP, ap.Port())
-			rewritten = true
-		}
-		// An IPv4 peer on an IPv4 relay socket (the relay IP's family is
-		// the allocation's): the plain sockaddr path, no conversion.
+		// Relay-to-relay through our advertised address: deliver on the
+		// local address rather than rely on hairpin NAT.
+		local, rewritten := c.s.relays.toLocal(ap.Addr())
+		ap = netip.AddrPortFrom(local, ap.Port())
+		// pion refuses peers of the other family (443), so ap has the
+		// socket's family: the plain sockaddr path, no conversion.
 		switch {
-		case c.udp != nil && ap.Addr().Is4() && c.s.relayIP.Is4():
+		case c.udp != nil:
 			dst = ap
 		case rewritten:
 			addr = net.UDPAddrFromAddrPort(ap)
@@ -239,11 +282,11 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			return 0, nil, err
 		}
 		ap := unmapped(as) // as: as the socket reported it
-		if c.s.natted && ap.Addr() == c.s.relayIP {
+		if pub, natted := c.s.relays.toPublic(ap.Addr()); natted {
 			// Relay to relay behind 1:1 NAT: the packet left another
 			// allocation's socket from our private address, but the client
 			// knows (and permitted) that allocation by its advertised one.
-			ap = netip.AddrPortFrom(c.s.publicIP, ap.Port())
+			ap = netip.AddrPortFrom(pub, ap.Port())
 			as = ap
 		}
 		if ch := c.perms.channelOf(ap); ch != nil && c.toClient(ch, n) {
@@ -268,8 +311,8 @@ func (c *relayConn) readFromConn(p []byte) (int, net.Addr, error) {
 			return n, addr, err
 		}
 		ap, ok := addrPort(addr)
-		if ok && c.s.natted && ap.Addr() == c.s.relayIP {
-			ap = netip.AddrPortFrom(c.s.publicIP, ap.Port())
+		if pub, natted := c.s.relays.toPublic(ap.Addr()); ok && natted {
+			ap = netip.AddrPortFrom(pub, ap.Port())
 			addr = net.UDPAddrFromAddrPort(ap)
 		}
 		if !ok {

@@ -50,7 +50,7 @@ func newPacketBench(tb testing.TB) *packetBench {
 	probe.Close()
 	s, err := New(Config{
 		Realm: testRealm, ListenIP: loopback, UDPPort: port, SocketsPerPort: 1,
-		RelayIP: loopback, MinPort: 61000, MaxPort: 61999,
+		RelayIPs: []netip.Addr{loopback}, MinPort: 61000, MaxPort: 61999,
 		Secrets: [][]byte{[]byte(testSecret)}, MaxTTL: time.Hour,
 		// The peer is a loopback port outside the relay range, which the
 		// host-port guard drops unless allow-listed.

@@ -16,7 +16,9 @@ import (
 //   - answers the request itself, signed with that key, where pion would be
 //     silent or lenient: 437 when no allocation exists on the 5-tuple, 441
 //     when it belongs to another user (pion drops both), 400 for a channel
-//     number outside 0x4000–0x4FFF or REQUESTED-TRANSPORT TCP on UDP, 508
+//     number outside 0x4000–0x4FFF or REQUESTED-TRANSPORT TCP on UDP, 440
+//     for an address family without a relay address (pion: 508) and 400
+//     for an invalid ADDITIONAL-ADDRESS-FAMILY (familyRefusal), 508
 //     for permissions past the per-allocation limit (pion can only say
 //     403 through its PermissionHandler); or
 //   - hands pion the request re-signed with the same key after changing
@@ -30,11 +32,13 @@ import (
 // unchanged. Re-signing is sound because turnkey verified the original
 // MESSAGE-INTEGRITY first: it never signs what the client did not.
 
-// maxChannel is the last channel number RFC 8656 §12 allows (RFC 5766
-// allowed up to 0x7FFF, as pion still does).
+// maxChannel is the last channel number RFC 8656 §12 allows; RFC 5766
+// allowed up to legacyMaxChannel (pion still does, and coturn's test clients
+// use them), which Config.LegacyChannelNumbers accepts.
 const (
-	minChannel = 0x4000
-	maxChannel = 0x4FFF
+	minChannel       = 0x4000
+	maxChannel       = 0x4FFF
+	legacyMaxChannel = 0x7FFE
 )
 
 // request handles one STUN request p[:n] (not Binding) on the 5-tuple t. It
@@ -134,7 +138,7 @@ func (s *Server) refusal(msg *stun.Message, t tuple, username string) stun.Error
 			v[0] == protoTCP && t.transport == transportUDP {
 			return stun.CodeBadRequest
 		}
-		return 0
+		return s.familyRefusal(msg, t)
 	case stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind, stun.MethodConnect:
 	default:
 		return 0
@@ -154,7 +158,7 @@ func (s *Server) refusal(msg *stun.Message, t tuple, username string) stun.Error
 		if err != nil || len(v) != 4 {
 			return stun.CodeBadRequest
 		}
-		if ch := binary.BigEndian.Uint16(v); ch < minChannel || ch > maxChannel {
+		if ch := binary.BigEndian.Uint16(v); ch < minChannel || ch > s.maxChannel {
 			return stun.CodeBadRequest
 		}
 		return s.permissionRoom(msg, t)
@@ -165,6 +169,73 @@ func (s *Server) refusal(msg *stun.Message, t tuple, username string) stun.Error
 }
 
 const protoTCP = 6
+
+// Address families (RFC 8656 §18.8, §18.11) and ADDITIONAL-ADDRESS-FAMILY,
+// comprehension-optional (RFC 8656 §18.11: type 0x8000), which pion does
+// not know.
+const (
+	familyByteIPv4              = 0x01
+	familyByteIPv6              = 0x02
+	attrAdditionalAddressFamily = stun.AttrType(0x8000)
+)
+
+// familyRefusal is the answer to an Allocate whose address family this
+// relay cannot serve (RFC 8656 §7.2, RFC 6156), or 0:
+//
+//   - REQUESTED-ADDRESS-FAMILY together with ADDITIONAL-ADDRESS-FAMILY, or
+//     ADDITIONAL-ADDRESS-FAMILY other than IPv6: 400;
+//   - a family (requested, or the default) without a relay address: 440.
+//     pion would try to open the socket and answer 508 when it fails.
+//
+// A dual allocation (ADDITIONAL-ADDRESS-FAMILY IPv6) is not supported:
+// pion's allocation manager keeps one relay per 5-tuple. The request goes
+// on to pion, which ignores the comprehension-optional attribute and
+// allocates the default family only, as a server without dual allocation
+// does; the client sees one XOR-RELAYED-ADDRESS and can allocate IPv6 on
+// another 5-tuple with REQUESTED-ADDRESS-FAMILY.
+func (s *Server) familyRefusal(msg *stun.Message, t tuple) stun.ErrorCode {
+	requested, reqErr := msg.Get(stun.AttrRequestedAddressFamily)
+	additional, addErr := msg.Get(attrAdditionalAddressFamily)
+	if addErr == nil && (reqErr == nil || len(additional) != 4 || additional[0] != familyByteIPv6) {
+		return stun.CodeBadRequest
+	}
+	var f *relayFamily
+	switch {
+	case reqErr != nil:
+		f = s.defaultFamily(t)
+	case len(requested) != 4:
+		return 0 // pion answers 400
+	case requested[0] == familyByteIPv4:
+		f = s.relays.v4
+	case requested[0] == familyByteIPv6:
+		f = s.relays.v6
+	default:
+		return 0 // pion answers 440 for an unknown family
+	}
+	if f == nil {
+		s.metrics.allocationFailures.WithLabelValues("address_family").Inc()
+		return stun.CodeAddrFamilyNotSupported
+	}
+	return 0
+}
+
+// defaultFamily is the relay pion allocates on when the Allocate names no
+// family: IPv4 when this relay has IPv4 (RFC 8656 §7.2; pion's
+// StrictAddressFamily, set in New), else the family of the listener
+// address, or of the client on a dual-stack wildcard listener. nil: that
+// family is not available.
+func (s *Server) defaultFamily(t tuple) *relayFamily {
+	if s.relays.v4 != nil {
+		return s.relays.v4
+	}
+	ap, ok := addrPort(t.local)
+	if !ok || ap.Addr().IsUnspecified() {
+		if ap, ok = addrPort(t.client); !ok {
+			return s.relays.v4
+		}
+	}
+	return s.relays.of(ap.Addr())
+}
 
 // permissionRoom is 508 when the peers msg names would take the
 // allocation past its permission limit (RFC 8656 §9.2: a capacity limit is
@@ -183,8 +254,10 @@ func (s *Server) permissionRoom(msg *stun.Message, t tuple) stun.ErrorCode {
 			continue
 		}
 		ip, ok := xorPeerIP(a.Value, msg.TransactionID)
-		if !ok || ip == s.relayIP || ip == s.publicIP {
-			continue // malformed ones pion answers 400; our relay is always permitted
+		if !ok || s.relays.isRelay(ip) || ip.Is4() != rc.relayAddr.Addr().Is4() {
+			// Malformed ones pion answers 400, the other family 443; our
+			// relay is always permitted.
+			continue
 		}
 		dup := false
 		for _, f := range fresh {

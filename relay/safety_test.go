@@ -280,7 +280,7 @@ func TestRelayToRelayBehindOneToOneNAT(t *testing.T) {
 		c.PeerPolicy = PeerPolicy{}
 		// Any address other than the bound one stands in for the NAT's
 		// public side; 127.0.0.5 is never bound here.
-		c.PublicIP = netip.MustParseAddr("127.0.0.5")
+		c.PublicIPs = []netip.Addr{netip.MustParseAddr("127.0.0.5")}
 	})
 	ra, rb := twoAllocations(t, ts.addr("turn", "udp", 0))
 	if got := ra.LocalAddr().(*net.UDPAddr).IP.String(); got != "127.0.0.5" {

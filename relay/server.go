@@ -36,15 +36,24 @@ type Config struct {
 	// 0 keeps the kernel default.
 	ListenSocketBuffer, RelaySocketBuffer int
 
-	RelayIP  netip.Addr // local address of relay sockets
-	PublicIP netip.Addr // advertised relay address; invalid means RelayIP
-	MinPort  int
-	MaxPort  int
+	// RelayIPs are the local addresses relay sockets bind to, at most one
+	// per address family (RFC 6156): an Allocate gets a relay of the family
+	// it asks for, 440 when that family has none.
+	RelayIPs []netip.Addr
+	// PublicIPs are the advertised relay addresses behind 1:1 NAT, at most
+	// one per family, each paired with the relay IP of its family; a
+	// family without one advertises its relay IP.
+	PublicIPs []netip.Addr
+	MinPort   int
+	MaxPort   int
 
 	Secrets            [][]byte
 	MaxTTL             time.Duration
 	ClockSkew          time.Duration
 	AllocationLifetime time.Duration
+	// LegacyChannelNumbers accepts RFC 5766's channel numbers up to 0x7FFE;
+	// otherwise ChannelBind outside RFC 8656's 0x4000-0x4FFF gets 400.
+	LegacyChannelNumbers bool
 	// NonceLifetime is how long a nonce, bound to the client's 5-tuple, is
 	// accepted; 0 means DefaultNonceLifetime.
 	NonceLifetime time.Duration
@@ -134,9 +143,8 @@ type Server struct {
 	bandwidth atomic.Int64
 	draining  atomic.Bool
 
-	relayIP, publicIP netip.Addr
-	// natted: the advertised relay address differs from the bound one.
-	natted bool
+	// relays maps each address family to its relay addresses.
+	relays relayFamilies
 	*hostAddrs
 
 	metrics *metrics
@@ -145,6 +153,7 @@ type Server struct {
 	stopWatch         func() // ends the host address watch
 	nonces            *nonceBinder
 	allocLifetime     time.Duration // the default granted (request.go)
+	maxChannel        uint16        // the last channel number accepted (request.go)
 	sockBufs          sockBufs
 	relaySocketBuffer int
 
@@ -184,8 +193,9 @@ func New(cfg Config) (*Server, error) {
 	if len(cfg.Secrets) == 0 {
 		return nil, errors.New("relay: no TURN secret")
 	}
-	if !cfg.RelayIP.IsValid() || cfg.RelayIP.IsUnspecified() {
-		return nil, fmt.Errorf("relay: relay IP %v must be a specific address", cfg.RelayIP)
+	relays, err := newRelayFamilies(cfg.RelayIPs, cfg.PublicIPs)
+	if err != nil {
+		return nil, err
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -207,10 +217,6 @@ func New(cfg Config) (*Server, error) {
 	if lifetime <= 0 {
 		lifetime = 10 * time.Minute
 	}
-	publicIP := cfg.PublicIP
-	if !publicIP.IsValid() {
-		publicIP = cfg.RelayIP
-	}
 	stats := newRelayStats(cfg.TrackedAccounts)
 	s := &Server{
 		log:       log,
@@ -222,11 +228,9 @@ func New(cfg Config) (*Server, error) {
 		tlsConfig: tlsCfg,
 		secrets:   newSecretSet(cfg.Secrets),
 		quota:     quota.New(cfg.Quotas.limits()),
-		relayIP:   cfg.RelayIP,
-		publicIP:  publicIP,
-		natted:    publicIP != cfg.RelayIP,
-		hostAddrs: newHostAddrs([]netip.Addr{cfg.ListenIP, cfg.RelayIP, publicIP},
-			[]netip.Addr{cfg.RelayIP, publicIP}, cfg.MinPort, cfg.MaxPort),
+		relays:    relays,
+		hostAddrs: newHostAddrs(append([]netip.Addr{cfg.ListenIP}, relays.addrs()...),
+			relays.addrs(), cfg.MinPort, cfg.MaxPort),
 		stats:             stats,
 		metrics:           newMetrics(cfg.Metrics, stats),
 		clientConns:       map[net.Conn]struct{}{},
@@ -240,10 +244,14 @@ func New(cfg Config) (*Server, error) {
 		idle:              make(chan struct{}, 1),
 		nonces:            nonces,
 		allocLifetime:     lifetime,
+		maxChannel:        maxChannel,
 		relaySocketBuffer: cfg.RelaySocketBuffer,
 	}
 	if s.maxFrame <= 0 {
 		s.maxFrame = DefaultMaxFrame
+	}
+	if cfg.LegacyChannelNumbers {
+		s.maxChannel = legacyMaxChannel
 	}
 	stopWatch, err := s.hostAddrs.watch(func(err error) {
 		log.Error("relay: host addresses no longer followed; addresses added from now on are not guarded until restart", "err", err)
@@ -264,13 +272,9 @@ func New(cfg Config) (*Server, error) {
 
 	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
 		lc, _ := listener.(*net.UDPConn)
-		return &relayGenerator{s: s, listener: lc, inner: &turn.RelayAddressGeneratorPortRange{
-			RelayAddress: publicIP.AsSlice(),
-			Address:      cfg.RelayIP.String(),
-			MinPort:      uint16(cfg.MinPort), //nolint:gosec // validated
-			MaxPort:      uint16(cfg.MaxPort), //nolint:gosec // validated
-			MaxRetries:   40,
-		}}
+		g := &relayGenerator{s: s, listener: lc}
+		g.v4, g.v6 = relays.generators(cfg.MinPort, cfg.MaxPort)
+		return g
 	}
 
 	var (
@@ -373,11 +377,11 @@ func New(cfg Config) (*Server, error) {
 		// carry (streamConn hands it whole frames); UDP shares it.
 		InboundMTU: max(s.maxFrame, 1600) + 1,
 		// RFC 6156: without REQUESTED-ADDRESS-FAMILY the relay is IPv4.
-		// pion would otherwise follow the client's family, and an IPv6
-		// client on the dual-stack listener would get an IPv6 allocation
-		// that an IPv4 relay address cannot serve. An IPv6 relay address
-		// keeps pion's default, which follows the listener.
-		StrictAddressFamily: cfg.RelayIP.Is4(),
+		// pion would otherwise follow the client's family, so an IPv6
+		// client on the dual-stack listener would get IPv6 where it did
+		// not ask. Without an IPv4 relay pion's default (the listener's
+		// family) stays; defaultFamily (request.go) mirrors both.
+		StrictAddressFamily: relays.v4 != nil,
 	})
 	if err != nil {
 		return fail(fmt.Errorf("relay: start pion server: %w", err))
@@ -428,7 +432,7 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	if !ok {
 		return false
 	}
-	if u := ip.Unmap(); u == s.relayIP || u == s.publicIP {
+	if s.relays.isRelay(ip.Unmap()) {
 		return true
 	}
 	if rc := s.chans.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {

@@ -34,13 +34,13 @@ func TestRelayEchoThroughEveryTransport(t *testing.T) {
 			if got := ts.AllocationCount(); got != 1 {
 				t.Errorf("allocations = %d, want 1", got)
 			}
-			if v := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues(transport)); v != 1 {
+			if v := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues(transport, familyIPv4)); v != 1 {
 				t.Errorf("allocations_active{%s} = %v, want 1", transport, v)
 			}
 			relayConn.Close()
 			waitFor(t, "allocation count back to 0", 5*time.Second, func() bool { return ts.AllocationCount() == 0 })
 			waitFor(t, "active gauge back to 0", 5*time.Second, func() bool {
-				return testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues(transport)) == 0
+				return testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues(transport, familyIPv4)) == 0
 			})
 			if !strings.Contains(ts.log.String(), "allocation created") || !strings.Contains(ts.log.String(), "allocation deleted") {
 				t.Errorf("missing allocation log lines:\n%s", ts.log.String())

@@ -48,7 +48,7 @@ func startTestNode(t *testing.T, mutate func(c *config.Config)) *testNode {
 	c.Log.Level = "debug"
 	c.DrainTimeout = config.Duration(2 * time.Second)
 	c.TURN.ListenIP = "127.0.0.1"
-	c.TURN.RelayIP = "127.0.0.1"
+	c.TURN.RelayIP = config.AddrList{"127.0.0.1"}
 	c.TURN.UDPPort = freePort(t, "udp")
 	c.TURN.TCPPort = c.TURN.UDPPort
 	c.TURN.AltTCPPort = freePort(t, "tcp")

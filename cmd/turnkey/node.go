@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -100,49 +101,56 @@ func quotaLimits(q config.Quotas) relay.Quotas {
 func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog.Logger) (relay.Config, error) {
 	t := c.TURN
 	listenIP := netip.MustParseAddr(t.ListenIP)
-	relayIP, err := chooseRelayIP(t.RelayIP, listenIP)
+	relayIPs, err := chooseRelayIPs(t.RelayIP, listenIP)
 	if err != nil {
 		return relay.Config{}, err
 	}
-	if t.RelayIP == "" {
-		log.Info("relay address chosen (set turn.relay_ip to override)", "relay_ip", relayIP.String())
+	if len(t.RelayIP) == 0 {
+		log.Info("relay addresses chosen (set turn.relay_ip to override)", "relay_ip", fmt.Sprint(relayIPs))
 	}
-	var publicIP netip.Addr
-	if t.PublicIP != "" {
-		publicIP = netip.MustParseAddr(t.PublicIP)
+	publicIPs, err := parseAddrs(t.PublicIP)
+	if err != nil {
+		return relay.Config{}, fmt.Errorf("turn.public_ip: %w", err)
+	}
+	for _, p := range publicIPs {
+		if !slices.ContainsFunc(relayIPs, func(r netip.Addr) bool { return r.Is4() == p.Is4() }) {
+			return relay.Config{}, fmt.Errorf("turn.public_ip: %s has no relay address of its family "+
+				"(relay addresses %v; set turn.relay_ip)", p, relayIPs)
+		}
 	}
 	pol, err := peerPolicy(t.PeerPolicy)
 	if err != nil {
 		return relay.Config{}, err
 	}
 	return relay.Config{
-		Realm:              t.Realm,
-		ListenIP:           listenIP,
-		UDPPort:            t.UDPPort,
-		TCPPort:            t.TCPPort,
-		AltTCPPort:         t.AltTCPPort,
-		AltTCPRequired:     altExplicit,
-		TLSPort:            t.TLSPort,
-		SocketsPerPort:     t.SocketsPerPort,
-		ListenSocketBuffer: t.ListenSocketBuffer,
-		RelaySocketBuffer:  t.RelaySocketBuffer,
-		RelayIP:            relayIP,
-		PublicIP:           publicIP,
-		MinPort:            t.MinPort,
-		MaxPort:            t.MaxPort,
-		Secrets:            secrets,
-		MaxTTL:             t.MaxTTL.D(),
-		ClockSkew:          t.ClockSkew.D(),
-		AllocationLifetime: t.AllocationLifetime.D(),
-		PeerPolicy:         pol,
-		Quotas:             quotaLimits(t.Quotas),
-		BandwidthBPS:       t.Quotas.BandwidthBPS,
-		TrackedAccounts:    c.API.TrackedAccounts,
-		ProtectedPorts:     servicePorts(c),
-		MaxFrame:           t.Limits.MaxFrameBytes,
-		IdleTimeout:        t.Limits.IdleTimeout.D(),
-		MaxConnsPerSource:  t.Limits.ConnectionsPerSource,
-		MaxPermissions:     t.Limits.PermissionsPerAllocation,
+		Realm:                t.Realm,
+		ListenIP:             listenIP,
+		UDPPort:              t.UDPPort,
+		TCPPort:              t.TCPPort,
+		AltTCPPort:           t.AltTCPPort,
+		AltTCPRequired:       altExplicit,
+		TLSPort:              t.TLSPort,
+		SocketsPerPort:       t.SocketsPerPort,
+		ListenSocketBuffer:   t.ListenSocketBuffer,
+		RelaySocketBuffer:    t.RelaySocketBuffer,
+		RelayIPs:             relayIPs,
+		PublicIPs:            publicIPs,
+		MinPort:              t.MinPort,
+		MaxPort:              t.MaxPort,
+		Secrets:              secrets,
+		MaxTTL:               t.MaxTTL.D(),
+		ClockSkew:            t.ClockSkew.D(),
+		AllocationLifetime:   t.AllocationLifetime.D(),
+		LegacyChannelNumbers: t.LegacyChannelNumbers,
+		PeerPolicy:           pol,
+		Quotas:               quotaLimits(t.Quotas),
+		BandwidthBPS:         t.Quotas.BandwidthBPS,
+		TrackedAccounts:      c.API.TrackedAccounts,
+		ProtectedPorts:       servicePorts(c),
+		MaxFrame:             t.Limits.MaxFrameBytes,
+		IdleTimeout:          t.Limits.IdleTimeout.D(),
+		MaxConnsPerSource:    t.Limits.ConnectionsPerSource,
+		MaxPermissions:       t.Limits.PermissionsPerAllocation,
 	}, nil
 }
 
@@ -163,20 +171,23 @@ func servicePorts(c *config.Config) []int {
 	return out
 }
 
-// chooseRelayIP picks the local address relay sockets bind to: the
-// configured one, else the listen address when specific, else the host's
-// first global IPv4 address, else loopback (a host with no network).
-func chooseRelayIP(configured string, listenIP netip.Addr) (netip.Addr, error) {
-	if configured != "" {
-		return netip.ParseAddr(configured)
+// chooseRelayIPs picks the local addresses relay sockets bind to, at most
+// one per family: the configured ones, else the listen address when
+// specific, else the host's first global address of each family (IPv6:
+// not link-local, ULA only when there is no other), else IPv4 loopback (a
+// host with no network).
+func chooseRelayIPs(configured []string, listenIP netip.Addr) ([]netip.Addr, error) {
+	if len(configured) > 0 {
+		return parseAddrs(configured)
 	}
 	if !listenIP.IsUnspecified() {
-		return listenIP, nil
+		return []netip.Addr{listenIP.Unmap()}, nil
 	}
 	ifaces, err := net.Interfaces()
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("relay: list interfaces: %w", err)
+		return nil, fmt.Errorf("relay: list interfaces: %w", err)
 	}
+	var v4, v6, ula netip.Addr
 	for _, ifc := range ifaces {
 		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
 			continue
@@ -187,12 +198,49 @@ func chooseRelayIP(configured string, listenIP netip.Addr) (netip.Addr, error) {
 		}
 		for _, a := range addrs {
 			p, err := netip.ParsePrefix(a.String())
-			if err == nil && p.Addr().Is4() && p.Addr().IsGlobalUnicast() {
-				return p.Addr(), nil
+			if err != nil || !p.Addr().IsGlobalUnicast() {
+				continue
+			}
+			switch ip := p.Addr().Unmap(); {
+			case ip.Is4():
+				if !v4.IsValid() {
+					v4 = ip
+				}
+			case ip.IsPrivate(): // fc00::/7
+				if !ula.IsValid() {
+					ula = ip
+				}
+			case !v6.IsValid():
+				v6 = ip
 			}
 		}
 	}
-	return netip.MustParseAddr("127.0.0.1"), nil
+	if !v6.IsValid() {
+		v6 = ula
+	}
+	var out []netip.Addr
+	for _, a := range []netip.Addr{v4, v6} {
+		if a.IsValid() {
+			out = append(out, a)
+		}
+	}
+	if len(out) == 0 {
+		out = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
+	}
+	return out, nil
+}
+
+// parseAddrs parses validated configured addresses.
+func parseAddrs(list []string) ([]netip.Addr, error) {
+	var out []netip.Addr
+	for _, s := range list {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a.Unmap())
+	}
+	return out, nil
 }
 
 // apiListeners is what the API advertises: the relay's running listeners in

@@ -1,0 +1,324 @@
+package relay
+
+import (
+	"bytes"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pion/logging"
+	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
+)
+
+// The dual-stack test network: both addresses on the namespace's lo.
+var (
+	dsAddr4 = netip.MustParseAddr("198.51.100.10")
+	dsAddr6 = netip.MustParseAddr("2001:db8:1::10")
+)
+
+// inNetns re-runs the test named name as a child process inside a network
+// namespace it creates with dsAddr4 and dsAddr6 on lo, and reports whether
+// the caller is that child (then it runs the test body).
+func inNetns(t *testing.T, name string) bool {
+	t.Helper()
+	if os.Getenv("TURNKEY_NETNS_CHILD") != "" {
+		for _, args := range [][]string{
+			{"link", "set", "lo", "up"},
+			{"addr", "add", dsAddr4.String() + "/24", "dev", "lo"},
+			{"addr", "add", dsAddr6.String() + "/64", "dev", "lo", "nodad"},
+		} {
+			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+				t.Fatalf("ip %v: %v: %s", args, err, out)
+			}
+		}
+		return true
+	}
+	if os.Geteuid() != 0 {
+		testenv.Require(t, "root, to create a network namespace")
+	}
+	ip := testenv.Program(t, "ip", "iproute2")
+	ns := "tk-ds-" + strconv.Itoa(os.Getpid())
+	if out, err := exec.Command(ip, "netns", "add", ns).CombinedOutput(); err != nil {
+		testenv.Require(t, "ip netns add: %v: %s", err, out)
+	}
+	t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
+	cmd := exec.Command(ip, "netns", "exec", ns, os.Args[0],
+		"-test.run=^"+name+"$", "-test.count=1", "-test.v", "-test.timeout=2m")
+	cmd.Env = append(os.Environ(), "TURNKEY_NETNS_CHILD=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+name)) {
+		t.Fatalf("child in namespace %s: %v\n%s", ns, err, out)
+	}
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		if bytes.Contains(line, []byte("--- ")) {
+			t.Log(string(bytes.TrimSpace(line)))
+		}
+	}
+	return false
+}
+
+// udpEchoAt is a UDP echo peer on addr.
+func udpEchoAt(t *testing.T, addr netip.Addr) *net.UDPAddr {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	go func() {
+		buf := make([]byte, 2048)
+		for {
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
+			if err != nil {
+				return
+			}
+			_, _ = pc.WriteToUDPAddrPort(buf[:n], from)
+		}
+	}()
+	return pc.LocalAddr().(*net.UDPAddr)
+}
+
+// startDualStack is a relay in the test namespace listening on both
+// families ("::", dual-stack) with the given relay addresses, the two test
+// prefixes allowed as peers.
+func startDualStack(t *testing.T, relayIPs ...netip.Addr) *testServer {
+	t.Helper()
+	return startServer(t, func(c *Config) {
+		c.ListenIP = netip.IPv6Unspecified()
+		c.RelayIPs = relayIPs
+		c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{
+			netip.PrefixFrom(dsAddr4, 24), netip.PrefixFrom(dsAddr6, 64)}}
+	})
+}
+
+// listenerOn is the server's listener of transport at addr's family.
+func listenerOn(ts *testServer, transport string, addr netip.Addr) string {
+	ap, _ := addrPort(ts.Listeners()[0].Addr)
+	for _, l := range ts.Listeners() {
+		if l.Transport == transport {
+			ap, _ = addrPort(l.Addr)
+			break
+		}
+	}
+	return netip.AddrPortFrom(addr, ap.Port()).String()
+}
+
+// dialFamily is a pion client from client's address to server (udp or
+// tcp), asking for relays of family.
+func dialFamily(t *testing.T, transport string, client netip.Addr, server string, family turn.RequestedAddressFamily) *turn.Client {
+	t.Helper()
+	var conn net.PacketConn
+	if transport == "udp" {
+		pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(client, 0)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = pc
+	} else {
+		d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(client, 0))}
+		c, err := d.Dial("tcp", server)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conn = turn.NewSTUNConn(c)
+	}
+	user, pass := creds("ds-"+transport+"-"+client.String(), time.Hour)
+	c, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: server, TURNServerAddr: server, Conn: conn,
+		Username: user, Password: pass, Realm: testRealm,
+		RequestedAddressFamily: family,
+		RTO:                    200 * time.Millisecond,
+		LoggerFactory:          logging.NewDefaultLoggerFactory(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close(); conn.Close() })
+	return c
+}
+
+// rawFrom is a rawClient over UDP from client's address.
+func rawFrom(t *testing.T, client netip.Addr, server, user string) *rawClient {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(client, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	u, p := creds(user, time.Hour)
+	return &rawClient{t: t, conn: pc, to: mustResolveUDP(t, server), user: u, password: p, realm: testRealm}
+}
+
+func requestedFamily(b byte) stun.Setter {
+	return stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{b, 0, 0, 0}}
+}
+
+// relayedAddr is the XOR-RELAYED-ADDRESS of the last answer.
+func (c *rawClient) relayedAddr() netip.Addr {
+	c.t.Helper()
+	var a stun.XORMappedAddress
+	if err := a.GetFromAs(c.last, stun.AttrXORRelayedAddress); err != nil {
+		c.t.Fatalf("no XOR-RELAYED-ADDRESS in %v", c.last)
+	}
+	ip, _ := netip.AddrFromSlice(a.IP)
+	return ip.Unmap()
+}
+
+// TestDualStackRelay (#19): with an IPv4 and an IPv6 relay address, pion's
+// client gets a relay of the family it asks for with REQUESTED-ADDRESS-
+// FAMILY over either listener family and transport, and relays to an echo
+// peer of that family; the allocation metrics carry the family. Runs in a
+// network namespace the test creates (198.51.100.10, 2001:db8:1::10).
+func TestDualStackRelay(t *testing.T) {
+	if !inNetns(t, "TestDualStackRelay") {
+		return
+	}
+	ts := startDualStack(t, dsAddr4, dsAddr6)
+	echo := map[turn.RequestedAddressFamily]*net.UDPAddr{
+		turn.RequestedAddressFamilyIPv4: udpEchoAt(t, dsAddr4),
+		turn.RequestedAddressFamilyIPv6: udpEchoAt(t, dsAddr6),
+	}
+	want := map[turn.RequestedAddressFamily]netip.Addr{
+		turn.RequestedAddressFamilyIPv4: dsAddr4, turn.RequestedAddressFamilyIPv6: dsAddr6,
+	}
+	cases := []struct {
+		transport string
+		client    netip.Addr // also the listener family used
+		family    turn.RequestedAddressFamily
+	}{
+		{"udp", dsAddr4, turn.RequestedAddressFamilyIPv4},
+		{"udp", dsAddr4, turn.RequestedAddressFamilyIPv6},
+		{"udp", dsAddr6, turn.RequestedAddressFamilyIPv4},
+		{"udp", dsAddr6, turn.RequestedAddressFamilyIPv6},
+		{"tcp", dsAddr4, turn.RequestedAddressFamilyIPv6},
+		{"tcp", dsAddr6, turn.RequestedAddressFamilyIPv6},
+	}
+	for _, tc := range cases {
+		fam := familyIPv4
+		if tc.family == turn.RequestedAddressFamilyIPv6 {
+			fam = familyIPv6
+		}
+		t.Run(tc.transport+"/from-"+familyName(tc.client)+"/"+fam, func(t *testing.T) {
+			before := testutil.ToFloat64(ts.metrics.allocationsTotal.WithLabelValues(tc.transport, fam))
+			c := dialFamily(t, tc.transport, tc.client, listenerOn(ts, tc.transport, tc.client), tc.family)
+			relayConn, err := c.Allocate()
+			if err != nil {
+				t.Fatalf("allocate: %v", err)
+			}
+			defer relayConn.Close()
+			if ap, _ := addrPort(relayConn.LocalAddr()); ap.Addr() != want[tc.family] {
+				t.Fatalf("relayed address %v, want %v", relayConn.LocalAddr(), want[tc.family])
+			}
+			if err := c.CreatePermission(echo[tc.family]); err != nil {
+				t.Fatalf("create permission: %v", err)
+			}
+			roundTrip(t, relayConn, echo[tc.family], []byte("dual-stack "+fam))
+			if d := testutil.ToFloat64(ts.metrics.allocationsTotal.WithLabelValues(tc.transport, fam)) - before; d != 1 {
+				t.Errorf("turnkey_allocations_total{transport=%s,family=%s} moved by %v, want 1", tc.transport, fam, d)
+			}
+		})
+	}
+}
+
+// TestDualStackAnswers (#19): the exact answers of RFC 8656 §7.2 and RFC
+// 6156 about families, in the test namespace: 440 for a family the relay
+// has no address of (asked for, or the default), the default family
+// (IPv4; the listener's where the relay has IPv6 only), 443 for a
+// permission or channel to a peer of the other family, and a dual
+// allocation request (ADDITIONAL-ADDRESS-FAMILY) answered with the
+// default family only, or 400 where invalid.
+func TestDualStackAnswers(t *testing.T) {
+	if !inNetns(t, "TestDualStackAnswers") {
+		return
+	}
+	servers := map[string]*testServer{
+		"dual": startDualStack(t, dsAddr4, dsAddr6),
+		"ipv4": startDualStack(t, dsAddr4),
+		"ipv6": startDualStack(t, dsAddr6),
+	}
+	peer4 := netip.AddrPortFrom(dsAddr4, 9)
+	peer6 := netip.AddrPortFrom(dsAddr6, 9)
+	additional := func(b byte) stun.Setter {
+		return stun.RawAttribute{Type: attrAdditionalAddressFamily, Value: []byte{b, 0, 0, 0}}
+	}
+	cases := []struct {
+		name, server string
+		client       netip.Addr
+		allocate     []stun.Setter
+		code         int        // of the Allocate
+		relayed      netip.Addr // when it succeeds
+		then         func(c *rawClient) int
+		thenCode     int
+	}{
+		{name: "IPv6 on an IPv4-only relay", server: "ipv4", client: dsAddr4,
+			allocate: []stun.Setter{requestedFamily(familyByteIPv6)}, code: 440},
+		{name: "IPv4 on an IPv6-only relay", server: "ipv6", client: dsAddr6,
+			allocate: []stun.Setter{requestedFamily(familyByteIPv4)}, code: 440},
+		{name: "default on an IPv6-only relay from IPv4", server: "ipv6", client: dsAddr4, code: 440},
+		{name: "default on an IPv6-only relay from IPv6", server: "ipv6", client: dsAddr6, relayed: dsAddr6},
+		{name: "default from IPv6 is IPv4", server: "dual", client: dsAddr6, relayed: dsAddr4},
+		{name: "IPv6 from IPv4", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{requestedFamily(familyByteIPv6)}, relayed: dsAddr6},
+		{name: "IPv6 permission on IPv4", server: "dual", client: dsAddr4, relayed: dsAddr4,
+			then: func(c *rawClient) int { return c.createPermission(peer6) }, thenCode: 443},
+		{name: "IPv4 permission on IPv6", server: "dual", client: dsAddr6, relayed: dsAddr6,
+			allocate: []stun.Setter{requestedFamily(familyByteIPv6)},
+			then:     func(c *rawClient) int { return c.createPermission(peer4) }, thenCode: 443},
+		{name: "IPv6 channel on IPv4", server: "dual", client: dsAddr4, relayed: dsAddr4,
+			then: func(c *rawClient) int { return c.channelBind(0x4001, peer6) }, thenCode: 443},
+		{name: "same-family permission", server: "dual", client: dsAddr4, relayed: dsAddr6,
+			allocate: []stun.Setter{requestedFamily(familyByteIPv6)},
+			then:     func(c *rawClient) int { return c.createPermission(peer6) }},
+		{name: "ADDITIONAL-ADDRESS-FAMILY IPv6: the default family only", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4},
+		{name: "ADDITIONAL-ADDRESS-FAMILY IPv4", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv4)}, code: 400},
+		{name: "ADDITIONAL- with REQUESTED-ADDRESS-FAMILY", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{requestedFamily(familyByteIPv4), additional(familyByteIPv6)}, code: 400},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := servers[tc.server]
+			c := rawFrom(t, tc.client, listenerOn(ts, "udp", tc.client), "ds-"+tc.name)
+			if code := c.do(stun.MethodAllocate, append([]stun.Setter{udpTransport}, tc.allocate...)...); code != tc.code {
+				t.Fatalf("Allocate answered %d, want %d (%v)", code, tc.code, c.last)
+			}
+			if tc.code != 0 {
+				assertErrorAttrs(t, c.last, true)
+				return
+			}
+			if got := c.relayedAddr(); got != tc.relayed {
+				t.Fatalf("relayed address %v, want %v", got, tc.relayed)
+			}
+			count := 0
+			for _, a := range c.last.Attributes {
+				if a.Type == stun.AttrXORRelayedAddress {
+					count++
+				}
+			}
+			if count != 1 {
+				t.Errorf("%d XOR-RELAYED-ADDRESS, want 1", count)
+			}
+			if tc.then == nil {
+				return
+			}
+			if code := tc.then(c); code != tc.thenCode {
+				t.Fatalf("answered %d, want %d (%v)", code, tc.thenCode, c.last)
+			}
+			if tc.thenCode != 0 {
+				assertErrorAttrs(t, c.last, true)
+			}
+		})
+	}
+}
