@@ -1,12 +1,8 @@
 package relay
 
 import (
-	"bytes"
 	"net"
 	"net/netip"
-	"os"
-	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -16,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnkey-dev/turnkey/internal/testenv"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // The dual-stack test network: both addresses on the namespace's lo.
@@ -24,66 +21,10 @@ var (
 	dsAddr6 = netip.MustParseAddr("2001:db8:1::10")
 )
 
-// inNetns re-runs the test named name as a child process inside a network
-// namespace it creates with dsAddr4 and dsAddr6 on lo, and reports whether
-// the caller is that child (then it runs the test body).
-func inNetns(t *testing.T, name string) bool {
-	t.Helper()
-	if os.Getenv("TURNKEY_NETNS_CHILD") != "" {
-		for _, args := range [][]string{
-			{"link", "set", "lo", "up"},
-			{"addr", "add", dsAddr4.String() + "/24", "dev", "lo"},
-			{"addr", "add", dsAddr6.String() + "/64", "dev", "lo", "nodad"},
-		} {
-			if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
-				t.Fatalf("ip %v: %v: %s", args, err, out)
-			}
-		}
-		return true
-	}
-	if os.Geteuid() != 0 {
-		testenv.Require(t, "root, to create a network namespace")
-	}
-	ip := testenv.Program(t, "ip", "iproute2")
-	ns := "tk-ds-" + strconv.Itoa(os.Getpid())
-	if out, err := exec.Command(ip, "netns", "add", ns).CombinedOutput(); err != nil {
-		testenv.Require(t, "ip netns add: %v: %s", err, out)
-	}
-	t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
-	cmd := exec.Command(ip, "netns", "exec", ns, os.Args[0],
-		"-test.run=^"+name+"$", "-test.count=1", "-test.v", "-test.timeout=2m")
-	cmd.Env = append(os.Environ(), "TURNKEY_NETNS_CHILD=1")
-	out, err := cmd.CombinedOutput()
-	if err != nil || !bytes.Contains(out, []byte("--- PASS: "+name)) {
-		t.Fatalf("child in namespace %s: %v\n%s", ns, err, out)
-	}
-	for _, line := range bytes.Split(out, []byte("\n")) {
-		if bytes.Contains(line, []byte("--- ")) {
-			t.Log(string(bytes.TrimSpace(line)))
-		}
-	}
-	return false
-}
-
-// udpEchoAt is a UDP echo peer on addr.
-func udpEchoAt(t *testing.T, addr netip.Addr) *net.UDPAddr {
-	t.Helper()
-	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := pc.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			_, _ = pc.WriteToUDPAddrPort(buf[:n], from)
-		}
-	}()
-	return pc.LocalAddr().(*net.UDPAddr)
+// dsNetns is the setup of the test namespace: both addresses on its lo.
+var dsNetns = [][]string{
+	{"addr", "add", dsAddr4.String() + "/24", "dev", "lo"},
+	{"addr", "add", dsAddr6.String() + "/64", "dev", "lo", "nodad"},
 }
 
 // startDualStack is a relay in the test namespace listening on both
@@ -181,13 +122,13 @@ func (c *rawClient) relayedAddr() netip.Addr {
 // peer of that family; the allocation metrics carry the family. Runs in a
 // network namespace the test creates (198.51.100.10, 2001:db8:1::10).
 func TestDualStackRelay(t *testing.T) {
-	if !inNetns(t, "TestDualStackRelay") {
+	if !testenv.InNetns(t, dsNetns...) {
 		return
 	}
 	ts := startDualStack(t, dsAddr4, dsAddr6)
 	echo := map[turn.RequestedAddressFamily]*net.UDPAddr{
-		turn.RequestedAddressFamilyIPv4: udpEchoAt(t, dsAddr4),
-		turn.RequestedAddressFamilyIPv6: udpEchoAt(t, dsAddr6),
+		turn.RequestedAddressFamilyIPv4: testnet.UDPEchoOn(t, dsAddr4),
+		turn.RequestedAddressFamilyIPv6: testnet.UDPEchoOn(t, dsAddr6),
 	}
 	want := map[turn.RequestedAddressFamily]netip.Addr{
 		turn.RequestedAddressFamilyIPv4: dsAddr4, turn.RequestedAddressFamilyIPv6: dsAddr6,
@@ -239,7 +180,7 @@ func TestDualStackRelay(t *testing.T) {
 // allocation request (ADDITIONAL-ADDRESS-FAMILY) answered with the
 // default family only, or 400 where invalid.
 func TestDualStackAnswers(t *testing.T) {
-	if !inNetns(t, "TestDualStackAnswers") {
+	if !testenv.InNetns(t, dsNetns...) {
 		return
 	}
 	servers := map[string]*testServer{

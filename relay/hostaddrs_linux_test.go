@@ -1,11 +1,8 @@
 package relay
 
 import (
-	"bytes"
 	"net/netip"
-	"os"
 	"os/exec"
-	"strconv"
 	"testing"
 	"time"
 
@@ -21,23 +18,7 @@ import (
 // a network namespace the test creates, in a child process.
 func TestHostAddressAddedAfterStart(t *testing.T) {
 	const newAddr = "198.51.100.20"
-	if os.Getenv("TURNKEY_NETNS_CHILD") == "" {
-		if os.Geteuid() != 0 {
-			testenv.Require(t, "root, to create a network namespace")
-		}
-		ip := testenv.Program(t, "ip", "iproute2")
-		ns := "tk-m1-" + strconv.Itoa(os.Getpid())
-		if out, err := exec.Command(ip, "netns", "add", ns).CombinedOutput(); err != nil {
-			testenv.Require(t, "ip netns add: %v: %s", err, out)
-		}
-		t.Cleanup(func() { _ = exec.Command(ip, "netns", "del", ns).Run() })
-		cmd := exec.Command(ip, "netns", "exec", ns, os.Args[0],
-			"-test.run=^TestHostAddressAddedAfterStart$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), "TURNKEY_NETNS_CHILD=1")
-		out, err := cmd.CombinedOutput()
-		if err != nil || !bytes.Contains(out, []byte("--- PASS: TestHostAddressAddedAfterStart")) {
-			t.Fatalf("child in namespace %s: %v\n%s", ns, err, out)
-		}
+	if !testenv.InNetns(t) {
 		return
 	}
 	run := func(args ...string) {
@@ -46,7 +27,6 @@ func TestHostAddressAddedAfterStart(t *testing.T) {
 			t.Fatalf("ip %v: %v: %s", args, err, out)
 		}
 	}
-	run("link", "set", "lo", "up")
 	ts := startServer(t, func(c *Config) {
 		c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}, DisableDefaultDeny: true}
 	})

@@ -4,6 +4,7 @@ package testnet
 
 import (
 	"net"
+	"net/netip"
 	"testing"
 )
 
@@ -11,7 +12,14 @@ import (
 // where it came from, until the test ends.
 func UDPEcho(t testing.TB) *net.UDPAddr {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	return UDPEchoOn(t, netip.MustParseAddr("127.0.0.1"))
+}
+
+// UDPEchoOn is UDPEcho on another local address (one a test's own network
+// namespace has, or ::1).
+func UDPEchoOn(t testing.TB, addr netip.Addr) *net.UDPAddr {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -19,11 +27,11 @@ func UDPEcho(t testing.TB) *net.UDPAddr {
 	go func() {
 		buf := make([]byte, 2048)
 		for {
-			n, from, err := pc.ReadFrom(buf)
+			n, from, err := pc.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return
 			}
-			_, _ = pc.WriteTo(buf[:n], from)
+			_, _ = pc.WriteToUDPAddrPort(buf[:n], from)
 		}
 	}()
 	return pc.LocalAddr().(*net.UDPAddr)
