@@ -146,6 +146,14 @@ func dialClientConn(t *testing.T, transport, server, username, password, realm s
 	default:
 		t.Fatalf("transport %q", transport)
 	}
+	client := listeningClient(t, conn, server, username, password, realm)
+	t.Cleanup(func() { conn.Close() })
+	return client, conn
+}
+
+// listeningClient starts a pion client on conn, closed when the test ends.
+func listeningClient(t *testing.T, conn net.PacketConn, server, username, password, realm string) *turn.Client {
+	t.Helper()
 	client, err := turn.NewClient(&turn.ClientConfig{
 		STUNServerAddr: server,
 		TURNServerAddr: server,
@@ -162,8 +170,8 @@ func dialClientConn(t *testing.T, transport, server, username, password, realm s
 	if err := client.Listen(); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { client.Close(); conn.Close() })
-	return client, conn
+	t.Cleanup(client.Close)
+	return client
 }
 
 // roundTrip sends payload through relay to the echo peer and waits for it

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -204,23 +203,7 @@ func TestPionClientThroughNonceRotation(t *testing.T) {
 	for i, s := range senders(t, ts) {
 		t.Run(s.name, func(t *testing.T) {
 			user, pass := creds("rotating-"+itoa(i), 2*time.Hour)
-			client, err := turn.NewClient(&turn.ClientConfig{
-				STUNServerAddr: s.to.String(),
-				TURNServerAddr: s.to.String(),
-				Conn:           s.conn,
-				Username:       user,
-				Password:       pass,
-				Realm:          testRealm,
-				RTO:            200 * time.Millisecond,
-				LoggerFactory:  logging.NewDefaultLoggerFactory(),
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := client.Listen(); err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(client.Close)
+			client := listeningClient(t, s.conn, s.to.String(), user, pass, testRealm)
 			relayConn, err := client.Allocate()
 			if err != nil {
 				t.Fatalf("allocate: %v", err)
