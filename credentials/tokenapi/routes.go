@@ -24,7 +24,7 @@ func (a *API) routes() http.Handler {
 		mux.Handle(pattern, a.instrument(label, h))
 	}
 	handle(routeTokens, routeTokens, a.handleTokens)
-	handle(routeTokensBare, routeTokensBare, a.handleTokens)
+	handle(routeTokensBare, routeTokensBare, asXML(a.handleTokens))
 	handle(routeKeys, routeKeys, a.handleKeys)
 	handle(routeKeysBare, routeKeysBare, a.handleKeys)
 	handle(routeKey, routeKey+".json", a.handleKey)

@@ -151,7 +151,6 @@ func TestTokensWire(t *testing.T) {
 		header     map[string]string
 	}{
 		{name: "created", method: "POST", path: e.tokensPath(), body: "Ttl=120", user: sid, pass: tok, status: 201, host: "relay.example.com"},
-		{name: "no .json suffix", method: "POST", path: strings.TrimSuffix(e.tokensPath(), ".json"), user: sid, pass: tok, status: 201, host: "relay.example.com"},
 		{name: "region", method: "POST", path: e.tokensPath(), body: "Region=frankfurt", user: sid, pass: tok, status: 201, host: "fra.relay.example.com"},
 		{name: "ipv6 region", method: "POST", path: e.tokensPath(), body: "Region=v6", user: sid, pass: tok, status: 201, host: "[2001:db8::1]"},
 		{name: "global region", method: "POST", path: e.tokensPath(), body: "Region=global", user: sid, pass: tok, status: 201, host: "relay.example.com"},
