@@ -76,9 +76,9 @@ func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID strin
 	p, err := a.checkBasic(r.Context(), user, pass)
 	switch {
 	case errors.Is(err, errBadCredentials):
-		a.limiter.Fail(r.RemoteAddr)
+		a.limiter.Fail(a.clientAddr(r))
 		a.metrics.authFailure("basic")
-		a.log.Info("tokenapi: basic authentication failed", "user", loggableSID(user), "remote", r.RemoteAddr)
+		a.log.Info("tokenapi: basic authentication failed", "user", loggableSID(user), "remote", a.clientAddr(r))
 		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
 		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate")
 		return principal{}, false
@@ -117,7 +117,7 @@ func (a *API) authMain(w http.ResponseWriter, r *http.Request, accountSID string
 
 // refuseRateLimited answers 429 when the source is over its failure budget.
 func (a *API) refuseRateLimited(w http.ResponseWriter, r *http.Request) bool {
-	wait, blocked := a.limiter.Blocked(r.RemoteAddr)
+	wait, blocked := a.limiter.Blocked(a.clientAddr(r))
 	if !blocked {
 		return false
 	}
