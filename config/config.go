@@ -135,6 +135,11 @@ type API struct {
 	TLS bool `yaml:"tls" env:"API_TLS" flag:"api-tls" help:"serve the API over HTTPS with the tls certificate" reload:"restart"`
 	// AuthFailuresPerMinute limits failed authentications per source IP.
 	AuthFailuresPerMinute int `yaml:"auth_failures_per_minute" env:"API_AUTH_FAILURES_PER_MINUTE" flag:"api-auth-failures-per-minute" help:"failed authentications allowed per source address per minute" reload:"restart"`
+	// TrustedProxies are reverse-proxy addresses or CIDRs whose Forwarded /
+	// X-Forwarded-For header names the client for the failed-auth limiter.
+	// Empty (the default) trusts no header: behind a proxy, every client
+	// would then share the proxy's failure budget.
+	TrustedProxies []string `yaml:"trusted_proxies" env:"API_TRUSTED_PROXIES" flag:"api-trusted-proxy" help:"reverse-proxy CIDRs whose X-Forwarded-For/Forwarded names the client, comma separated (default: none)" reload:"restart"`
 	// MaxBodyBytes bounds request bodies.
 	MaxBodyBytes int64 `yaml:"max_body_bytes" env:"API_MAX_BODY_BYTES" flag:"api-max-body-bytes" help:"largest request body accepted" reload:"restart"`
 	// TrackedAccounts caps the accounts given their own usage series.

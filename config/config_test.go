@@ -263,3 +263,27 @@ func TestRelayIPForms(t *testing.T) {
 		})
 	}
 }
+
+func TestParseTrustedProxy(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"10.0.0.0/8", "10.0.0.0/8", true},
+		{"10.1.2.3/8", "10.0.0.0/8", true},
+		{"192.0.2.7", "192.0.2.7/32", true},
+		{"::ffff:192.0.2.7", "192.0.2.7/32", true},
+		{"2001:db8::/32", "2001:db8::/32", true},
+		{" 2001:db8::1 ", "2001:db8::1/128", true},
+		{"fe80::1%eth0", "", false},
+		{"10.0.0.0/33", "", false},
+		{"proxy.local", "", false},
+		{"", "", false},
+	}
+	for _, tc := range tests {
+		p, err := ParseTrustedProxy(tc.in)
+		if (err == nil) != tc.ok || (tc.ok && p.String() != tc.want) {
+			t.Errorf("ParseTrustedProxy(%q) = %v, %v; want %s ok=%v", tc.in, p, err, tc.want, tc.ok)
+		}
+	}
+}

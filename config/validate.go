@@ -196,6 +196,11 @@ func (c *Config) Validate() error {
 	if a.TLS && !c.TLS.Enabled() {
 		bad("api.tls", "needs tls.cert_file and tls.key_file")
 	}
+	for i, p := range a.TrustedProxies {
+		if _, err := ParseTrustedProxy(p); err != nil {
+			bad(fmt.Sprintf("api.trusted_proxies[%d]", i), "%q is not an IP address or CIDR", p)
+		}
+	}
 	if a.AuthFailuresPerMinute < 1 {
 		bad("api.auth_failures_per_minute", "must be at least 1")
 	}
@@ -278,4 +283,29 @@ func addrsPerFamily(path string, list []string, bad func(path, format string, ar
 		out[a.Is4()] = a
 	}
 	return out
+}
+
+// ParseTrustedProxy reads an api.trusted_proxies entry: a CIDR, or a single
+// address (a /32 or /128).
+func ParseTrustedProxy(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "/") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		if p.Addr().Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("%q has a zone", s)
+		}
+		return p.Masked(), nil
+	}
+	ip, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Prefix{}, err
+	}
+	if ip.Zone() != "" {
+		return netip.Prefix{}, fmt.Errorf("%q has a zone", s)
+	}
+	ip = ip.Unmap()
+	return netip.PrefixFrom(ip, ip.BitLen()), nil
 }

@@ -165,7 +165,7 @@ func VerifyAccessToken(ctx context.Context, raw string, keys KeyResolver, now ti
 	if err != nil {
 		return nil, classifyParseError(err, "API key secret", claims.ExpiresAt, claims.NotBefore, claims.IssuedAt)
 	}
-	if err := checkLifetime(claims.ExpiresAt, claims.NotBefore, claims.IssuedAt); err != nil {
+	if err := checkLifetime(claims.ExpiresAt, claims.NotBefore, claims.IssuedAt, now, cfg.skew); err != nil {
 		return nil, err
 	}
 	claims.Region = hdr.twr

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -71,9 +72,16 @@ func newVerifyConfig(opts []VerifyOption) verifyConfig {
 	return c
 }
 
+// acceptedAlgs are the algorithms Twilio's helper libraries sign with:
+// twilio-node and twilio-php can choose HS384 and HS512. All are HMAC over
+// the same secret, so accepting them admits no key confusion.
+var acceptedAlgs = []string{
+	jwt.SigningMethodHS256.Alg(), jwt.SigningMethodHS384.Alg(), jwt.SigningMethodHS512.Alg(),
+}
+
 func (c verifyConfig) parser(now time.Time) *jwt.Parser {
 	return jwt.NewParser(
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithValidMethods(acceptedAlgs),
 		jwt.WithLeeway(c.skew),
 		jwt.WithTimeFunc(func() time.Time { return now }),
 		jwt.WithExpirationRequired(),
@@ -170,9 +178,9 @@ func peekHeader(raw string) (tokenHeader, error) {
 	alg, isString := m["alg"].(string)
 	switch {
 	case !isString:
-		return h, refuse(ReasonBadAlg, "header has no alg; only HS256 is accepted")
-	case alg != jwt.SigningMethodHS256.Alg():
-		return h, refuse(ReasonBadAlg, "alg %s is not accepted; only HS256 is", clip(alg))
+		return h, refuse(ReasonBadAlg, "header has no alg; only HS256, HS384 and HS512 are accepted")
+	case !slices.Contains(acceptedAlgs, alg):
+		return h, refuse(ReasonBadAlg, "alg %s is not accepted; only HS256, HS384 and HS512 are", clip(alg))
 	}
 	h.alg = alg
 	if v, present := m["cty"]; present {
@@ -280,14 +288,19 @@ func classifyParseError(err error, secretName string, exp, nbf, iat *jwt.Numeric
 }
 
 // checkLifetime refuses tokens valid for longer than Twilio allows. The
-// window starts at nbf when there is one, else at iat.
-func checkLifetime(exp, nbf, iat *jwt.NumericDate) error {
+// window starts at nbf when there is one, else at iat. twilio-php, -java,
+// -csharp and python 5.x emit neither by default; such a token may then be
+// valid for at most the maximum (plus skew) from now on.
+func checkLifetime(exp, nbf, iat *jwt.NumericDate, now time.Time, skew time.Duration) error {
 	start := iat
 	if nbf != nil {
 		start = nbf
 	}
 	if start == nil {
-		return refuse(ReasonMalformed, "token has neither iat nor nbf, so its lifetime is unbounded")
+		if left := exp.Sub(now); left > MaxTokenLifetime+skew {
+			return refuse(ReasonLifetimeTooLong, "token has neither iat nor nbf and is valid for %s more; at most %s is allowed", left.Truncate(time.Second), MaxTokenLifetime)
+		}
+		return nil
 	}
 	if life := exp.Sub(start.Time); life > MaxTokenLifetime {
 		return refuse(ReasonLifetimeTooLong, "token is valid for %s; at most %s is allowed", life, MaxTokenLifetime)

@@ -215,7 +215,8 @@ func TestVerifyBearer(t *testing.T) {
 		{name: "grants without cty", token: forge(t, map[string]any{"alg": "HS256"}, accessClaims(nil), goldenSecret), reason: ReasonMissingCty},
 		{name: "neither kind", token: forge(t, map[string]any{"alg": "HS256"}, map[string]any{"iss": goldenAccount, "exp": 1700003600}, goldenAuthToken), reason: ReasonMalformed},
 		{name: "scope with foreign cty", token: forge(t, map[string]any{"alg": "HS256", "cty": "x"}, capabilityClaims(nil), goldenAuthToken), reason: ReasonMalformed},
-		{name: "bad alg", token: hsToken(t, jwt.SigningMethodHS384, capabilityClaims(nil)), reason: ReasonBadAlg},
+		{name: "HS384 capability", token: hsToken(t, jwt.SigningMethodHS384, capabilityClaims(nil)), want: Bearer{Kind: BearerCapability, AccountSID: goldenAccount, CredID: goldenTokenID, Identity: "tommy", Expires: exp}},
+		{name: "bad alg", token: noneToken(t, capabilityClaims(nil)), reason: ReasonBadAlg},
 		{name: "payload not JSON", token: "eyJhbGciOiJIUzI1NiJ9.bm9wZQ.c2ln", reason: ReasonMalformed},
 		{name: "garbage", token: "Basic abc", reason: ReasonMalformed},
 	}

@@ -211,7 +211,7 @@ func ParseScopes(scope string) (Scopes, error) {
 			if q.Get("appSid") == "" {
 				return Scopes{}, errors.New("outgoing scope has no appSid")
 			}
-			params, err := parseAppParams(q)
+			params, err := parseAppParams(q, "appParams")
 			if err != nil {
 				return Scopes{}, fmt.Errorf("outgoing scope: %w", err)
 			}
@@ -220,7 +220,9 @@ func ParseScopes(scope string) (Scopes, error) {
 			if s.EventStream != nil {
 				continue
 			}
-			params, err := parseAppParams(q)
+			// twilio-node writes the filters as appParams, twilio-python
+			// and twilio-php as params.
+			params, err := parseAppParams(q, "appParams", "params")
 			if err != nil {
 				return Scopes{}, fmt.Errorf("event stream scope: %w", err)
 			}
@@ -230,14 +232,21 @@ func ParseScopes(scope string) (Scopes, error) {
 	return s, nil
 }
 
-func parseAppParams(q url.Values) (map[string]string, error) {
-	raw := q.Get("appParams")
+// parseAppParams decodes the first of names present in q as a nested
+// query string.
+func parseAppParams(q url.Values, names ...string) (map[string]string, error) {
+	var raw, name string
+	for _, name = range names {
+		if raw = q.Get(name); raw != "" {
+			break
+		}
+	}
 	if raw == "" {
 		return nil, nil
 	}
 	inner, err := url.ParseQuery(raw)
 	if err != nil {
-		return nil, fmt.Errorf("appParams: %w", err)
+		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	params := make(map[string]string, len(inner))
 	for k, v := range inner {
@@ -277,7 +286,7 @@ func VerifyCapabilityToken(ctx context.Context, raw string, accounts AccountReso
 	if err != nil {
 		return nil, classifyParseError(err, "account's auth token", claims.ExpiresAt, claims.NotBefore, claims.IssuedAt)
 	}
-	if err := checkLifetime(claims.ExpiresAt, claims.NotBefore, claims.IssuedAt); err != nil {
+	if err := checkLifetime(claims.ExpiresAt, claims.NotBefore, claims.IssuedAt, now, cfg.skew); err != nil {
 		return nil, err
 	}
 	scopes, err := ParseScopes(claims.Scope)

@@ -119,7 +119,8 @@ func TestVerifyCapabilityTokenRefusals(t *testing.T) {
 	}{
 		{name: "golden", token: goldenCapabilityToken},
 		{name: "alg none", token: noneToken(t, capabilityClaims(nil)), reason: ReasonBadAlg},
-		{name: "HS512", token: hsToken(t, jwt.SigningMethodHS512, capabilityClaims(nil)), reason: ReasonBadAlg},
+		{name: "HS512", token: hsToken(t, jwt.SigningMethodHS512, capabilityClaims(nil))},
+		{name: "RS256 header", token: forge(t, map[string]any{"alg": "RS256", "typ": "JWT"}, capabilityClaims(nil), goldenAuthToken), reason: ReasonBadAlg},
 		{name: "wrong auth token", token: forge(t, hdr, capabilityClaims(nil), "stale_auth_token"), reason: ReasonBadSignature},
 		{name: "signed by another account's token", token: forge(t, hdr, capabilityClaims(nil), "other_auth_token_0123456789abcdef"), reason: ReasonBadSignature},
 		{name: "unknown account", token: forge(t, hdr, capabilityClaims(func(c map[string]any) { c["iss"] = "AC55555555555555555555555555555555" }), goldenAuthToken), reason: ReasonUnknownKey},

@@ -143,3 +143,38 @@ func TestRelayConfigProtectsServicePorts(t *testing.T) {
 		t.Errorf("protected ports %v for port 0 and no admin", rc.ProtectedPorts)
 	}
 }
+
+// TestKeysCreateMain: keys are Standard unless --main; list shows the type.
+func TestKeysCreateMain(t *testing.T) {
+	dataDir := filepath.Join(t.TempDir(), "data")
+	code, out, errOut := runCLI(t, "accounts", "create", "-json", "-data-dir", dataDir)
+	if code != 0 {
+		t.Fatalf("accounts create (%d): %s", code, errOut)
+	}
+	var acct struct {
+		SID string `json:"sid"`
+	}
+	if err := json.Unmarshal([]byte(out), &acct); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{nil, "standard"},
+		{[]string{"--main"}, "main"},
+		{[]string{"-main=false"}, "standard"},
+	}
+	for _, tc := range tests {
+		args := append([]string{"keys", "create", "-account", acct.SID, "-json", "-data-dir", dataDir}, tc.args...)
+		code, out, errOut := runCLI(t, args...)
+		var k struct{ Type, Secret string }
+		if err := json.Unmarshal([]byte(out), &k); code != 0 || err != nil || k.Type != tc.want || k.Secret == "" {
+			t.Errorf("keys create %v (%d): %s %s; want type %s", tc.args, code, out, errOut, tc.want)
+		}
+	}
+	code, out, _ = runCLI(t, "keys", "list", "-account", acct.SID, "-data-dir", dataDir)
+	if code != 0 || strings.Count(out, "standard") != 2 || strings.Count(out, "main") != 1 {
+		t.Errorf("keys list:\n%s", out)
+	}
+}

@@ -13,12 +13,13 @@ import (
 )
 
 const keysUsageText = `usage:
-  turnkey keys create --account AC.. [--name NAME] [--json] [config flags]
+  turnkey keys create --account AC.. [--name NAME] [--main] [--json] [config flags]
   turnkey keys list --account AC.. [--json] [config flags]
   turnkey keys delete --account AC.. [--json] [config flags] SK.. [SK..]...
 
 create makes an API key and prints its SID and secret; the secret is shown
-only this once. list prints the account's keys, oldest first, without
+only this once. Keys are Standard (they issue tokens but cannot manage keys
+or accounts) unless --main makes a Main key, which may, like the auth token. list prints the account's keys, oldest first, without
 secrets. delete removes keys and revokes them: credentials already issued
 under them stop working within store.revocation_poll. Flags come before the
 key SIDs.
@@ -64,6 +65,7 @@ func runKeysCreate(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	account := fs.String("account", "", "SID of the account that owns the key (required)")
 	name := fs.String("name", "", "friendly name of the key")
+	mainKey := fs.Bool("main", false, "make a Main key, which may manage keys and accounts (default: Standard)")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	return withStore(cmd, fs, args, stderr, func(ctx context.Context, st store.Store, rest []string) int {
 		if len(rest) > 0 {
@@ -72,7 +74,11 @@ func runKeysCreate(args []string, stdout, stderr io.Writer) int {
 		if !requireAccountFlag(cmd, *account, stderr) {
 			return 2
 		}
-		k, err := st.CreateKey(ctx, *account, *name)
+		create := st.CreateKey
+		if *mainKey {
+			create = st.CreateMainKey
+		}
+		k, err := create(ctx, *account, *name)
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 			return 1
@@ -80,8 +86,8 @@ func runKeysCreate(args []string, stdout, stderr io.Writer) int {
 		if *asJSON {
 			return writeJSON(cmd, stdout, stderr, newKeyJSON(k, true))
 		}
-		fmt.Fprintf(stdout, "sid:           %s\naccount_sid:   %s\nfriendly_name: %s\nsecret:        %s\ndate_created:  %s\n",
-			k.SID, k.AccountSID, k.FriendlyName, k.Secret, k.DateCreated.Format(time.RFC3339))
+		fmt.Fprintf(stdout, "sid:           %s\naccount_sid:   %s\nfriendly_name: %s\ntype:          %s\nsecret:        %s\ndate_created:  %s\n",
+			k.SID, k.AccountSID, k.FriendlyName, keyType(k), k.Secret, k.DateCreated.Format(time.RFC3339))
 		fmt.Fprintln(stderr, "The key secret is shown only once: store it now.")
 		return 0
 	})
@@ -112,9 +118,9 @@ func runKeysList(args []string, stdout, stderr io.Writer) int {
 			return writeJSON(cmd, stdout, stderr, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SID\tCREATED\tNAME")
+		fmt.Fprintln(tw, "SID\tTYPE\tCREATED\tNAME")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", k.SID, k.DateCreated.Format(time.RFC3339), k.FriendlyName)
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.SID, keyType(k), k.DateCreated.Format(time.RFC3339), k.FriendlyName)
 		}
 		if err := tw.Flush(); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
@@ -171,6 +177,7 @@ type keyJSON struct {
 	SID          string    `json:"sid"`
 	AccountSID   string    `json:"account_sid"`
 	FriendlyName string    `json:"friendly_name"`
+	Type         string    `json:"type"` // "main" or "standard"
 	Secret       string    `json:"secret,omitempty"`
 	DateCreated  time.Time `json:"date_created"`
 	DateUpdated  time.Time `json:"date_updated"`
@@ -183,6 +190,7 @@ func newKeyJSON(k store.Key, withSecret bool) keyJSON {
 		SID:          k.SID,
 		AccountSID:   k.AccountSID,
 		FriendlyName: k.FriendlyName,
+		Type:         keyType(k),
 		DateCreated:  k.DateCreated,
 		DateUpdated:  k.DateUpdated,
 	}
@@ -190,4 +198,12 @@ func newKeyJSON(k store.Key, withSecret bool) keyJSON {
 		out.Secret = k.Secret
 	}
 	return out
+}
+
+// keyType names a key's kind as the CLI prints it.
+func keyType(k store.Key) string {
+	if k.Main {
+		return "main"
+	}
+	return "standard"
 }

@@ -291,6 +291,7 @@ func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
 		Regions:               a.Regions,
 		CORSOrigins:           a.CORSOrigins,
 		AuthFailuresPerMinute: a.AuthFailuresPerMinute,
+		TrustedProxies:        trustedProxies(a.TrustedProxies),
 		MaxBodyBytes:          a.MaxBodyBytes,
 		MaxTTL:                n.cfg.TURN.MaxTTL.D(),
 		OnRevoke:              func(credID string) { n.revoked.Add(credID, time.Now()) },
@@ -299,6 +300,18 @@ func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
 		Usage:                 n.usage,
 		Logger:                n.log,
 	}
+}
+
+// trustedProxies parses api.trusted_proxies; config validation has already
+// refused entries that do not parse.
+func trustedProxies(entries []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, e := range entries {
+		if p, err := config.ParseTrustedProxy(e); err == nil {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 func (n *node) usage(account string) tokenapi.UsageReport {

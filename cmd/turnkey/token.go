@@ -38,7 +38,7 @@ $TURNKEY_KEY_SECRET). capability mints a legacy Twilio Client Capability Token
 signed with the account's auth token (--auth-token or $TURNKEY_AUTH_TOKEN).
 decode prints a token's header and claims; with --secret (or --verify, which
 takes $TURNKEY_KEY_SECRET for Access Tokens and $TURNKEY_AUTH_TOKEN otherwise)
-it also checks the HS256 signature and exits 1 if it does not match.
+it also checks the HS256/HS384/HS512 signature and exits 1 if it does not match.
 
 --ttl takes a Go duration (90m, 1h) or seconds; default 1h, at most 24h.
 --nbf takes unix seconds or RFC 3339.
@@ -228,7 +228,7 @@ type tokenDecoded struct {
 
 func runTokenDecode(args []string, stdout, stderr io.Writer, getenv func(string) string, stdin io.Reader, now time.Time) int {
 	fs := newTokenFlagSet("decode", stderr)
-	secret := fs.String("secret", "", "check the HS256 signature with this secret")
+	secret := fs.String("secret", "", "check the HS256/HS384/HS512 signature with this secret")
 	verify := fs.Bool("verify", false, "check the signature with $"+envKeySecret+" or $"+envAuthToken)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -256,7 +256,7 @@ func runTokenDecode(args []string, stdout, stderr io.Writer, getenv func(string)
 		}
 		raw = line
 	}
-	raw = strings.TrimPrefix(strings.TrimSpace(raw), "Bearer ")
+	raw = stripBearer(raw)
 	out, err := decodeToken(raw, now)
 	if err != nil {
 		fmt.Fprintln(stderr, "turnkey token decode:", err)
@@ -327,10 +327,20 @@ func isAccessTokenHeader(h json.RawMessage) bool {
 	return hdr["cty"] == credentials.AccessTokenContentType
 }
 
-// checkTokenSignature reports whether raw carries a valid HS256 signature
+// stripBearer removes an Authorization scheme pasted with the token; the
+// scheme is case-insensitive (RFC 9110), so "bearer " counts too.
+func stripBearer(raw string) string {
+	raw = strings.TrimSpace(raw)
+	if scheme, rest, ok := strings.Cut(raw, " "); ok && strings.EqualFold(scheme, "Bearer") {
+		return strings.TrimSpace(rest)
+	}
+	return raw
+}
+
+// checkTokenSignature reports whether raw carries a valid HS256/HS384/HS512 signature
 // under key. Times are not judged here; decode reports them separately.
 func checkTokenSignature(raw, key string) string {
-	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256"}), jwt.WithoutClaimsValidation()).
+	_, err := jwt.NewParser(jwt.WithValidMethods([]string{"HS256", "HS384", "HS512"}), jwt.WithoutClaimsValidation()).
 		Parse(raw, func(*jwt.Token) (any, error) { return []byte(key), nil })
 	switch {
 	case err == nil:

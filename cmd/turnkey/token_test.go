@@ -138,6 +138,8 @@ func TestRunToken(t *testing.T) {
 		}},
 		{name: "decode verify good", args: []string{"decode", golden, "--secret", secret}, stdout: `"signature": "valid"`},
 		{name: "decode verify from env via stdin", args: []string{"decode", "--verify", "-"}, stdin: "Bearer " + golden + "\n", stdout: `"signature": "valid"`},
+		{name: "decode lowercase bearer", args: []string{"decode", "--secret", secret, "bearer " + golden}, stdout: `"signature": "valid"`},
+		{name: "decode BEARER via stdin", args: []string{"decode", "--verify", "-"}, stdin: "BEARER   " + golden + "\n", stdout: `"signature": "valid"`},
 		{name: "decode verify bad", args: []string{"decode", "--secret", "nope", golden}, code: 1, stdout: `"signature": "invalid`},
 		{name: "decode garbage", args: []string{"decode", "abc"}, code: 1, stderr: "three dot-separated"},
 		{name: "help", args: []string{"-h"}, stderr: "KIND[:FIELD=VALUE"},

@@ -35,4 +35,8 @@ var postgresMigrations = []migration{
 			value bytea NOT NULL
 		)`,
 	}},
+	{version: 2, statements: []string{
+		`ALTER TABLE keys ADD COLUMN is_main boolean NOT NULL DEFAULT false`,
+		`CREATE INDEX keys_account_updated_idx ON keys (account_sid, date_updated, sid)`,
+	}},
 }

@@ -40,4 +40,10 @@ var sqliteMigrations = []migration{
 			value BLOB NOT NULL
 		) STRICT`,
 	}},
+	// Keys existing before version 2 become Standard: a key that could
+	// manage keys let a leaked key outlive its own deletion.
+	{version: 2, statements: []string{
+		`ALTER TABLE keys ADD COLUMN is_main INTEGER NOT NULL DEFAULT 0 CHECK (is_main IN (0, 1))`,
+		`CREATE INDEX keys_account_updated_idx ON keys (account_sid, date_updated, sid)`,
+	}},
 }

@@ -210,16 +210,24 @@ func (s *postgresStore) RotateAuthToken(ctx context.Context, sid string) (Accoun
 }
 
 func (s *postgresStore) CreateKey(ctx context.Context, accountSID, friendlyName string) (Key, error) {
-	k, sealed, err := s.newKey(accountSID, friendlyName)
+	return s.createKey(ctx, accountSID, friendlyName, false)
+}
+
+func (s *postgresStore) CreateMainKey(ctx context.Context, accountSID, friendlyName string) (Key, error) {
+	return s.createKey(ctx, accountSID, friendlyName, true)
+}
+
+func (s *postgresStore) createKey(ctx context.Context, accountSID, friendlyName string, main bool) (Key, error) {
+	k, sealed, err := s.newKey(accountSID, friendlyName, main)
 	if err != nil {
 		return Key{}, fmt.Errorf("store: create key: %w", err)
 	}
 	// INSERT ... SELECT ... WHERE EXISTS checks the account in the same
 	// statement: no row inserted means no such account.
 	tag, err := s.pool.Exec(ctx, `INSERT INTO keys
-		(sid, account_sid, friendly_name, secret_sealed, date_created, date_updated)
-		SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM accounts WHERE sid = $2)`,
-		k.SID, k.AccountSID, k.FriendlyName, sealed, k.DateCreated, k.DateUpdated)
+		(sid, account_sid, friendly_name, secret_sealed, is_main, date_created, date_updated)
+		SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (SELECT 1 FROM accounts WHERE sid = $2)`,
+		k.SID, k.AccountSID, k.FriendlyName, sealed, k.Main, k.DateCreated, k.DateUpdated)
 	if err != nil {
 		return Key{}, fmt.Errorf("store: create key: %w", err)
 	}
@@ -229,14 +237,14 @@ func (s *postgresStore) CreateKey(ctx context.Context, accountSID, friendlyName 
 	return k, nil
 }
 
-const pgKeyColumns = `sid, account_sid, friendly_name, secret_sealed, date_created, date_updated`
+const pgKeyColumns = `sid, account_sid, friendly_name, secret_sealed, is_main, date_created, date_updated`
 
 func (s *postgresStore) scanKey(row pgx.Row) (Key, error) {
 	var (
 		k      Key
 		sealed []byte
 	)
-	if err := row.Scan(&k.SID, &k.AccountSID, &k.FriendlyName, &sealed, &k.DateCreated, &k.DateUpdated); err != nil {
+	if err := row.Scan(&k.SID, &k.AccountSID, &k.FriendlyName, &sealed, &k.Main, &k.DateCreated, &k.DateUpdated); err != nil {
 		return Key{}, err
 	}
 	k.DateCreated, k.DateUpdated = k.DateCreated.UTC(), k.DateUpdated.UTC()
@@ -275,6 +283,34 @@ func (s *postgresStore) ListKeys(ctx context.Context, accountSID string) ([]Key,
 	}
 	if len(out) == 0 {
 		// Accounts are never deleted, so checking after the query is not racy.
+		if _, err := s.GetAccount(ctx, accountSID); err != nil {
+			return nil, err
+		}
+		out = []Key{}
+	}
+	return out, nil
+}
+
+func (s *postgresStore) ListKeysPage(ctx context.Context, accountSID string, after KeyCursor, limit int) ([]Key, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	// A row-value comparison uses the (account_sid, date_updated, sid) index.
+	at := time.Unix(0, 0).UTC().AddDate(-2000, 0, 0)
+	if !after.DateUpdated.IsZero() {
+		at = after.DateUpdated
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+pgKeyColumns+` FROM keys
+		WHERE account_sid = $1 AND (date_updated, sid) > ($2, $3)
+		ORDER BY date_updated, sid LIMIT $4`, accountSID, at, after.SID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Key, error) { return s.scanKey(row) })
+	if err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	if len(out) == 0 {
 		if _, err := s.GetAccount(ctx, accountSID); err != nil {
 			return nil, err
 		}

@@ -57,7 +57,7 @@ func (c *common) newAccount(friendlyName string) (Account, []byte, error) {
 }
 
 // newKey builds a fresh key for accountSID and its sealed secret.
-func (c *common) newKey(accountSID, friendlyName string) (Key, []byte, error) {
+func (c *common) newKey(accountSID, friendlyName string, main bool) (Key, []byte, error) {
 	if err := checkFriendlyName(friendlyName); err != nil {
 		return Key{}, nil, err
 	}
@@ -79,6 +79,7 @@ func (c *common) newKey(accountSID, friendlyName string) (Key, []byte, error) {
 		AccountSID:   accountSID,
 		FriendlyName: friendlyName,
 		Secret:       secret,
+		Main:         main,
 		DateCreated:  now,
 		DateUpdated:  now,
 	}, sealed, nil

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -327,16 +328,24 @@ func (s *sqliteStore) RotateAuthToken(ctx context.Context, sid string) (Account,
 }
 
 func (s *sqliteStore) CreateKey(ctx context.Context, accountSID, friendlyName string) (Key, error) {
-	k, sealed, err := s.newKey(accountSID, friendlyName)
+	return s.createKey(ctx, accountSID, friendlyName, false)
+}
+
+func (s *sqliteStore) CreateMainKey(ctx context.Context, accountSID, friendlyName string) (Key, error) {
+	return s.createKey(ctx, accountSID, friendlyName, true)
+}
+
+func (s *sqliteStore) createKey(ctx context.Context, accountSID, friendlyName string, main bool) (Key, error) {
+	k, sealed, err := s.newKey(accountSID, friendlyName, main)
 	if err != nil {
 		return Key{}, fmt.Errorf("store: create key: %w", err)
 	}
 	// INSERT ... SELECT ... WHERE EXISTS checks the account in the same
 	// statement: no row inserted means no such account.
 	res, err := s.w.ExecContext(ctx, `INSERT INTO keys
-		(sid, account_sid, friendly_name, secret_sealed, date_created, date_updated)
-		SELECT ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE sid = ?)`,
-		k.SID, k.AccountSID, k.FriendlyName, sealed, k.DateCreated.Unix(), k.DateUpdated.Unix(), accountSID)
+		(sid, account_sid, friendly_name, secret_sealed, is_main, date_created, date_updated)
+		SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM accounts WHERE sid = ?)`,
+		k.SID, k.AccountSID, k.FriendlyName, sealed, k.Main, k.DateCreated.Unix(), k.DateUpdated.Unix(), accountSID)
 	if err != nil {
 		return Key{}, fmt.Errorf("store: create key: %w", err)
 	}
@@ -348,7 +357,7 @@ func (s *sqliteStore) CreateKey(ctx context.Context, accountSID, friendlyName st
 	return k, nil
 }
 
-const sqliteKeyColumns = `sid, account_sid, friendly_name, secret_sealed, date_created, date_updated`
+const sqliteKeyColumns = `sid, account_sid, friendly_name, secret_sealed, is_main, date_created, date_updated`
 
 func (s *sqliteStore) scanKey(row interface{ Scan(...any) error }) (Key, error) {
 	var (
@@ -356,7 +365,7 @@ func (s *sqliteStore) scanKey(row interface{ Scan(...any) error }) (Key, error) 
 		sealed           []byte
 		created, updated int64
 	)
-	if err := row.Scan(&k.SID, &k.AccountSID, &k.FriendlyName, &sealed, &created, &updated); err != nil {
+	if err := row.Scan(&k.SID, &k.AccountSID, &k.FriendlyName, &sealed, &k.Main, &created, &updated); err != nil {
 		return Key{}, err
 	}
 	k.DateCreated, k.DateUpdated = unixUTC(created), unixUTC(updated)
@@ -403,6 +412,40 @@ func (s *sqliteStore) ListKeys(ctx context.Context, accountSID string) ([]Key, e
 	}
 	if len(out) == 0 {
 		// Accounts are never deleted, so checking after the query is not racy.
+		if _, err := s.GetAccount(ctx, accountSID); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) ListKeysPage(ctx context.Context, accountSID string, after KeyCursor, limit int) ([]Key, error) {
+	if err := checkLimit(limit); err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	at := int64(math.MinInt64)
+	if !after.DateUpdated.IsZero() {
+		at = after.DateUpdated.Unix()
+	}
+	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteKeyColumns+` FROM keys
+		WHERE account_sid = ? AND (date_updated > ? OR (date_updated = ? AND sid > ?))
+		ORDER BY date_updated, sid LIMIT ?`, accountSID, at, at, after.SID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	defer rows.Close()
+	out := []Key{}
+	for rows.Next() {
+		k, err := s.scanKey(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: list keys: %w", err)
+		}
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	if len(out) == 0 {
 		if _, err := s.GetAccount(ctx, accountSID); err != nil {
 			return nil, err
 		}

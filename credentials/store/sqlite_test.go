@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,5 +87,55 @@ func TestSQLiteRefusesNewerSchema(t *testing.T) {
 			s.Close()
 		}
 		t.Errorf("open of a version 999 database: error = %v, want a newer-schema error", err)
+	}
+}
+
+// TestSQLiteMigrateKeysFromV1: keys written by a version 1 schema survive
+// the upgrade and become Standard keys.
+func TestSQLiteMigrateKeysFromV1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "store.db")
+	key := randomKey(t)
+	sl, err := newSealer(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCommon(sl)
+	a, aSealed, err := c.newAccount("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, kSealed, err := c.newKey(a.SID, "old", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stmts := append([]string{
+		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`,
+		`INSERT INTO schema_migrations VALUES (1, 0)`,
+	}, sqliteMigrations[0].statements...)
+	for _, q := range stmts {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO accounts VALUES (?, ?, ?, ?, 0, 0)`, a.SID, a.FriendlyName, aSealed, a.AuthTokenID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.ExecContext(ctx, `INSERT INTO keys VALUES (?, ?, ?, ?, 0, 0)`, k.SID, a.SID, k.FriendlyName, kSealed); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	s, err := Open(ctx, "sqlite:"+path, "", key)
+	if err != nil {
+		t.Fatalf("open a version 1 database: %v", err)
+	}
+	defer s.Close()
+	got, err := s.GetKey(ctx, "", k.SID)
+	if err != nil || got.Main || got.Secret != k.Secret {
+		t.Errorf("migrated key = %+v, %v; want the same Standard key", got, err)
 	}
 }

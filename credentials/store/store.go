@@ -36,9 +36,21 @@ type Key struct {
 	AccountSID   string
 	FriendlyName string
 	// Secret is the key secret (32 alphanumeric characters), unsealed.
-	Secret      string
+	Secret string
+	// Main marks a Main key, which may manage keys and accounts as the auth
+	// token may; a Standard key (the default, and all Twilio's Keys
+	// resource creates) may only use the account's other resources.
+	Main        bool
 	DateCreated time.Time
 	DateUpdated time.Time
+}
+
+// KeyCursor is a position in an account's keys ordered by (DateUpdated,
+// SID): a keyset, so removing keys already seen never shifts the next page.
+// The zero value is the start.
+type KeyCursor struct {
+	DateUpdated time.Time
+	SID         string
 }
 
 // Revocation says that credentials issued under CredID (an SK key SID or a
@@ -62,11 +74,18 @@ type Store interface {
 	// ID to the revocation feed, in one transaction.
 	RotateAuthToken(ctx context.Context, sid string) (Account, error)
 
-	// CreateKey makes a key with a fresh SID and secret for an existing account.
+	// CreateKey makes a Standard key with a fresh SID and secret for an
+	// existing account.
 	CreateKey(ctx context.Context, accountSID, friendlyName string) (Key, error)
+	// CreateMainKey is CreateKey for a Main key.
+	CreateMainKey(ctx context.Context, accountSID, friendlyName string) (Key, error)
 	// GetKey finds a key by SID alone (accountSID == "") or within an account.
 	GetKey(ctx context.Context, accountSID, keySID string) (Key, error)
 	ListKeys(ctx context.Context, accountSID string) ([]Key, error)
+	// ListKeysPage returns at most limit keys of the account after the
+	// cursor, ordered by (DateUpdated, SID); ErrNotFound if the account
+	// does not exist.
+	ListKeysPage(ctx context.Context, accountSID string, after KeyCursor, limit int) ([]Key, error)
 	UpdateKey(ctx context.Context, accountSID, keySID, friendlyName string) (Key, error)
 	// DeleteKey removes the key and appends it to the revocation feed, in one
 	// transaction.

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -43,6 +44,10 @@ type Config struct {
 	// AuthFailuresPerMinute is how many failed authentications a source
 	// address may make per minute; 0 disables the limit.
 	AuthFailuresPerMinute int
+	// TrustedProxies are the reverse proxies whose Forwarded or
+	// X-Forwarded-For header names the client; empty (the default) trusts
+	// no header, and every request is charged to its TCP peer.
+	TrustedProxies []netip.Prefix
 	// MaxBodyBytes bounds request bodies (default 16 KiB).
 	MaxBodyBytes int64
 	// MaxTTL caps every issued credential (default 24h).

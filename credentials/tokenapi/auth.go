@@ -19,6 +19,8 @@ type principal struct {
 	// CredID goes into issued TURN usernames: the API key SID, or the
 	// account's current auth-token ID, so revoking either revokes them.
 	CredID string
+	// Main: the auth token or a Main key, which may manage keys and accounts.
+	Main bool
 }
 
 // errBadCredentials covers every kind of wrong Basic credential; the client
@@ -47,7 +49,7 @@ func (a *API) checkBasic(ctx context.Context, user, pass string) (principal, err
 	if !secretMatches(pass, cred.Secret) {
 		return principal{}, errBadCredentials
 	}
-	return principal{AccountSID: cred.AccountSID, CredID: cred.CredID}, nil
+	return principal{AccountSID: cred.AccountSID, CredID: cred.CredID, Main: cred.Main}, nil
 }
 
 // secretMatches compares in constant time; an empty secret matches nothing.
@@ -58,8 +60,8 @@ func secretMatches(pass, secret string) bool {
 // authBasic authenticates r for the account in its path (accountSID; "" for
 // routes that act on the caller's own account). It writes the refusal and
 // returns false when the request must stop: 429 for a source over its
-// failure budget, 401 for missing or bad credentials, 404 for valid
-// credentials of another account, 500 for a store failure.
+// failure budget, 401 for missing or bad credentials and (as Twilio) for
+// valid credentials of another account, 500 for a store failure.
 func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID string) (principal, bool) {
 	if a.refuseRateLimited(w, r) {
 		return principal{}, false
@@ -74,9 +76,9 @@ func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID strin
 	p, err := a.checkBasic(r.Context(), user, pass)
 	switch {
 	case errors.Is(err, errBadCredentials):
-		a.limiter.Fail(r.RemoteAddr)
+		a.limiter.Fail(a.clientAddr(r))
 		a.metrics.authFailure("basic")
-		a.log.Info("tokenapi: basic authentication failed", "user", loggableSID(user), "remote", r.RemoteAddr)
+		a.log.Info("tokenapi: basic authentication failed", "user", loggableSID(user), "remote", a.clientAddr(r))
 		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
 		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate")
 		return principal{}, false
@@ -86,7 +88,28 @@ func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID strin
 		return principal{}, false
 	}
 	if accountSID != "" && p.AccountSID != accountSID {
-		notFound(w, r)
+		// Twilio answers 401, not 404: the credentials are not valid for
+		// this account, and a 404 would tell which SIDs exist.
+		a.metrics.authFailure("wrong_account")
+		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate: these credentials are not valid for account "+loggableSID(accountSID))
+		return principal{}, false
+	}
+	return p, true
+}
+
+// authMain is authBasic for resources that manage credentials (Keys,
+// Accounts): Twilio lets only the auth token and Main keys use them, so a
+// leaked Standard key cannot mint keys that outlive its deletion.
+func (a *API) authMain(w http.ResponseWriter, r *http.Request, accountSID string) (principal, bool) {
+	p, ok := a.authBasic(w, r, accountSID)
+	if !ok {
+		return p, false
+	}
+	if !p.Main {
+		a.metrics.authFailure("standard_key")
+		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate: this resource requires the auth token or a Main API key; "+p.CredID+" is a Standard key")
 		return principal{}, false
 	}
 	return p, true
@@ -94,7 +117,7 @@ func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID strin
 
 // refuseRateLimited answers 429 when the source is over its failure budget.
 func (a *API) refuseRateLimited(w http.ResponseWriter, r *http.Request) bool {
-	wait, blocked := a.limiter.Blocked(r.RemoteAddr)
+	wait, blocked := a.limiter.Blocked(a.clientAddr(r))
 	if !blocked {
 		return false
 	}

@@ -15,6 +15,9 @@ type storedCred struct {
 	// CredID is the auth-token ID for an account, the SID for a key: the ID
 	// issued TURN usernames carry and the revocation feed names.
 	CredID string
+	// Main is true for the auth token and for Main keys: they may manage
+	// keys and accounts; Standard keys may not.
+	Main bool
 }
 
 // lookupCred reads the account (AC…) or API key (SK…) sid from the store.
@@ -30,11 +33,11 @@ func lookupCred(ctx context.Context, st store.Store, sid string) (storedCred, er
 		if err != nil {
 			return storedCred{}, fmt.Errorf("reading account: %w", err)
 		}
-		return storedCred{AccountSID: acct.SID, Secret: acct.AuthToken, CredID: acct.AuthTokenID}, nil
+		return storedCred{AccountSID: acct.SID, Secret: acct.AuthToken, CredID: acct.AuthTokenID, Main: true}, nil
 	}
 	key, err := st.GetKey(ctx, "", sid)
 	if err != nil {
 		return storedCred{}, fmt.Errorf("reading key: %w", err)
 	}
-	return storedCred{AccountSID: key.AccountSID, Secret: key.Secret, CredID: key.SID}, nil
+	return storedCred{AccountSID: key.AccountSID, Secret: key.Secret, CredID: key.SID, Main: key.Main}, nil
 }

@@ -2,6 +2,7 @@ package tokenapi
 
 import (
 	"encoding/json"
+	"encoding/xml"
 	"net/http"
 	"strconv"
 )
@@ -21,10 +22,11 @@ const (
 // twilioError is Twilio's legacy error envelope, the one both helper
 // libraries decode into their exception types.
 type twilioError struct {
-	Code     int    `json:"code"`
-	Message  string `json:"message"`
-	MoreInfo string `json:"more_info"`
-	Status   int    `json:"status"`
+	XMLName  xml.Name `json:"-" xml:"RestException"`
+	Code     int      `json:"code" xml:"Code"`
+	Message  string   `json:"message" xml:"Message"`
+	MoreInfo string   `json:"more_info" xml:"MoreInfo"`
+	Status   int      `json:"status" xml:"Status"`
 }
 
 // writeError sends the envelope. Callers set any extra headers (Allow,
@@ -40,6 +42,10 @@ func writeError(w http.ResponseWriter, status, code int, message string) {
 
 // writeJSON sends v as the whole response body.
 func writeJSON(w http.ResponseWriter, status int, v any) {
+	if _, ok := w.(xmlWriter); ok {
+		writeXML(w, status, v)
+		return
+	}
 	body, err := json.Marshal(v)
 	if err != nil {
 		// Only our own response types reach here and they always marshal;

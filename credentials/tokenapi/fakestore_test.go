@@ -1,10 +1,12 @@
 package tokenapi
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"slices"
 	"sync"
 	"time"
 
@@ -94,7 +96,15 @@ func (f *fakeStore) RotateAuthToken(_ context.Context, sid string) (store.Accoun
 	return a, nil
 }
 
-func (f *fakeStore) CreateKey(_ context.Context, accountSID, name string) (store.Key, error) {
+func (f *fakeStore) CreateKey(ctx context.Context, accountSID, name string) (store.Key, error) {
+	return f.createKey(ctx, accountSID, name, false)
+}
+
+func (f *fakeStore) CreateMainKey(ctx context.Context, accountSID, name string) (store.Key, error) {
+	return f.createKey(ctx, accountSID, name, true)
+}
+
+func (f *fakeStore) createKey(_ context.Context, accountSID, name string, main bool) (store.Key, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failAll != nil {
@@ -104,7 +114,7 @@ func (f *fakeStore) CreateKey(_ context.Context, accountSID, name string) (store
 		return store.Key{}, store.ErrNotFound
 	}
 	t := f.stamp()
-	k := store.Key{SID: "SK" + randHex(32), AccountSID: accountSID, FriendlyName: name, Secret: randHex(32), DateCreated: t, DateUpdated: t}
+	k := store.Key{SID: "SK" + randHex(32), AccountSID: accountSID, FriendlyName: name, Secret: randHex(32), Main: main, DateCreated: t, DateUpdated: t}
 	f.keys[k.SID] = k
 	return k, nil
 }
@@ -131,6 +141,26 @@ func (f *fakeStore) ListKeys(_ context.Context, accountSID string) ([]store.Key,
 	var out []store.Key
 	for _, k := range f.keys {
 		if k.AccountSID == accountSID {
+			out = append(out, k)
+		}
+	}
+	return out, nil
+}
+
+func (f *fakeStore) ListKeysPage(ctx context.Context, accountSID string, after store.KeyCursor, limit int) ([]store.Key, error) {
+	all, err := f.ListKeys(ctx, accountSID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := f.GetAccount(ctx, accountSID); err != nil {
+		return nil, err
+	}
+	slices.SortFunc(all, func(x, y store.Key) int {
+		return cmp.Or(x.DateUpdated.Compare(y.DateUpdated), cmp.Compare(x.SID, y.SID))
+	})
+	out := []store.Key{}
+	for _, k := range all {
+		if (k.DateUpdated.After(after.DateUpdated) || (k.DateUpdated.Equal(after.DateUpdated) && k.SID > after.SID)) && len(out) < limit {
 			out = append(out, k)
 		}
 	}

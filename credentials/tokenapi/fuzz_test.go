@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/xml"
 	"io"
 	"log/slog"
 	"mime"
@@ -176,10 +177,22 @@ func FuzzTokensForm(f *testing.F) {
 		if res.StatusCode >= 500 {
 			t.Fatalf("5xx: %s", describe())
 		}
-		if ct := res.Header.Get("Content-Type"); ct != "application/json; charset=utf-8" {
+		wantCT := "application/json; charset=utf-8"
+		if mode&fuzzBarePath != 0 {
+			wantCT = "application/xml; charset=utf-8"
+		}
+		if ct := res.Header.Get("Content-Type"); ct != wantCT {
 			t.Fatalf("Content-Type %q: %s", ct, describe())
 		}
-		if res.StatusCode == http.StatusCreated {
+		if mode&fuzzBarePath != 0 {
+			var x xmlToken
+			if err := xml.Unmarshal(raw, &x); err != nil {
+				t.Fatalf("body is not XML (%v): %s", err, describe())
+			}
+			if (res.StatusCode == http.StatusCreated) != (x.RestException == nil) {
+				t.Fatalf("status and body disagree: %s", describe())
+			}
+		} else if res.StatusCode == http.StatusCreated {
 			// Ttl counts where the handler reads it: the query, or a body
 			// Go parses as a form; elsewhere it is ignored and the default
 			// applies (a 400 would be as good; a different ttl would not).

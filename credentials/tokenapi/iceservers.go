@@ -61,12 +61,12 @@ func (a *API) handleICEServers(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if countsAsGuess(te.Reason) {
-			a.limiter.Fail(r.RemoteAddr)
+			a.limiter.Fail(a.clientAddr(r))
 		}
 		a.metrics.authFailure(bearerReason(te.Reason))
 		// TokenError's text names claims and SIDs, never a secret or the
 		// token, and is meant for the token's holder.
-		a.log.Info("tokenapi: bearer token refused", "reason", te.Reason, "err", te.Error(), "remote", r.RemoteAddr)
+		a.log.Info("tokenapi: bearer token refused", "reason", te.Reason, "err", te.Error(), "remote", a.clientAddr(r))
 		w.Header().Set("WWW-Authenticate", `Bearer realm="turnkey", error="invalid_token"`)
 		writeError(w, http.StatusUnauthorized, codeAuthenticate, te.Error())
 		return

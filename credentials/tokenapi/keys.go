@@ -45,7 +45,7 @@ func (a *API) handleKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	accountSID := r.PathValue("AccountSid")
-	if _, ok := a.authBasic(w, r, accountSID); !ok || !a.parseForm(w, r) {
+	if _, ok := a.authMain(w, r, accountSID); !ok || !a.parseForm(w, r) {
 		return
 	}
 	if r.Method == http.MethodGet {
@@ -56,6 +56,7 @@ func (a *API) handleKeys(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	// The v2010 Keys resource makes Standard keys, as Twilio's does.
 	k, err := a.cfg.Store.CreateKey(r.Context(), accountSID, name)
 	if err != nil {
 		a.storeFailed(w, r, "creating key", err)
@@ -75,7 +76,7 @@ func (a *API) handleKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	accountSID := r.PathValue("AccountSid")
-	if _, ok := a.authBasic(w, r, accountSID); !ok || !a.parseForm(w, r) {
+	if _, ok := a.authMain(w, r, accountSID); !ok || !a.parseForm(w, r) {
 		return
 	}
 	keySID := strings.TrimSuffix(r.PathValue("Sid"), ".json")

@@ -1,12 +1,14 @@
 package tokenapi
 
 import (
-	"cmp"
+	"encoding/base64"
 	"net/http"
 	"net/url"
-	"slices"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 )
 
@@ -21,7 +23,7 @@ const (
 // keyList is Twilio's list envelope for keys, the shape twilio-go's
 // ListKeyResponse and twilio-node's Page decode. next_page_uri and
 // previous_page_uri are null when there is no such page; both libraries
-// follow next_page_uri relative to their base URL.
+// follow next_page_uri verbatim, relative to their base URL.
 type keyList struct {
 	Keys            []keyResource `json:"keys"`
 	End             int           `json:"end"`
@@ -47,52 +49,105 @@ func pageParam(r *http.Request, name string, def, lo, hi int) (int, bool) {
 	return n, true
 }
 
-func (a *API) listKeys(w http.ResponseWriter, r *http.Request, accountSID string) {
-	size, ok := pageParam(r, "PageSize", defaultPageSize, 1, maxPageSize)
+// pageTokenPrefix starts every PageToken, as Twilio's start with "PA".
+const pageTokenPrefix = "PA"
+
+// encodeKeyCursor makes the opaque PageToken for the page after c: a
+// keyset position (DateUpdated, SID), so deleting keys already listed never
+// shifts the next page, unlike an offset would.
+func encodeKeyCursor(c store.KeyCursor) string {
+	raw := strconv.FormatInt(c.DateUpdated.Unix(), 10) + "_" + c.SID
+	return pageTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+// decodeKeyCursor parses a PageToken; ok is false for anything we did not
+// make.
+func decodeKeyCursor(tok string) (store.KeyCursor, bool) {
+	rest, found := strings.CutPrefix(tok, pageTokenPrefix)
+	if !found || len(rest) > 128 {
+		return store.KeyCursor{}, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return store.KeyCursor{}, false
+	}
+	secs, sid, found := strings.Cut(string(raw), "_")
+	n, err := strconv.ParseInt(secs, 10, 64)
+	if !found || err != nil || n < 0 || !credentials.ValidSID(sid, "SK") {
+		return store.KeyCursor{}, false
+	}
+	return store.KeyCursor{DateUpdated: time.Unix(n, 0).UTC(), SID: sid}, true
+}
+
+// keyPage reads PageSize, Page and PageToken and lists one page of keys
+// ordered by DateUpdated (Twilio's documented order). ok false means the
+// error is written.
+func (a *API) keyPage(w http.ResponseWriter, r *http.Request, accountSID string) (keys []store.Key, size, page int, more, ok bool) {
+	size, ok = pageParam(r, "PageSize", defaultPageSize, 1, maxPageSize)
 	if !ok {
 		badParameter(w, "Invalid PageSize: must be a whole number from 1 to 1000")
-		return
+		return nil, 0, 0, false, false
 	}
-	page, ok := pageParam(r, "Page", 0, 0, maxPage)
+	page, ok = pageParam(r, "Page", 0, 0, maxPage)
 	if !ok {
 		badParameter(w, "Invalid Page: must be a whole number from 0")
-		return
+		return nil, 0, 0, false, false
 	}
-	keys, err := a.cfg.Store.ListKeys(r.Context(), accountSID)
+	var cur store.KeyCursor
+	if tok := r.Form.Get("PageToken"); tok != "" {
+		if cur, ok = decodeKeyCursor(tok); !ok {
+			badParameter(w, "Invalid PageToken: use the next_page_uri of the previous page")
+			return nil, 0, 0, false, false
+		}
+	} else if page > 0 {
+		badParameter(w, "Invalid Page: a page after the first needs its PageToken; follow next_page_uri")
+		return nil, 0, 0, false, false
+	}
+	// One extra row tells whether there is a next page.
+	keys, err := a.cfg.Store.ListKeysPage(r.Context(), accountSID, cur, size+1)
 	if err != nil {
 		a.storeFailed(w, r, "listing keys", err)
+		return nil, 0, 0, false, false
+	}
+	if more = len(keys) > size; more {
+		keys = keys[:size]
+	}
+	return keys, size, page, more, true
+}
+
+func (a *API) listKeys(w http.ResponseWriter, r *http.Request, accountSID string) {
+	keys, size, page, more, ok := a.keyPage(w, r, accountSID)
+	if !ok {
 		return
 	}
-	// A stable order keeps pages consistent between requests.
-	slices.SortFunc(keys, func(x, y store.Key) int {
-		return cmp.Or(x.DateCreated.Compare(y.DateCreated), cmp.Compare(x.SID, y.SID))
-	})
-	start := page * size
-	lo, hi := min(start, len(keys)), min(start+size, len(keys))
-	items := make([]keyResource, 0, hi-lo)
-	for _, k := range keys[lo:hi] {
+	items := make([]keyResource, 0, len(keys))
+	for _, k := range keys {
 		items = append(items, keyJSON(k))
 	}
-	pageURI := func(p int) string {
+	base := "/2010-04-01/Accounts/" + accountSID + "/Keys.json?"
+	pageURI := func(p int, tok string) string {
 		q := url.Values{"PageSize": {strconv.Itoa(size)}, "Page": {strconv.Itoa(p)}}
-		return "/2010-04-01/Accounts/" + accountSID + "/Keys.json?" + q.Encode()
+		if tok != "" {
+			q.Set("PageToken", tok)
+		}
+		return base + q.Encode()
 	}
+	start := page * size
 	res := keyList{
 		Keys:         items,
 		Start:        start,
 		End:          start + max(len(items)-1, 0),
-		FirstPageURI: pageURI(0),
+		FirstPageURI: pageURI(0, ""),
 		Page:         page,
 		PageSize:     size,
-		URI:          pageURI(page),
+		URI:          pageURI(page, r.Form.Get("PageToken")),
 	}
-	if hi < len(keys) {
-		next := pageURI(page + 1)
+	if more {
+		last := keys[len(keys)-1]
+		next := pageURI(page+1, encodeKeyCursor(store.KeyCursor{DateUpdated: last.DateUpdated, SID: last.SID}))
 		res.NextPageURI = &next
 	}
-	if page > 0 {
-		prev := pageURI(page - 1)
-		res.PreviousPageURI = &prev
-	}
+	// A keyset runs forwards only; previous_page_uri stays null, which both
+	// libraries accept.
 	writeJSON(w, http.StatusOK, res)
 }

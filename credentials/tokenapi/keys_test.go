@@ -32,9 +32,14 @@ func TestKeysLifecycleTwilioGo(t *testing.T) {
 		t.Errorf("date_created %q not RFC 2822 UTC", *created.DateCreated)
 	}
 
-	// The new key itself may manage keys and issue tokens.
+	// The new key is Standard, as Twilio's Keys resource makes them: it
+	// issues tokens but may not manage keys (401 / 20003).
 	kc := e.twilioClient(twilio.ClientParams{Username: *created.Sid, Password: *created.Secret, AccountSid: e.account.SID})
-	fetched, err := kc.Api.FetchKey(*created.Sid, nil)
+	var refused *client.TwilioRestError
+	if _, err := kc.Api.FetchKey(*created.Sid, nil); !errors.As(err, &refused) || refused.Status != 401 || refused.Code != 20003 {
+		t.Fatalf("FetchKey with a Standard key: %v; want 401/20003", err)
+	}
+	fetched, err := c.Api.FetchKey(*created.Sid, nil)
 	if err != nil {
 		t.Fatalf("FetchKey: %v", err)
 	}
@@ -119,8 +124,13 @@ func TestKeysPagingTwilioGo(t *testing.T) {
 		})
 	}
 
-	// The envelope of a middle page, raw.
-	res, body := e.do("GET", e.keysPath()+"?PageSize=3&Page=1", e.account.SID, e.account.AuthToken, "", nil)
+	// The envelope of a middle page, raw, reached through next_page_uri.
+	res, body := e.do("GET", e.keysPath()+"?PageSize=3", e.account.SID, e.account.AuthToken, "", nil)
+	var first keyList
+	if err := json.Unmarshal(body, &first); err != nil || res.StatusCode != 200 || first.NextPageURI == nil {
+		t.Fatalf("first page %d: %s", res.StatusCode, body)
+	}
+	res, body = e.do("GET", *first.NextPageURI, e.account.SID, e.account.AuthToken, "", nil)
 	if res.StatusCode != 200 {
 		t.Fatalf("status %d: %s", res.StatusCode, body)
 	}
@@ -130,9 +140,9 @@ func TestKeysPagingTwilioGo(t *testing.T) {
 	}
 	base := e.keysPath()
 	if page.Page != 1 || page.PageSize != 3 || page.Start != 3 || page.End != 5 || len(page.Keys) != 3 ||
-		page.FirstPageURI != base+"?Page=0&PageSize=3" || page.URI != base+"?Page=1&PageSize=3" ||
-		page.NextPageURI == nil || *page.NextPageURI != base+"?Page=2&PageSize=3" ||
-		page.PreviousPageURI == nil || *page.PreviousPageURI != base+"?Page=0&PageSize=3" {
+		page.FirstPageURI != base+"?Page=0&PageSize=3" || page.URI != *first.NextPageURI ||
+		page.NextPageURI == nil || !strings.HasPrefix(*page.NextPageURI, base+"?Page=2&PageSize=3&PageToken=PA") ||
+		page.PreviousPageURI != nil {
 		t.Errorf("page envelope %s", body)
 	}
 	if strings.Contains(string(body), "secret") {
@@ -174,7 +184,9 @@ func TestKeysWire(t *testing.T) {
 		{"bad PageSize", "GET", e.keysPath() + "?PageSize=0", "", 400, ""},
 		{"huge PageSize", "GET", e.keysPath() + "?PageSize=1001", "", 400, ""},
 		{"bad Page", "GET", e.keysPath() + "?Page=-1", "", 400, ""},
-		{"page past the end", "GET", e.keysPath() + "?Page=9", "", 200, ""},
+		{"page without its PageToken", "GET", e.keysPath() + "?Page=9", "", 400, ""},
+		{"forged PageToken", "GET", e.keysPath() + "?Page=1&PageToken=PAnope", "", 400, ""},
+		{"PageToken of another shape", "GET", e.keysPath() + "?PageToken=PA" + "MTIzX1NLbm9wZQ", "", 400, ""},
 		{"list without .json", "GET", strings.TrimSuffix(e.keysPath(), ".json"), "", 200, ""},
 	}
 	for _, tc := range tests {
@@ -190,8 +202,8 @@ func TestKeysWire(t *testing.T) {
 	}
 	// Another account's auth token cannot list this account's keys.
 	res, _ := e.do("GET", e.keysPath(), other.account.SID, other.account.AuthToken, "", nil)
-	if res.StatusCode != 404 {
-		t.Errorf("cross-account list: %d; want 404", res.StatusCode)
+	if res.StatusCode != 401 {
+		t.Errorf("cross-account list: %d; want 401 as Twilio answers", res.StatusCode)
 	}
 	if _, err := e.store.GetKey(t.Context(), other.account.SID, otherKey.SID); err != nil {
 		t.Errorf("another account's key was touched: %v", err)

@@ -9,6 +9,9 @@ const (
 	routeKeys       = "/2010-04-01/Accounts/{AccountSid}/Keys.json"
 	routeKeysBare   = "/2010-04-01/Accounts/{AccountSid}/Keys"
 	routeKey        = "/2010-04-01/Accounts/{AccountSid}/Keys/{Sid}"
+	routeAccount    = "/2010-04-01/Accounts/{Sid}"
+	routeIAMKeys    = "/v1/Keys"
+	routeIAMKey     = "/v1/Keys/{Sid}"
 	routeICEServers = "/v1/ice-servers"
 	routeUsage      = "/v1/usage"
 	routeUnmatched  = "unmatched"
@@ -24,10 +27,13 @@ func (a *API) routes() http.Handler {
 		mux.Handle(pattern, a.instrument(label, h))
 	}
 	handle(routeTokens, routeTokens, a.handleTokens)
-	handle(routeTokensBare, routeTokensBare, a.handleTokens)
+	handle(routeTokensBare, routeTokensBare, asXML(a.handleTokens))
 	handle(routeKeys, routeKeys, a.handleKeys)
 	handle(routeKeysBare, routeKeysBare, a.handleKeys)
 	handle(routeKey, routeKey+".json", a.handleKey)
+	handle(routeAccount, routeAccount+".json", a.handleAccount)
+	handle(routeIAMKeys, routeIAMKeys, a.handleIAMKeys)
+	handle(routeIAMKey, routeIAMKey, a.handleIAMKey)
 	handle(routeICEServers, routeICEServers, a.handleICEServers)
 	handle(routeUsage, routeUsage, a.handleUsage)
 	handle("/", routeUnmatched, notFound)

@@ -1,6 +1,7 @@
 package tokenapi
 
 import (
+	"encoding/xml"
 	"net/http"
 	"strconv"
 	"time"
@@ -10,26 +11,28 @@ import (
 // refuses a numeric ttl), and each ICE server carries both the legacy "url"
 // and "urls", each a single string.
 type ntsToken struct {
-	AccountSID  string         `json:"account_sid"`
-	DateCreated string         `json:"date_created"`
-	DateUpdated string         `json:"date_updated"`
-	IceServers  []ntsIceServer `json:"ice_servers"`
-	Password    string         `json:"password"`
-	TTL         string         `json:"ttl"`
-	Username    string         `json:"username"`
+	XMLName     xml.Name       `json:"-" xml:"Token"`
+	AccountSID  string         `json:"account_sid" xml:"AccountSid"`
+	DateCreated string         `json:"date_created" xml:"DateCreated"`
+	DateUpdated string         `json:"date_updated" xml:"DateUpdated"`
+	IceServers  []ntsIceServer `json:"ice_servers" xml:"IceServers>IceServer"`
+	Password    string         `json:"password" xml:"Password"`
+	TTL         string         `json:"ttl" xml:"Ttl"`
+	Username    string         `json:"username" xml:"Username"`
 }
 
 type ntsIceServer struct {
-	URL        string `json:"url"`
-	URLs       string `json:"urls"`
-	Username   string `json:"username,omitempty"`
-	Credential string `json:"credential,omitempty"`
+	URL        string `json:"url" xml:"Url"`
+	URLs       string `json:"urls" xml:"Urls"`
+	Username   string `json:"username,omitempty" xml:"Username,omitempty"`
+	Credential string `json:"credential,omitempty" xml:"Credential,omitempty"`
 }
 
 // rfc2822 formats t as Twilio's dates: "Tue, 14 Nov 2023 22:13:20 +0000".
 func rfc2822(t time.Time) string { return t.UTC().Format(time.RFC1123Z) }
 
-// handleTokens serves POST /2010-04-01/Accounts/{AccountSid}/Tokens.json.
+// handleTokens serves POST /2010-04-01/Accounts/{AccountSid}/Tokens.json
+// (and, in XML, the extensionless .../Tokens).
 func (a *API) handleTokens(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		methodNotAllowed(w, r, "POST")

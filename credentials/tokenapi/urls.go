@@ -21,10 +21,13 @@ func standardPort(scheme string) int {
 	return 3478
 }
 
+// httpsPort is the TCP port firewalls leave open.
+const httpsPort = 443
+
 // relayURLs lists the URIs of the running listeners for host, in Twilio's
 // order: stun, turn over UDP, turn over TCP, then turns; within each kind the
-// standard port first, then the others ascending (so turn:…:3478 before
-// turn:…:443). Every UDP listener also answers STUN Binding requests, so each
+// standard port first, then the others ascending, and 443 always last (so
+// turn:…:3479?transport=tcp before turn:…:443?transport=tcp). Every UDP listener also answers STUN Binding requests, so each
 // gets a stun URI; STUN over TCP has no URI form (RFC 7064) and is skipped.
 func relayURLs(host string, listeners []Listener) []relayURL {
 	type entry struct {
@@ -39,8 +42,14 @@ func relayURLs(host string, listeners []Listener) []relayURL {
 		}
 		seen[u.uri] = true
 		rank := port
-		if port == standardPort(scheme) {
+		switch port {
+		case standardPort(scheme):
 			rank = -1
+		case httpsPort:
+			// 443 is the firewall fallback: last of its kind, as Twilio
+			// lists turn:…:443?transport=tcp after the plain TCP URI,
+			// whatever port that one is on.
+			rank = 1 << 17
 		}
 		entries = append(entries, entry{kind: kind, port: rank, url: u})
 	}

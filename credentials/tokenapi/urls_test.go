@@ -15,6 +15,12 @@ func TestRelayURLs(t *testing.T) {
 		{"twilio order from shuffled input", []Listener{
 			{"turns", 443, "tcp"}, {"turn", 443, "tcp"}, {"turns", 5349, "tcp"}, {"turn", 3478, "tcp"}, {"turn", 3478, "udp"},
 		}, "stun:h:3478 turn:h:3478?transport=udp turn:h:3478?transport=tcp turn:h:443?transport=tcp turns:h:5349?transport=tcp turns:h:443?transport=tcp"},
+		{"twilio order on non-standard ports", []Listener{
+			{"turn", 443, "tcp"}, {"turn", 3479, "tcp"}, {"turn", 3479, "udp"},
+		}, "stun:h:3479 turn:h:3479?transport=udp turn:h:3479?transport=tcp turn:h:443?transport=tcp"},
+		{"443 last even below another port", []Listener{
+			{"turn", 443, "tcp"}, {"turn", 8443, "tcp"}, {"turn", 3478, "tcp"}, {"turn", 10000, "udp"},
+		}, "stun:h:10000 turn:h:10000?transport=udp turn:h:3478?transport=tcp turn:h:8443?transport=tcp turn:h:443?transport=tcp"},
 		{"stun-only listener", []Listener{{"stun", 3478, "udp"}}, "stun:h:3478"},
 		{"stun over tcp has no uri", []Listener{{"stun", 3478, "tcp"}}, ""},
 		{"non-standard ports ascending after standard", []Listener{{"turn", 5000, "udp"}, {"turn", 3478, "udp"}, {"turn", 4000, "udp"}},

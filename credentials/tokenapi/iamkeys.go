@@ -1,0 +1,168 @@
+package tokenapi
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/credentials/store"
+)
+
+// Twilio's IAM v1 keys (/v1/Keys) are the same keys as the v2010 Keys
+// resource, with the account in an AccountSid parameter and the v1 paging
+// envelope ("meta", absolute URLs that twilio-node follows as they are).
+
+// iamKey is the v1 Key resource; Secret only in the create response.
+type iamKey struct {
+	SID          string   `json:"sid"`
+	FriendlyName string   `json:"friendly_name"`
+	DateCreated  string   `json:"date_created"`
+	DateUpdated  string   `json:"date_updated"`
+	Flags        []string `json:"flags"`
+	Secret       string   `json:"secret,omitempty"`
+	Policy       any      `json:"policy"`
+}
+
+func iamKeyJSON(k store.Key) iamKey {
+	return iamKey{SID: k.SID, FriendlyName: k.FriendlyName, DateCreated: rfc2822(k.DateCreated), DateUpdated: rfc2822(k.DateUpdated), Flags: []string{}}
+}
+
+type iamMeta struct {
+	Page            int     `json:"page"`
+	PageSize        int     `json:"page_size"`
+	FirstPageURL    string  `json:"first_page_url"`
+	PreviousPageURL *string `json:"previous_page_url"`
+	URL             string  `json:"url"`
+	NextPageURL     *string `json:"next_page_url"`
+	Key             string  `json:"key"`
+}
+
+type iamKeyList struct {
+	Keys []iamKey `json:"keys"`
+	Meta iamMeta  `json:"meta"`
+}
+
+// handleIAMKeys serves /v1/Keys: GET lists the keys of AccountSid, POST
+// creates a Standard key in it.
+func (a *API) handleIAMKeys(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost {
+		methodNotAllowed(w, r, "GET, POST")
+		return
+	}
+	if !a.parseForm(w, r) {
+		return
+	}
+	accountSID := r.Form.Get("AccountSid")
+	if !credentials.ValidSID(accountSID, "AC") {
+		badParameter(w, "Invalid AccountSid: an account SID (AC followed by 32 hex digits) is required")
+		return
+	}
+	if _, ok := a.authMain(w, r, accountSID); !ok {
+		return
+	}
+	if r.Method == http.MethodPost {
+		switch kt := r.Form.Get("KeyType"); kt {
+		case "", "standard":
+		default:
+			badParameter(w, "Invalid KeyType "+strconv.Quote(kt)+": only Standard keys are supported (no policies)")
+			return
+		}
+		name, ok := friendlyName(w, r)
+		if !ok {
+			return
+		}
+		k, err := a.cfg.Store.CreateKey(r.Context(), accountSID, name)
+		if err != nil {
+			a.storeFailed(w, r, "creating key", err)
+			return
+		}
+		a.log.Info("tokenapi: key created", "account", accountSID, "key", k.SID)
+		res := iamKeyJSON(k)
+		res.Secret = k.Secret
+		w.Header().Set("Cache-Control", "no-store")
+		writeJSON(w, http.StatusCreated, res)
+		return
+	}
+	keys, size, page, more, ok := a.keyPage(w, r, accountSID)
+	if !ok {
+		return
+	}
+	scheme := "http"
+	if r.TLS != nil {
+		scheme = "https"
+	}
+	pageURL := func(p int, tok string) string {
+		q := url.Values{"AccountSid": {accountSID}, "PageSize": {strconv.Itoa(size)}, "Page": {strconv.Itoa(p)}}
+		if tok != "" {
+			q.Set("PageToken", tok)
+		}
+		return scheme + "://" + r.Host + "/v1/Keys?" + q.Encode()
+	}
+	res := iamKeyList{Keys: make([]iamKey, 0, len(keys)), Meta: iamMeta{
+		Page: page, PageSize: size, FirstPageURL: pageURL(0, ""), URL: pageURL(page, r.Form.Get("PageToken")), Key: "keys",
+	}}
+	for _, k := range keys {
+		res.Keys = append(res.Keys, iamKeyJSON(k))
+	}
+	if more {
+		last := keys[len(keys)-1]
+		next := pageURL(page+1, encodeKeyCursor(store.KeyCursor{DateUpdated: last.DateUpdated, SID: last.SID}))
+		res.Meta.NextPageURL = &next
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// handleIAMKey serves /v1/Keys/{Sid}: GET, POST (rename), DELETE, within the
+// account of the Main credentials sent.
+func (a *API) handleIAMKey(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodPost && r.Method != http.MethodDelete {
+		methodNotAllowed(w, r, "GET, POST, DELETE")
+		return
+	}
+	p, ok := a.authMain(w, r, "")
+	if !ok || !a.parseForm(w, r) {
+		return
+	}
+	keySID := strings.TrimSuffix(r.PathValue("Sid"), ".json")
+	if !credentials.ValidSID(keySID, "SK") {
+		notFound(w, r)
+		return
+	}
+	ctx := r.Context()
+	var (
+		k   store.Key
+		err error
+	)
+	switch r.Method {
+	case http.MethodGet:
+		k, err = a.cfg.Store.GetKey(ctx, p.AccountSID, keySID)
+	case http.MethodPost:
+		name, ok := friendlyName(w, r)
+		if !ok {
+			return
+		}
+		if _, given := r.Form["FriendlyName"]; given {
+			k, err = a.cfg.Store.UpdateKey(ctx, p.AccountSID, keySID, name)
+		} else {
+			k, err = a.cfg.Store.GetKey(ctx, p.AccountSID, keySID)
+		}
+	case http.MethodDelete:
+		if err := a.cfg.Store.DeleteKey(ctx, p.AccountSID, keySID); err != nil {
+			a.storeFailed(w, r, "deleting key", err)
+			return
+		}
+		a.log.Info("tokenapi: key deleted", "account", p.AccountSID, "key", keySID)
+		if a.cfg.OnRevoke != nil {
+			a.cfg.OnRevoke(keySID)
+		}
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	if err != nil {
+		a.storeFailed(w, r, "reading key", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, iamKeyJSON(k))
+}
