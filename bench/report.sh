@@ -18,6 +18,10 @@
 # fixedload.sh (LOADS_UDP, LOADS_TCP, DURATION, WARMUP, ROUNDS, CHURN, MAX,
 # ...) passes through; anything but the method's loads and window is
 # labelled a validation run by benchsum itself.
+#
+#   RESULTS=bench/results/<stamp> bash bench/report.sh
+#                                   # re-render a finished run, no new run;
+#                                   # the report names the commit it measured
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -58,19 +62,29 @@ run_bounded() {
 }
 git -C "$repo" archive --format=tar "$commit" | tar -x -C "$SRC"
 
-export STAMP=${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
-export OUT=${OUT:-$repo/bench/results/$STAMP}
 export BIN=$SRC/bench/.bin
-export TURNKEY_COMMIT=$short
-mkdir -p "$OUT"
-echo "report.sh: measuring commit $commit; raw outputs in $OUT" >&2
-echo "$commit" >"$OUT/commit.txt"
+if [[ -n ${RESULTS:-} ]]; then
+	OUT=$(cd "$RESULTS" && pwd)
+	[[ -s $OUT/results.jsonl && -s $OUT/commit.txt ]] || { echo "report.sh: $OUT has no results.jsonl/commit.txt" >&2; exit 1; }
+	short=$(git -C "$repo" rev-parse --short "$(cat "$OUT/commit.txt")")
+	echo "report.sh: re-rendering $OUT (commit $short), no new run" >&2
+	mkdir -p "$BIN"
+	(cd "$SRC" && go build -o "$BIN/benchsum" ./bench/benchsum)
+	dirty_flag=()
+else
+	export STAMP=${STAMP:-$(date -u +%Y%m%dT%H%M%SZ)}
+	export OUT=${OUT:-$repo/bench/results/$STAMP}
+	export TURNKEY_COMMIT=$short
+	mkdir -p "$OUT"
+	echo "report.sh: measuring commit $commit; raw outputs in $OUT" >&2
+	echo "$commit" >"$OUT/commit.txt"
 
-# Each script starts and stops its own servers (by PID, on exit) and is
-# bounded in time (every load run by RUN_TIMEOUT).
-run_bounded "${REPORT_TIMEOUT:-1800}" bash "$SRC/bench/fixedload.sh"
-if [[ ${MEMORY:-0} == 1 ]]; then run_bounded 900 bash "$SRC/bench/memory.sh"; fi
-if [[ ${TOKENS:-0} == 1 ]]; then run_bounded 600 bash "$SRC/bench/tokens.sh"; fi
+	# Each script starts and stops its own servers (by PID, on exit) and is
+	# bounded in time (every load run by RUN_TIMEOUT).
+	run_bounded "${REPORT_TIMEOUT:-1800}" bash "$SRC/bench/fixedload.sh"
+	if [[ ${MEMORY:-0} == 1 ]]; then run_bounded 900 bash "$SRC/bench/memory.sh"; fi
+	if [[ ${TOKENS:-0} == 1 ]]; then run_bounded 600 bash "$SRC/bench/tokens.sh"; fi
+fi
 
 validation=()
 [[ ${VALIDATION:-0} == 1 ]] && validation=(-validation)

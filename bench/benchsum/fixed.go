@@ -340,11 +340,18 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 	churnReport(w, all)
 	maxReport(w, all)
 
-	if len(match(all, []string{"mode=hold"})) > 0 {
+	hold, http := len(match(all, []string{"mode=hold"})) > 0, len(match(all, []string{"mode=http"})) > 0
+	if hold {
 		holdReport(w, all)
 	}
-	if len(match(all, []string{"mode=http"})) > 0 {
+	if http {
 		httpReport(w, all)
+	}
+	if !hold || !http {
+		fmt.Fprintln(w, "## Memory and token endpoint")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Not part of this run: `MEMORY=1 TOKENS=1 bash bench/report.sh` adds them here; alone, `bash bench/memory.sh` (RSS at 1k/10k/30k idle allocations, turnkey and coturn) and `bash bench/tokens.sh` (wrk against the token endpoints and a bare handler). Their last figures are in the hand-written report this one replaced: `git show 7728098:BENCHMARKS.md`.")
+		fmt.Fprintln(w)
 	}
 
 	fmt.Fprintln(w, "## Reproduce")
