@@ -140,6 +140,7 @@ type runState struct {
 	otherMax           float64
 	loaded, validation bool
 	reasons            []string
+	scale              string // what was run: window, warm-up and loads
 }
 
 func assess(all []record, machine map[string]string, forced bool) runState {
@@ -165,6 +166,13 @@ func assess(all []record, machine map[string]string, forced bool) runState {
 	if s.load1Max < 0 {
 		s.load1Min = -1
 	}
+	var loads []string
+	var dur, warm float64
+	for _, k := range sortedLoads(fixed) {
+		loads = append(loads, k.short()+" "+strings.ToUpper(k.transport))
+		dur, warm = fixed[k][0].num("duration_s"), fixed[k][0].num("warmup_s")
+	}
+	s.scale = fmt.Sprintf("%s s windows after %s s warm-up; loads %s", trimNum(dur), trimNum(warm), strings.Join(loads, ", "))
 	if s.idleMax < 0 {
 		s.idleMin = -1
 	}
@@ -274,10 +282,9 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 	fmt.Fprintf(w, ", %s. Do not edit by hand.\n\n", m["date"])
 	switch {
 	case st.validation && st.loaded:
-		fmt.Fprintf(w, "> **Validation run on a loaded machine — not a measurement.** Short windows and/or loads other than the method's; %s. It shows the tooling works; the figures say nothing about the targets.\n\n", strings.Join(st.reasons, "; "))
+		fmt.Fprintf(w, "> **Validation run on a loaded machine — not a measurement.** Run at small scale (%s; the method: 6 s after 2 s, 200×100, 1000×50, 2000×25 UDP, 500×50 TCP) on a busy box: %s. It shows the tooling works; the figures say nothing about the targets.\n\n", st.scale, strings.Join(st.reasons, "; "))
 	case st.validation:
-		fmt.Fprintln(w, "> **Validation run — not a measurement.** Short windows and/or loads other than the method's; the figures say nothing about the targets.")
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, "> **Validation run — not a measurement.** Run at small scale (%s; the method: 6 s after 2 s, 200×100, 1000×50, 2000×25 UDP, 500×50 TCP); the figures say nothing about the targets.\n\n", st.scale)
 	case st.loaded:
 		fmt.Fprintf(w, "> **Measured on a loaded machine**: %s. Absolute figures are pessimistic; ratios within the run are what to read.\n\n", strings.Join(st.reasons, "; "))
 	}
