@@ -295,7 +295,7 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 	if st.idleMin >= 0 {
 		idle = fmt.Sprintf("%.0f–%.0f %% idle", st.idleMin, st.idleMax)
 	}
-	fmt.Fprintf(w, "%s cores (%s), kernel %s, %s, coturn %s (Debian), `net.core.rmem_max` %s, uid %s. Load average %s at the start and %s at the end; during the windows %.1f–%.1f, %s, other processes up to %.0f %% of a core.\n\n",
+	fmt.Fprintf(w, "%s cores (%s), kernel %s, %s, coturn %s (Debian), `net.core.rmem_max` %s, uid %s. Load average %s at the start (just after the build) and %s at the end; during the windows %.1f–%.1f (the benchmark's own client and server count for about 2), %s, other processes (neither client nor server) up to %.0f %% of a core.\n\n",
 		m["nproc"], m["cpu"], m["kernel"], m["go"], m["coturn"], bytesText(m["net.core.rmem_max"]), m["uid"],
 		first(m["loadavg at start"]), first(m["loadavg at end"]), st.load1Min, st.load1Max, idle, st.otherMax)
 
