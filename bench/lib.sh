@@ -93,9 +93,11 @@ machine_info() {
 		echo "kernel: $(uname -r)"
 		echo "go: $(go version | cut -d' ' -f3-)"
 		echo "coturn: $(turnserver --version 2>/dev/null | head -1 || echo missing)"
-		echo "turnkey: $(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo uncommitted)"
+		echo "turnkey: ${TURNKEY_COMMIT:-$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo uncommitted)}"
 		echo "loadavg at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 		echo "net.core.rmem_max: $(cat /proc/sys/net/core/rmem_max)"
+		echo "net.core.wmem_max: $(cat /proc/sys/net/core/wmem_max)"
+		echo "uid: $(id -u)"
 	} | tee "$OUT/machine.txt" >&2
 }
 
@@ -125,9 +127,9 @@ turn:
   peer_policy:
     allow: ["127.0.0.0/8"]
   quotas:
-    allocations_per_identity: 1000000
-    allocations_per_account: 1000000
-    allocations_total: 1000000
+    allocations_per_identity: ${TK_QUOTA_IDENTITY:-1000000}
+    allocations_per_account: ${TK_QUOTA_ACCOUNT:-1000000}
+    allocations_total: ${TK_QUOTA_TOTAL:-1000000}
 api:
   listen: $TK_API
 admin:
@@ -193,10 +195,20 @@ wait_turn() {
 }
 
 # bench ARGS...: one turnkey-bench run; its table goes to the terminal and
-# its JSON to results.jsonl.
+# its JSON to results.jsonl. RUN_TIMEOUT (seconds, 300) bounds every run.
 bench() {
-	"$BIN/turnkey-bench" -out "$OUT/results.jsonl" -client-ips "$CLIENT_IPS" -secret "$SECRET" "$@" >&2 || {
-		log "run failed: turnkey-bench $*"
+	# In the background and waited for, so a signal to the script runs its
+	# trap at once and the trap stops this run too (timeout passes it on).
+	local bp rc=0 keep=() p
+	timeout --kill-after=5 "${RUN_TIMEOUT:-300}" "$BIN/turnkey-bench" -out "$OUT/results.jsonl" \
+		-client-ips "$CLIENT_IPS" -secret "$SECRET" "$@" >&2 &
+	bp=$!
+	PIDS+=("$bp")
+	wait "$bp" || rc=$?
+	for p in "${PIDS[@]}"; do [[ $p == "$bp" ]] || keep+=("$p"); done
+	PIDS=("${keep[@]}")
+	if ((rc != 0)); then
+		log "run failed (exit $rc): turnkey-bench $*"
 		return 1
-	}
+	fi
 }

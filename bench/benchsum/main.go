@@ -4,11 +4,14 @@
 //
 //	benchsum field FILE KEY [label=L size=N mode=M ...]  best value of KEY among matching records
 //	benchsum report FILE                                   markdown tables and target ratios
+//	benchsum fixed FILE [-machine F -svg OUT -svg-ref REF -commit C -dirty -validation -command CMD]
+//	                                                       BENCHMARKS.md of the fixed-load method (bench/report.sh)
 package main
 
 import (
 	"bufio"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -107,8 +110,55 @@ func main() {
 		fmt.Printf("%.0f\n", best)
 	case "report":
 		report(os.Stdout, rs)
+	case "fixed":
+		if err := fixedMain(rs, os.Args[3:]); err != nil {
+			fmt.Fprintf(os.Stderr, "benchsum: %v\n", err)
+			os.Exit(1)
+		}
 	default:
 		fmt.Fprintf(os.Stderr, "benchsum: unknown command %q\n", os.Args[1])
 		os.Exit(2)
 	}
+}
+
+// fixedMain writes the fixed-load report to stdout and the chart to -svg.
+func fixedMain(rs []record, args []string) error {
+	fs := flag.NewFlagSet("fixed", flag.ContinueOnError)
+	machine := fs.String("machine", "", "machine.txt written by the bench scripts")
+	svg := fs.String("svg", "", "write the chart here")
+	var o fixedOpts
+	fs.StringVar(&o.svgRef, "svg-ref", "", "the chart's path as the markdown links it (default: -svg)")
+	fs.StringVar(&o.commit, "commit", "unknown", "commit measured")
+	fs.BoolVar(&o.dirty, "dirty", false, "the working tree had uncommitted changes")
+	fs.BoolVar(&o.validation, "validation", false, "label the report a validation run")
+	fs.StringVar(&o.command, "command", "bash bench/report.sh", "command that regenerates the report")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	o.machine = map[string]string{}
+	if *machine != "" {
+		f, err := os.Open(*machine)
+		if err != nil {
+			return fmt.Errorf("machine info: %w", err)
+		}
+		o.machine = parseMachine(f)
+		_ = f.Close()
+	}
+	if *svg != "" {
+		if o.svgRef == "" {
+			o.svgRef = *svg
+		}
+		st := assess(rs, o.machine, o.validation)
+		title := "turnkey " + o.commit + " vs coturn vs plain UDP forwarder, fixed load"
+		if st.validation {
+			title += " — VALIDATION RUN, not a measurement"
+		} else if st.loaded {
+			title += " (loaded machine)"
+		}
+		if err := os.WriteFile(*svg, []byte(chartSVG(rs, title)), 0o644); err != nil {
+			return fmt.Errorf("chart: %w", err)
+		}
+	}
+	fixedReport(os.Stdout, rs, o)
+	return nil
 }

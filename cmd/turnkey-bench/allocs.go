@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ func runAllocs(cfg *config, peer *net.UDPAddr) (*result, error) {
 	start := time.Now()
 	deadline := start.Add(cfg.duration)
 	selfA, srvA, sysA = sampleCPU(0), sampleCPU(cfg.serverPID), sampleSystemCPU()
+	mA := sampleMachine()
 	var wg sync.WaitGroup
 	for range cfg.concurrency {
 		wg.Add(1)
@@ -61,6 +63,7 @@ func runAllocs(cfg *config, peer *net.UDPAddr) (*result, error) {
 	wg.Wait()
 	elapsed := time.Since(start)
 	selfB, srvB, sysB := sampleCPU(0), sampleCPU(cfg.serverPID), sampleSystemCPU()
+	mB := sampleMachine()
 	if ok.Load() == 0 && failed.Load() > 0 {
 		for k, v := range errs {
 			return nil, fmt.Errorf("allocs: every allocation failed (%dx %s)", v, k)
@@ -76,5 +79,8 @@ func runAllocs(cfg *config, peer *net.UDPAddr) (*result, error) {
 		ClientCPU: cpuPercent(selfA, selfB), ServerCPU: cpuPercent(srvA, srvB), ServerPID: cfg.serverPID,
 	}
 	r.OtherCPU = otherCPU(cpuPercent(sysA, sysB), r.ClientCPU, r.ServerCPU)
+	r.setMachine(mA, mB, mB, runtime.NumCPU())
+	r.ServerUsPerAlloc = perUnit(r.ServerCPU, r.Rate)
+	r.MachineUsPerAlloc = perUnit(r.MachineCPU, r.Rate)
 	return r, nil
 }

@@ -118,3 +118,93 @@ func otherCPU(total float64, parts ...float64) float64 {
 	}
 	return max(0, total)
 }
+
+// machineSample is the whole machine at an instant: /proc/stat's busy and
+// total ticks (all cores), the UDP receive-buffer drops of /proc/net/snmp
+// and the 1-minute load average, so a run shows how loaded the box was and
+// whether the kernel dropped datagrams on a full socket.
+type machineSample struct {
+	at           time.Time
+	busy, total  int64
+	rcvbufErrors int64
+	inErrors     int64
+	load1        float64
+	ok, snmpOK   bool
+}
+
+func sampleMachine() machineSample {
+	m := machineSample{at: time.Now(), load1: -1}
+	if b, err := os.ReadFile("/proc/stat"); err == nil {
+		m.busy, m.total, m.ok = parseProcStat(string(b))
+	}
+	if b, err := os.ReadFile("/proc/net/snmp"); err == nil {
+		m.rcvbufErrors, m.inErrors, m.snmpOK = parseSnmpUDP(string(b))
+	}
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) > 0 {
+			if v, err := strconv.ParseFloat(f[0], 64); err == nil {
+				m.load1 = v
+			}
+		}
+	}
+	return m
+}
+
+// parseProcStat sums the aggregate "cpu" line: busy is everything but idle
+// and iowait, total everything (guest time is already in user).
+func parseProcStat(s string) (busy, total int64, ok bool) {
+	line, _, _ := strings.Cut(s, "\n")
+	f := strings.Fields(line)
+	if len(f) < 8 || f[0] != "cpu" {
+		return 0, 0, false
+	}
+	for i, x := range f[1:] {
+		if i >= 8 {
+			break
+		}
+		v, err := strconv.ParseInt(x, 10, 64)
+		if err != nil {
+			return 0, 0, false
+		}
+		total += v
+		if i != 3 && i != 4 {
+			busy += v
+		}
+	}
+	return busy, total, true
+}
+
+// parseSnmpUDP reads RcvbufErrors and InErrors from the "Udp:" header and
+// value lines of /proc/net/snmp.
+func parseSnmpUDP(s string) (rcvbuf, inErrs int64, ok bool) {
+	var names []string
+	for _, line := range strings.Split(s, "\n") {
+		rest, found := strings.CutPrefix(line, "Udp: ")
+		if !found {
+			continue
+		}
+		f := strings.Fields(rest)
+		if names == nil {
+			names = f
+			continue
+		}
+		var gotR, gotI bool
+		for i, n := range names {
+			if i >= len(f) {
+				break
+			}
+			v, err := strconv.ParseInt(f[i], 10, 64)
+			if err != nil {
+				continue
+			}
+			switch n {
+			case "RcvbufErrors":
+				rcvbuf, gotR = v, true
+			case "InErrors":
+				inErrs, gotI = v, true
+			}
+		}
+		return rcvbuf, inErrs, gotR && gotI
+	}
+	return 0, 0, false
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"runtime"
 	"time"
 )
 
@@ -26,6 +27,7 @@ func runRelay(cfg *config, peer *net.UDPAddr) (*result, error) {
 	r := measure(cfg, flows)
 	r.Mode = "relay"
 	r.RelayedPPS = 2 * r.PPS
+	r.setPerPacket()
 	return r, nil
 }
 
@@ -55,20 +57,23 @@ func runBaseline(cfg *config) (*result, error) {
 	r.Mode = "baseline"
 	r.Transport = "udp"
 	r.RelayedPPS = 2 * r.PPS
+	r.setPerPacket()
 	return r, nil
 }
 
 // measure runs the load and turns the counters into a result.
 func measure(cfg *config, flows []*flow) *result {
 	var selfA, selfB, srvA, srvB, sysA, sysB cpuSample
+	var mA, mB machineSample
 	plan := loadPlan{pps: cfg.pps, window: cfg.window, warmup: cfg.warmup, duration: cfg.duration, drain: cfg.drain}
 	out := runLoad(flows, plan, func(start bool) {
 		if start {
-			selfA, srvA, sysA = sampleCPU(0), sampleCPU(cfg.serverPID), sampleSystemCPU()
+			selfA, srvA, sysA, mA = sampleCPU(0), sampleCPU(cfg.serverPID), sampleSystemCPU(), sampleMachine()
 		} else {
-			selfB, srvB, sysB = sampleCPU(0), sampleCPU(cfg.serverPID), sampleSystemCPU()
+			selfB, srvB, sysB, mB = sampleCPU(0), sampleCPU(cfg.serverPID), sampleSystemCPU(), sampleMachine()
 		}
 	})
+	mC := sampleMachine()
 	var h histogram
 	var sent, recv int64
 	for _, f := range flows {
@@ -87,6 +92,7 @@ func measure(cfg *config, flows []*flow) *result {
 		ClientCPU: cpuPercent(selfA, selfB), ServerCPU: cpuPercent(srvA, srvB), ServerPID: cfg.serverPID,
 	}
 	r.OtherCPU = otherCPU(cpuPercent(sysA, sysB), r.ClientCPU, r.ServerCPU)
+	r.setMachine(mA, mB, mC, runtime.NumCPU())
 	if cfg.pps == 0 {
 		r.Window = cfg.window
 	}
@@ -98,4 +104,10 @@ func measure(cfg *config, flows []*flow) *result {
 		fmt.Fprintf(os.Stderr, "turnkey-bench: received %d > sent %d: duplicated packets\n", recv, sent)
 	}
 	return r
+}
+
+// setPerPacket derives CPU per relayed packet once RelayedPPS is known.
+func (r *result) setPerPacket() {
+	r.ServerUsPerPkt = perUnit(r.ServerCPU, r.RelayedPPS)
+	r.MachineUsPerPkt = perUnit(r.MachineCPU, r.RelayedPPS)
 }

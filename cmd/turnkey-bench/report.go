@@ -62,6 +62,50 @@ type result struct {
 	ServerPID int     `json:"server_pid,omitempty"`
 	// OtherCPU is everything else on the machine in the window.
 	OtherCPU float64 `json:"other_cpu_pct"`
+
+	// The whole machine over the window: busy CPU of all processes (% of
+	// one core), the idle share of all cores (%), cores, and the 1-minute
+	// load average at the window's edges, so a loaded box shows.
+	MachineCPU float64 `json:"machine_cpu_pct"`
+	IdlePct    float64 `json:"machine_idle_pct"`
+	NCPU       int     `json:"ncpu"`
+	Load1Start float64 `json:"load1_start"`
+	Load1End   float64 `json:"load1_end"`
+	// UDP datagrams the kernel dropped on a full receive buffer (any socket
+	// on the machine), from the window's start to the end of the drain
+	// (/proc/net/snmp Udp RcvbufErrors and InErrors deltas; -1: unknown).
+	RcvbufErrors int64 `json:"rcvbuf_errors"`
+	UDPInErrors  int64 `json:"udp_in_errors"`
+	// CPU time per relayed packet (relay, baseline) or per allocation
+	// (allocs), in µs: the server process's, and the whole machine's.
+	ServerUsPerPkt    float64 `json:"server_us_per_pkt,omitempty"`
+	MachineUsPerPkt   float64 `json:"machine_us_per_pkt,omitempty"`
+	ServerUsPerAlloc  float64 `json:"server_us_per_alloc,omitempty"`
+	MachineUsPerAlloc float64 `json:"machine_us_per_alloc,omitempty"`
+}
+
+// setMachine fills the machine figures from samples at the window's start
+// (a), its end (b) and after the drain (c, for the drop counters).
+func (r *result) setMachine(a, b, c machineSample, ncpu int) {
+	r.NCPU = ncpu
+	r.MachineCPU, r.IdlePct = -1, -1
+	r.Load1Start, r.Load1End = a.load1, b.load1
+	if a.ok && b.ok && b.total > a.total && b.at.After(a.at) {
+		r.MachineCPU = float64(b.busy-a.busy) / clockTicks / b.at.Sub(a.at).Seconds() * 100
+		r.IdlePct = 100 - float64(b.busy-a.busy)/float64(b.total-a.total)*100
+	}
+	r.RcvbufErrors, r.UDPInErrors = -1, -1
+	if a.snmpOK && c.snmpOK {
+		r.RcvbufErrors, r.UDPInErrors = c.rcvbufErrors-a.rcvbufErrors, c.inErrors-a.inErrors
+	}
+}
+
+// perUnit is CPU µs per unit: cpuPct (% of one core) over a rate (units/s).
+func perUnit(cpuPct, rate float64) float64 {
+	if cpuPct < 0 || rate <= 0 {
+		return 0
+	}
+	return cpuPct / 100 * 1e6 / rate
 }
 
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
@@ -107,6 +151,7 @@ func (r *result) print(w io.Writer, asJSON bool) {
 		row("relayed by server", "%.0f pps (both directions)", r.RelayedPPS)
 		row("loss", "%d of %d (%.3f %%)", r.Lost, r.Sent, r.LossPct)
 		row("rtt p50/p90/p99/max", "%.0f / %.0f / %.0f / %.0f us", r.RTTP50us, r.RTTP90us, r.RTTP99us, r.RTTMaxus)
+		row("cpu per relayed pkt", "server %.2f us, whole machine %.2f us", r.ServerUsPerPkt, r.MachineUsPerPkt)
 		if r.SendErrors > 0 {
 			row("send errors", "%d", r.SendErrors)
 		}
@@ -115,6 +160,7 @@ func (r *result) print(w io.Writer, asJSON bool) {
 		row("completed", "%d ok, %d failed (%d retransmissions)", r.OK, r.Failed, r.Retransmits)
 		row("rate", "%.0f allocations/s", r.Rate)
 		row("latency p50/p99", "%.2f / %.2f ms", r.LatP50ms, r.LatP99ms)
+		row("cpu per allocation", "server %.0f us, whole machine %.0f us", r.ServerUsPerAlloc, r.MachineUsPerAlloc)
 		keys := make([]string, 0, len(r.Errors))
 		for k := range r.Errors {
 			keys = append(keys, k)
@@ -132,4 +178,6 @@ func (r *result) print(w io.Writer, asJSON bool) {
 		}
 	}
 	row("cpu (% of one core)", "client %.0f %%, server %.0f %%, rest of machine %.0f %%", r.ClientCPU, r.ServerCPU, r.OtherCPU)
+	row("machine", "%d cores, %.0f %% idle, load %.2f -> %.2f, RcvbufErrors +%d, InErrors +%d",
+		r.NCPU, r.IdlePct, r.Load1Start, r.Load1End, r.RcvbufErrors, r.UDPInErrors)
 }
