@@ -76,10 +76,10 @@ type TURN struct {
 	ClockSkew Duration `yaml:"clock_skew" env:"CLOCK_SKEW" flag:"clock-skew" help:"clock difference tolerated on credential expiry" reload:"restart"`
 	// AllocationLifetime is granted when a client asks for none (or for
 	// more than the 3600 s maximum, which is never granted).
-	// LegacyChannelNumbers accepts ChannelBind numbers 0x5000-0x7FFE, which
+	// LegacyChannelNumbers accepts ChannelBind numbers 0x5000-0x7FFF, which
 	// RFC 5766 allowed and RFC 8656 reserves: coturn's own test clients
 	// (turnutils_uclient) still pick them. Off, they get 400 as RFC 8656 says.
-	LegacyChannelNumbers bool     `yaml:"legacy_channel_numbers" env:"LEGACY_CHANNEL_NUMBERS" flag:"legacy-channel-numbers" help:"accept RFC 5766 channel numbers 0x5000-0x7FFE (coturn's test clients use them)" reload:"restart"`
+	LegacyChannelNumbers bool     `yaml:"legacy_channel_numbers" env:"LEGACY_CHANNEL_NUMBERS" flag:"legacy-channel-numbers" help:"accept RFC 5766 channel numbers 0x5000-0x7FFF (coturn's test clients use them)" reload:"restart"`
 	AllocationLifetime   Duration `yaml:"allocation_lifetime" env:"ALLOCATION_LIFETIME" flag:"allocation-lifetime" help:"allocation lifetime granted when the client asks for none or too much (max 1h)" reload:"restart"`
 
 	PeerPolicy PeerPolicy `yaml:"peer_policy"`

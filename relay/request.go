@@ -38,7 +38,7 @@ import (
 const (
 	minChannel       = 0x4000
 	maxChannel       = 0x4FFF
-	legacyMaxChannel = 0x7FFE
+	legacyMaxChannel = 0x7FFF
 )
 
 // request handles one STUN request p[:n] (not Binding) on the 5-tuple t. It

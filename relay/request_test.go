@@ -7,8 +7,8 @@ import (
 )
 
 // TestLegacyChannelNumbers: RFC 8656 refuses channel numbers past 0x4FFF
-// with 400; with Config.LegacyChannelNumbers, RFC 5766's range up to 0x7FFE
-// binds (coturn's turnutils_uclient picks from it) and 0x7FFF still fails.
+// with 400; with Config.LegacyChannelNumbers, RFC 5766's range up to 0x7FFF
+// binds (coturn's turnutils_uclient picks from all of it) and 0x8000 fails.
 func TestLegacyChannelNumbers(t *testing.T) {
 	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
@@ -27,8 +27,8 @@ func TestLegacyChannelNumbers(t *testing.T) {
 		{false, 0x7FFE, 400},
 		{true, 0x4FFF, 0},
 		{true, 0x5000, 0},
-		{true, 0x7FFE, 0},
-		{true, 0x7FFF, 400},
+		{true, 0x7FFF, 0},
+		{true, 0x8000, 400},
 		{true, 0x3FFF, 400},
 	} {
 		ts := startServer(t, func(c *Config) { c.LegacyChannelNumbers = tc.legacy })

@@ -51,7 +51,7 @@ type Config struct {
 	MaxTTL             time.Duration
 	ClockSkew          time.Duration
 	AllocationLifetime time.Duration
-	// LegacyChannelNumbers accepts RFC 5766's channel numbers up to 0x7FFE;
+	// LegacyChannelNumbers accepts RFC 5766's channel numbers up to 0x7FFF;
 	// otherwise ChannelBind outside RFC 8656's 0x4000-0x4FFF gets 400.
 	LegacyChannelNumbers bool
 	// NonceLifetime is how long a nonce, bound to the client's 5-tuple, is
