@@ -4,8 +4,9 @@
 #
 #   bash bench/memory.sh        # ~2 minutes; COUNTS ("1000 10000 30000"), SERVERS ("turnkey coturn")
 #
-# 30k allocations need 30k relay ports: the relay range is 1024-65535 on
-# 127.0.0.1 (turnkey binds every relay socket to its one turn.relay_ip), and
+# 30k allocations need 30k relay ports: the relay range is 10000-65535 on
+# 127.0.0.1 (turnkey binds every relay socket to its one turn.relay_ip, and
+# refuses a range holding its own listener ports, all below 10000), and
 # the clients come from 127.0.0.2-9 so they never take a relay port. Each
 # count runs on a freshly started server: RSS before is its idle footprint.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -32,7 +33,7 @@ for server in $SERVERS; do
 		case $server in
 		turnkey)
 			[[ -x $BIN/turnkey ]] || { log "no turnkey binary"; continue; }
-			start_turnkey turnkey-mem 3479 1024 65535
+			start_turnkey turnkey-mem 3479 10000 65535
 			pid=$TK_PID addr=127.0.0.1:3479 metrics=(-metrics "http://$TK_ADMIN/metrics")
 			;;
 		coturn)
