@@ -85,7 +85,7 @@ func (ch *channel) change(bound bool) ChannelChange {
 // clientPath is how turnkey reaches an allocation's client: a UDP
 // listening socket and the client's address, or its stream connection.
 type clientPath struct {
-	udp    *net.UDPConn
+	udp    *udpSock
 	addr   netip.AddrPort
 	stream *streamConn
 }

@@ -24,7 +24,7 @@ type relayGenerator struct {
 	// listener is the UDP listening socket whose allocations this
 	// generator serves (nil for a stream listener): the fast path answers
 	// UDP clients on it.
-	listener *net.UDPConn
+	listener *udpSock
 }
 
 // errNoFamily: the allocation asks for an address family this relay has no
@@ -174,7 +174,7 @@ type relayConn struct {
 	// listener is the UDP listening socket of the allocation's client, if
 	// it is a UDP client; client is how the fast path reaches the client,
 	// set when pion reports the allocation.
-	listener *net.UDPConn
+	listener *udpSock
 	client   atomic.Pointer[clientPath]
 	// buf is the reader's buffer on the fast path, with room for the
 	// ChannelData header before and padding after the payload; allocated
@@ -186,6 +186,11 @@ type relayConn struct {
 	// calls, which neither allocate a *net.UDPAddr per datagram nor
 	// convert one back into a sockaddr.
 	udp *net.UDPConn
+	// rd and snd do the fast path's datagram I/O (datagram_linux.go): rd
+	// reads this socket, snd writes ChannelData to the client's listener.
+	// Both belong to the socket's one reader.
+	rd  *datagramReader
+	snd *datagramSender
 	// lastPeer is the address ReadFrom returned last; a datagram from the
 	// same peer (the common case: one peer per allocation, or a few)
 	// returns the same *net.UDPAddr instead of a new one. pion only reads
@@ -203,6 +208,10 @@ func (s *Server) newRelayConn(pc net.PacketConn, userID string) *relayConn {
 	s.metrics.portsInUse.Inc()
 	c := &relayConn{PacketConn: pc, s: s, st: s.openAlloc(userID)}
 	c.udp, _ = pc.(*net.UDPConn)
+	if c.udp != nil {
+		c.rd = newDatagramReader(newUDPSock(c.udp))
+		c.snd = newDatagramSender()
+	}
 	return c
 }
 
@@ -277,7 +286,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 	}
 	in := c.buf[chanHeaderLen : chanHeaderLen+len(p)]
 	for {
-		n, as, err := c.udp.ReadFromUDPAddrPort(in)
+		n, as, err := c.rd.readFrom(in)
 		if err != nil {
 			return 0, nil, err
 		}

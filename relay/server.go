@@ -272,7 +272,7 @@ func New(cfg Config) (*Server, error) {
 
 	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
 		lc, _ := listener.(*net.UDPConn)
-		g := &relayGenerator{s: s, listener: lc}
+		g := &relayGenerator{s: s, listener: newUDPSock(lc)}
 		g.v4, g.v6 = relays.generators(cfg.MinPort, cfg.MaxPort)
 		return g
 	}
