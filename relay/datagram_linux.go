@@ -50,7 +50,7 @@ type datagramReader struct {
 	sock  *udpSock
 	p     []byte
 	n     int
-	from  syscall.RawSockaddrAny
+	from  syscall.RawSockaddrInet6 // either family fits: UDP sockets only
 	errno syscall.Errno
 	read  func(fd uintptr) bool
 }
@@ -77,7 +77,7 @@ func (r *datagramReader) readFrom(p []byte) (int, netip.AddrPort, error) {
 
 func (r *datagramReader) recv(fd uintptr) bool {
 	for {
-		l := uint32(syscall.SizeofSockaddrAny)
+		l := uint32(syscall.SizeofSockaddrInet6)
 		n, _, e := syscall.RawSyscall6(syscall.SYS_RECVFROM, fd,
 			uintptr(unsafe.Pointer(&r.p[0])), uintptr(len(r.p)), 0,
 			uintptr(unsafe.Pointer(&r.from)), uintptr(unsafe.Pointer(&l)))
@@ -158,13 +158,12 @@ func (d *datagramSender) setDst(inet6 bool, dst netip.AddrPort) {
 
 // sockaddrAddrPort reads a received source address; an unknown family is
 // the zero AddrPort.
-func sockaddrAddrPort(sa *syscall.RawSockaddrAny) netip.AddrPort {
-	switch sa.Addr.Family {
+func sockaddrAddrPort(in *syscall.RawSockaddrInet6) netip.AddrPort {
+	switch in.Family {
 	case syscall.AF_INET:
-		in := (*syscall.RawSockaddrInet4)(unsafe.Pointer(sa))
-		return netip.AddrPortFrom(netip.AddrFrom4(in.Addr), getPort(&in.Port))
+		in4 := (*syscall.RawSockaddrInet4)(unsafe.Pointer(in))
+		return netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), getPort(&in4.Port))
 	case syscall.AF_INET6:
-		in := (*syscall.RawSockaddrInet6)(unsafe.Pointer(sa))
 		a := netip.AddrFrom16(in.Addr)
 		// Scoped (link-local) sources keep their zone as net does.
 		if in.Scope_id != 0 {

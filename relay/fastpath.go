@@ -74,14 +74,17 @@ func (c *relayConn) toPeer(ch *channel, p []byte, snd *datagramSender) {
 	}
 }
 
-// toClient frames the n payload bytes at c.buf[chanHeaderLen:] as
+// toClient frames the n payload bytes at b[chanHeaderLen:] as
 // ChannelData on ch and writes them to the client. It reports false when
-// the client's path is not known yet; the caller then hands the datagram to
-// pion.
-func (c *relayConn) toClient(ch *channel, n int) bool {
+// the client's path is not known yet, or a stream client's padding does
+// not fit in b; the caller then hands the datagram to pion.
+func (c *relayConn) toClient(ch *channel, b []byte, n int) bool {
 	path := c.client.Load()
 	if path == nil {
 		return false
+	}
+	if path.stream != nil && (chanHeaderLen+n+3)&^3 > len(b) {
+		return false // no room to pad in place: pion frames it
 	}
 	if !ch.permitted.Load() {
 		c.st.counters.unpermitted.Add(1)
@@ -91,12 +94,14 @@ func (c *relayConn) toClient(ch *channel, n int) bool {
 		c.st.counters.droppedDown.Add(1)
 		return true
 	}
-	b := c.buf
 	binary.BigEndian.PutUint16(b[0:2], ch.key.number)
 	binary.BigEndian.PutUint16(b[2:4], uint16(n)) //nolint:gosec // n < len(b) <= 64 KiB
 	var err error
 	if path.udp != nil {
 		// Over UDP ChannelData need not be padded (RFC 8656 §12.5).
+		if c.snd == nil {
+			c.snd = newDatagramSender()
+		}
 		_, err = c.snd.writeTo(path.udp, b[:chanHeaderLen+n], path.addr)
 	} else {
 		m := (chanHeaderLen + n + 3) &^ 3

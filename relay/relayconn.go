@@ -176,19 +176,15 @@ type relayConn struct {
 	// set when pion reports the allocation.
 	listener *udpSock
 	client   atomic.Pointer[clientPath]
-	// buf is the reader's buffer on the fast path, with room for the
-	// ChannelData header before and padding after the payload; allocated
-	// at the first read, used only by the socket's one reader (pion's
-	// allocation goroutine).
-	buf []byte
 	// udp is the socket itself when it is a *net.UDPConn (always, with
 	// pion's generator): reads and writes then use the netip.AddrPort
 	// calls, which neither allocate a *net.UDPAddr per datagram nor
 	// convert one back into a sockaddr.
 	udp *net.UDPConn
 	// rd and snd do the fast path's datagram I/O (datagram_linux.go): rd
-	// reads this socket, snd writes ChannelData to the client's listener.
-	// Both belong to the socket's one reader.
+	// reads this socket, snd writes ChannelData to the client's listener
+	// (made at the first, so an idle allocation has none). Both belong to
+	// the socket's one reader.
 	rd  *datagramReader
 	snd *datagramSender
 	// lastPeer is the address ReadFrom returned last; a datagram from the
@@ -210,7 +206,6 @@ func (s *Server) newRelayConn(pc net.PacketConn, userID string) *relayConn {
 	c.udp, _ = pc.(*net.UDPConn)
 	if c.udp != nil {
 		c.rd = newDatagramReader(newUDPSock(c.udp))
-		c.snd = newDatagramSender()
 	}
 	return c
 }
@@ -278,13 +273,16 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // traffic, and they must not use up the bandwidth budget) and what exceeds
 // the bandwidth limit.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	if c.udp == nil {
+	if c.rd == nil || len(p) <= chanHeaderLen {
 		return c.readFromConn(p)
 	}
-	if len(c.buf) < chanHeaderLen+len(p)+3 {
-		c.buf = make([]byte, chanHeaderLen+len(p)+3)
-	}
-	in := c.buf[chanHeaderLen : chanHeaderLen+len(p)]
+	// The datagram is read into p after room for a ChannelData header, so
+	// the fast path frames it in place: pion reads every datagram of the
+	// allocation into this one buffer and is done with it before the next
+	// read, and no allocation keeps a buffer of its own (idle allocations
+	// are most of a relay's memory). A datagram filling in may be
+	// truncated, as it would be in pion's buffer 4 bytes later.
+	in := p[chanHeaderLen:]
 	for {
 		n, as, err := c.rd.readFrom(in)
 		if err != nil {
@@ -298,7 +296,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			ap = netip.AddrPortFrom(pub, ap.Port())
 			as = ap
 		}
-		if ch := c.perms.channelOf(ap); ch != nil && c.toClient(ch, n) {
+		if ch := c.perms.channelOf(ap); ch != nil && c.toClient(ch, p, n) {
 			continue
 		}
 		if !c.admitDown(ap, n) {
