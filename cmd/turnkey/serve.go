@@ -191,6 +191,14 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if err != nil {
 			return nil, err
 		}
+		// Revoking a key or auth token (or suspending an account) ends
+		// the allocations made with it here, on every relay following
+		// the feed, not at their lifetime's end.
+		n.revoked.OnRevoke(func(r store.Revocation) {
+			if closed := n.relay.CloseRevoked(r.CredID); closed > 0 {
+				log.Info("revocation closed live allocations", "credential", r.CredID, "closed", closed)
+			}
+		})
 		for _, l := range n.relay.Listeners() {
 			log.Info("TURN listener up", "scheme", l.Scheme, "transport", l.Transport, "addr", l.Addr.String())
 		}
@@ -217,11 +225,15 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	}
 
 	if cfg.Admin.Listen != "" {
-		n.admin = admin.Server(cfg.Admin.Listen, admin.Handler(admin.Config{
+		ac := admin.Config{
 			Gatherer: n.registry,
 			Ready:    n.readyChecks(),
 			Pprof:    cfg.Admin.Pprof,
-		}))
+		}
+		if n.relay != nil {
+			ac.Allocations = n.relay
+		}
+		n.admin = admin.Server(cfg.Admin.Listen, admin.Handler(ac))
 		if n.adminAddr, err = n.serveHTTP(n.admin, "admin", false); err != nil {
 			return nil, err
 		}
