@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -363,3 +364,53 @@ func TestRotatingTheAuthTokenClosesItsAllocations(t *testing.T) {
 		return len(p.Allocations) == 0
 	})
 }
+
+// TestSessionsCLI: `turnkey sessions list` and `close` through the admin
+// listener named by the configuration, and a clear error when it is not
+// there.
+func TestSessionsCLI(t *testing.T) {
+	n := startTestNode(t, nil)
+	creds := accountCreds(t, n, n.AccountSID, n.AuthToken)
+	for range 3 {
+		if code := newRawSession(t, n.TURNUDP, creds.username, creds.credential).allocate(); code != 0 {
+			t.Fatalf("allocate: %d", code)
+		}
+	}
+	admin := []string{"-data-dir", n.DataDir, "-admin-listen", strings.TrimPrefix(n.Admin, "http://")}
+	cli := func(args ...string) (int, string, string) {
+		var out, errOut strings.Builder
+		code := run(append(args[:2:2], append(admin, args[2:]...)...), &out, &errOut)
+		return code, out.String(), errOut.String()
+	}
+	code, out, errOut := cli("sessions", "list", "--json", "--account", n.AccountSID)
+	var listed []relay.Allocation
+	if code != 0 || json.Unmarshal([]byte(out), &listed) != nil || len(listed) != 3 {
+		t.Fatalf("list --json: exit %d, %s %s", code, out, errOut)
+	}
+	if code, out, _ := cli("sessions", "list"); code != 0 || !strings.Contains(out, listed[0].ID) || !strings.Contains(out, "BYTES UP") {
+		t.Errorf("list table: exit %d\n%s", code, out)
+	}
+	if code, out, errOut := cli("sessions", "close", listed[0].ID); code != 0 || !strings.Contains(out, "closed "+listed[0].ID) {
+		t.Errorf("close ID: exit %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := cli("sessions", "close", listed[0].ID); code != 1 || !strings.Contains(errOut, "no live allocation") {
+		t.Errorf("close of a closed ID: exit %d %s", code, errOut)
+	}
+	if code, out, errOut := cli("sessions", "close", "--credential", listed[1].CredentialSID); code != 0 || !strings.Contains(out, "closed 2 allocations") {
+		t.Errorf("close --credential: exit %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := cli("sessions", "close"); code != 2 || !strings.Contains(errOut, "give an allocation ID") {
+		t.Errorf("close without a target: exit %d %s", code, errOut)
+	}
+	var out2, errOut2 strings.Builder
+	dead := "127.0.0.1:" + itoaPort(freePort(t, "tcp"))
+	if code := run([]string{"sessions", "list", "-data-dir", n.DataDir, "-admin-listen", dead}, &out2, &errOut2); code != 1 ||
+		!strings.Contains(errOut2.String(), "cannot reach the admin listener at "+dead) {
+		t.Errorf("unreachable admin listener: exit %d %s", code, errOut2.String())
+	}
+	if code, _, errOut := cli("sessions", "list", "-admin-listen", ""); code != 1 || !strings.Contains(errOut, "admin listener is disabled") {
+		t.Errorf("disabled admin listener: exit %d %s", code, errOut)
+	}
+}
+
+func itoaPort(p int) string { return strconv.Itoa(p) }
