@@ -34,6 +34,8 @@ type Config struct {
 	// Allocations is the relay's allocation registry; nil on a node
 	// without a relay, which then has no /v1/allocations.
 	Allocations sessions.Registry
+	// Console, if set, is served at /console/ (the operator view).
+	Console http.Handler
 }
 
 // Handler returns the admin HTTP handler.
@@ -74,6 +76,9 @@ func Handler(cfg Config) http.Handler {
 		mux.HandleFunc("DELETE /v1/allocations/{id}", func(w http.ResponseWriter, r *http.Request) {
 			sessions.Close(w, r, reg, scope, r.PathValue("id"))
 		})
+	}
+	if cfg.Console != nil {
+		mux.Handle("GET /console/", cfg.Console)
 	}
 	if cfg.Pprof {
 		enableContentionProfiles()

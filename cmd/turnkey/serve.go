@@ -23,6 +23,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/admin"
 	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/console"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
 	"github.com/turnkey-dev/turnkey/relay"
@@ -213,7 +214,11 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if _, err := tokenapi.EnsureBootstrapAccount(ctx, n.store, cfg.DataDir, stdout); err != nil {
 			return nil, err
 		}
-		api, err := tokenapi.New(n.apiConfig(secrets))
+		apiCfg := n.apiConfig(secrets)
+		if apiCfg.Console, err = console.Handler(console.Tenant); err != nil {
+			return nil, err
+		}
+		api, err := tokenapi.New(apiCfg)
 		if err != nil {
 			return nil, err
 		}
@@ -232,6 +237,9 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		}
 		if n.relay != nil {
 			ac.Allocations = n.relay
+		}
+		if ac.Console, err = console.Handler(console.Operator); err != nil {
+			return nil, err
 		}
 		n.admin = admin.Server(cfg.Admin.Listen, admin.Handler(ac))
 		if n.adminAddr, err = n.serveHTTP(n.admin, "admin", false); err != nil {

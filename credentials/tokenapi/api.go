@@ -68,8 +68,11 @@ type Config struct {
 	// view of its live allocations (/v1/allocations); nil on a node
 	// without a relay.
 	Allocations sessions.Registry
-	Logger      *slog.Logger
-	Now         func() time.Time
+	// Console, if set, is served at /console/ (the web console's tenant
+	// view, which calls this API).
+	Console http.Handler
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Listener is a TURN/STUN listener the relay runs.

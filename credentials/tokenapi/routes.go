@@ -16,6 +16,7 @@ const (
 	routeUsage      = "/v1/usage"
 	routeAllocs     = "/v1/allocations"
 	routeAlloc      = "/v1/allocations/{Id}"
+	routeConsole    = "/console/"
 	routeUnmatched  = "unmatched"
 )
 
@@ -40,6 +41,9 @@ func (a *API) routes() http.Handler {
 	handle(routeUsage, routeUsage, a.handleUsage)
 	handle(routeAllocs, routeAllocs, a.handleAllocations)
 	handle(routeAlloc, routeAlloc, a.handleAllocation)
+	if a.cfg.Console != nil {
+		mux.Handle(routeConsole, a.instrument(routeConsole, a.cfg.Console.ServeHTTP))
+	}
 	handle("/", routeUnmatched, notFound)
 	return mux
 }
