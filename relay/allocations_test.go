@@ -284,7 +284,8 @@ func TestClosingByFilterAndRevocation(t *testing.T) {
 }
 
 // TestAllocationPaging: 1000 live allocations page through in creation
-// order with a cursor, each once, also while some end between pages.
+// order with a cursor, each once, also while some end between pages; a
+// bulk close then ends the rest at once.
 func TestAllocationPaging(t *testing.T) {
 	if testing.Short() {
 		t.Skip("1000 allocations")
@@ -340,6 +341,17 @@ func TestAllocationPaging(t *testing.T) {
 	}
 	if len(seen) != total-100 {
 		t.Errorf("listed %d allocations, want %d", len(seen), total-100)
+	}
+	// The rest in one bulk close: each relay socket closed, pion done
+	// with every one before the call returns.
+	if n := ts.CloseAllocations(AllocationFilter{Username: user}, CloseOperator); n != total-200 {
+		t.Errorf("bulk close: %d, want %d", n, total-200)
+	}
+	if n := ts.AllocationCount(); n != 0 {
+		t.Errorf("pion holds %d allocations after the bulk close", n)
+	}
+	if p, _ := ts.Allocations(AllocationFilter{}, "", 10); p.Total != 0 || len(ts.registry.order) > 64 {
+		t.Errorf("registry after the bulk close: total %d, %d slots (holes are compacted past 64)", p.Total, len(ts.registry.order))
 	}
 }
 
