@@ -350,8 +350,11 @@ func TestAllocationPaging(t *testing.T) {
 	if n := ts.AllocationCount(); n != 0 {
 		t.Errorf("pion holds %d allocations after the bulk close", n)
 	}
-	if p, _ := ts.Allocations(AllocationFilter{}, "", 10); p.Total != 0 || len(ts.registry.order) > 64 {
-		t.Errorf("registry after the bulk close: total %d, %d slots (holes are compacted past 64)", p.Total, len(ts.registry.order))
+	ts.registry.mu.Lock()
+	slots := len(ts.registry.order)
+	ts.registry.mu.Unlock()
+	if p, _ := ts.Allocations(AllocationFilter{}, "", 10); p.Total != 0 || slots > 64 {
+		t.Errorf("registry after the bulk close: total %d, %d slots (holes are compacted past 64)", p.Total, slots)
 	}
 }
 
@@ -395,4 +398,34 @@ func sumMetric(t *testing.T, ts *testServer, name, label, value string) float64 
 		}
 	}
 	return total
+}
+
+// TestTCPRelayAllocationListedAndClosed: an RFC 6062 allocation (a TCP
+// relay) is listed with its relay address and closed through its relay
+// listener like a UDP one.
+func TestTCPRelayAllocationListedAndClosed(t *testing.T) {
+	ts := startServer(t, nil)
+	user, pass := issuedCreds(t, testAccountA, testKeyA, "tcp-relay")
+	client := dialClient(t, "tcp", ts.addr("turn", "tcp", 0), user, pass, testRealm)
+	alloc, err := client.AllocateTCP()
+	if err != nil {
+		t.Fatalf("allocate TCP: %v", err)
+	}
+	defer alloc.Close()
+	p, _ := ts.Allocations(AllocationFilter{Identity: "tcp-relay"}, "", 10)
+	if len(p.Allocations) != 1 || p.Allocations[0].Relay != alloc.Addr().String() || p.Allocations[0].Transport != "tcp" {
+		t.Fatalf("TCP relay allocation: %+v (relay %s)", p.Allocations, alloc.Addr())
+	}
+	if !ts.CloseAllocation(p.Allocations[0].ID, CloseOperator) {
+		t.Fatal("close reported no allocation")
+	}
+	if n := ts.AllocationCount(); n != 0 {
+		t.Errorf("pion holds %d allocations after closing the TCP relay", n)
+	}
+	ts.registry.mu.Lock()
+	left := len(ts.registry.listeners)
+	ts.registry.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d relay listeners still tracked", left)
+	}
 }
