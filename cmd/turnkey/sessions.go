@@ -14,6 +14,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/relay"
 	"github.com/turnkey-dev/turnkey/sessions"
 )
@@ -62,6 +63,18 @@ func addSessionFilters(fs *flag.FlagSet) sessionFilters {
 	}
 }
 
+// check refuses a filter that cannot match anything turnkey issues, so a
+// typo is an error rather than an empty list.
+func (f sessionFilters) check() error {
+	if a := *f.account; a != "" && !credentials.ValidSID(a, "AC") {
+		return fmt.Errorf("--account %q is not an account SID (AC followed by 32 hex digits)", a)
+	}
+	if c := *f.credential; c != "" && !credentials.ValidSID(c, "SK") && !credentials.ValidSID(c, "TK") {
+		return fmt.Errorf("--credential %q is not a key SID (SK...) or auth-token ID (TK...)", c)
+	}
+	return nil
+}
+
 func (f sessionFilters) query() url.Values {
 	q := url.Values{}
 	for k, v := range map[string]string{"account_sid": *f.account, "username": *f.username, "credential_sid": *f.credential} {
@@ -83,6 +96,10 @@ func runSessionsList(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		return unexpectedArgs(cmd, fs.Args(), stderr)
+	}
+	if err := filters.check(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return 2
 	}
 	admin, err := adminBase(cfg.Admin.Listen)
 	if err != nil {
@@ -142,6 +159,10 @@ func runSessionsClose(args []string, stdout, stderr io.Writer) int {
 	cfg, code, ok := loadConfig(fs, args, stderr)
 	if !ok {
 		return code
+	}
+	if err := filters.check(); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+		return 2
 	}
 	q := filters.query()
 	switch {

@@ -399,6 +399,9 @@ func TestSessionsCLI(t *testing.T) {
 	if code, out, errOut := cli("sessions", "close", "--credential", listed[1].CredentialSID); code != 0 || !strings.Contains(out, "closed 2 allocations") {
 		t.Errorf("close --credential: exit %d %s %s", code, out, errOut)
 	}
+	if code, _, errOut := cli("sessions", "close", "--account", "ACME"); code != 2 || !strings.Contains(errOut, "not an account SID") {
+		t.Errorf("close --account ACME: exit %d %s", code, errOut)
+	}
 	if code, _, errOut := cli("sessions", "close"); code != 2 || !strings.Contains(errOut, "give an allocation ID") {
 		t.Errorf("close without a target: exit %d %s", code, errOut)
 	}
