@@ -55,14 +55,10 @@ func TestAllocationsListExactlyTheLiveOnes(t *testing.T) {
 	defer relayB.Close()
 
 	// A first echo installs the permission and (pion's client binds one
-	// after its first send) the channel; then exactly n packets of size
-	// each way.
-	roundTrip(t, relayA, peer, []byte("hello"))
-	page, err := ts.Allocations(AllocationFilter{AccountSIDs: []string{testAccountA}}, "", 10)
-	if err != nil || len(page.Allocations) != 1 {
-		t.Fatalf("account A's allocations: %+v, %v", page, err)
-	}
-	before := page.Allocations[0]
+	// after its first send) the channel; it may take a resend or two,
+	// each counted. Then exactly n packets of size each way.
+	hello := []byte("hello")
+	roundTrip(t, relayA, peer, hello)
 	const n, size = 20, 100
 	payload := bytes.Repeat([]byte("x"), size)
 	buf := make([]byte, 2048)
@@ -75,6 +71,23 @@ func TestAllocationsListExactlyTheLiveOnes(t *testing.T) {
 			t.Fatalf("echo %d: %d bytes, %v", i, m, err)
 		}
 	}
+	// A count lands just after the packet moves, so the echo of the last
+	// one can be back first: wait until both directions agree (loopback
+	// loses nothing, and the peer echoes everything).
+	var page AllocationPage
+	settled := func(c Allocation) bool {
+		return c.PacketsClientToPeer > n && c.PacketsClientToPeer == c.PacketsPeerToClient &&
+			c.BytesClientToPeer == c.BytesPeerToClient &&
+			c.BytesClientToPeer == (c.PacketsClientToPeer-n)*uint64(len(hello))+n*size
+	}
+	// Not settling within the bound is reported by the exact checks below.
+	testenv.Eventually(10*time.Second, func() bool {
+		page, err = ts.Allocations(AllocationFilter{AccountSIDs: []string{testAccountA}}, "", 10)
+		if err != nil || len(page.Allocations) != 1 {
+			t.Fatalf("account A's allocations: %+v, %v", page, err)
+		}
+		return settled(page.Allocations[0])
+	})
 
 	page, err = ts.Allocations(AllocationFilter{}, "", 10)
 	if err != nil {
@@ -105,17 +118,16 @@ func TestAllocationsListExactlyTheLiveOnes(t *testing.T) {
 	if len(a.Channels) != 1 || a.Channels[0].Peer != peer.String() || a.Channels[0].Number < minChannel {
 		t.Errorf("channels %+v, want one to %s", a.Channels, peer)
 	}
-	if d := a.BytesClientToPeer - before.BytesClientToPeer; d != n*size {
-		t.Errorf("bytes client→peer grew by %d, want %d", d, n*size)
-	}
-	if d := a.BytesPeerToClient - before.BytesPeerToClient; d != n*size {
-		t.Errorf("bytes peer→client grew by %d, want %d", d, n*size)
-	}
-	if d := a.PacketsClientToPeer - before.PacketsClientToPeer; d != n {
-		t.Errorf("packets client→peer grew by %d, want %d", d, n)
-	}
-	if d := a.PacketsPeerToClient - before.PacketsPeerToClient; d != n {
-		t.Errorf("packets peer→client grew by %d, want %d", d, n)
+	// Every packet counted once: the hellos (one or more) and the n.
+	hellos := a.PacketsClientToPeer - n
+	for dir, got := range map[string][2]uint64{
+		"client→peer": {a.BytesClientToPeer, a.PacketsClientToPeer},
+		"peer→client": {a.BytesPeerToClient, a.PacketsPeerToClient},
+	} {
+		if want := hellos*uint64(len(hello)) + n*size; got[0] != want || got[1] != hellos+n {
+			t.Errorf("%s: %d bytes in %d packets, want %d in %d (%d hellos and %d of %d bytes)",
+				dir, got[0], got[1], want, hellos+n, hellos, n, size)
+		}
 	}
 	if b.BytesClientToPeer != 0 || b.PacketsPeerToClient != 0 {
 		t.Errorf("B relayed nothing, got %+v", b)

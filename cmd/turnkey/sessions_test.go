@@ -162,7 +162,8 @@ func TestSessionsAdminListAndClose(t *testing.T) {
 		}
 		for _, a := range page.Allocations {
 			if a.Relay == relayed.LocalAddr().String() {
-				return a.BytesClientToPeer == sent && a.BytesPeerToClient == peer.received.Load()
+				return a.BytesClientToPeer == sent && a.BytesPeerToClient == peer.received.Load() &&
+					a.PacketsClientToPeer == datagrams && a.PacketsPeerToClient > 0
 			}
 		}
 		t.Fatalf("relay %s not listed in %+v", relayed.LocalAddr(), page)
