@@ -18,61 +18,8 @@
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
-const { spawn } = require('child_process');
 const { chromium } = require('playwright-core');
-
-// The flags of webrtc.js: each one is needed for WebRTC on loopback in a
-// headless browser without a network.
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-  '--allow-loopback-in-peer-connection',
-  '--disable-features=WebRtcHideLocalIpsWithMdns',
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1',
-  '--window-size=1280,900',
-];
-
-function startChromium(bin, userDataDir) {
-  const args = [...CHROMIUM_ARGS, `--user-data-dir=${userDataDir}`, '--remote-debugging-port=0', 'about:blank'];
-  const child = spawn(bin, args, { detached: true, stdio: ['ignore', 'ignore', 'pipe'] });
-  process.on('exit', () => killGroup(child.pid));
-  for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) {
-    process.on(sig, () => { killGroup(child.pid); process.exit(128 + os.constants.signals[sig]); });
-  }
-  return child;
-}
-
-function devtoolsURL(child) {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (d) => {
-      buf += d;
-      if (buf.length > 65536) buf = buf.slice(-32768);
-      const m = buf.match(/DevTools listening on (ws:\/\/\S+)/);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code, sig) => reject(new Error(`Chromium exited (${code ?? sig}) before DevTools was up: ${buf.slice(-1000)}`)));
-    child.on('error', reject);
-  });
-}
-
-function killGroup(pid) {
-  if (!pid) return;
-  try { process.kill(-pid, 'SIGKILL'); } catch (_) { /* already gone */ }
-}
-
-function withDeadline(p, ms, what) {
-  let timer;
-  const t = new Promise((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms} ms`)), ms); });
-  return Promise.race([p, t]).finally(() => clearTimeout(timer));
-}
+const { startChromium, devtoolsURL, killGroup, withDeadline } = require('./chromium');
 
 async function run(input, result) {
   const page = result.page;
@@ -149,11 +96,11 @@ async function main() {
   fs.mkdirSync(input.artifacts, { recursive: true });
   const result = { ok: false, problems: [], steps: [], screenshots: [], cspViolations: [], pageErrors: [] };
   const userDataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'tk-console-'));
-  let child;
+  let proc;
   let browser;
   try {
-    child = startChromium(input.chromium, userDataDir);
-    const ws = await withDeadline(devtoolsURL(child), 30000, 'launching Chromium');
+    proc = startChromium(input.chromium, userDataDir, ['--window-size=1280,900']);
+    const ws = await withDeadline(devtoolsURL(proc.child), 30000, 'launching Chromium');
     browser = await withDeadline(chromium.connectOverCDP(ws, { timeout: 10000 }), 15000, 'connecting to Chromium');
     const context = browser.contexts()[0] || await browser.newContext();
     const page = context.pages()[0] || await context.newPage();
@@ -176,7 +123,7 @@ async function main() {
     }
   } finally {
     if (browser) await withDeadline(browser.close(), 5000, 'disconnecting').catch(() => {});
-    if (child) killGroup(child.pid);
+    if (proc) killGroup(proc.child.pid);
     fs.rmSync(userDataDir, { recursive: true, force: true });
   }
   return result;
