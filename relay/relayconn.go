@@ -104,8 +104,11 @@ func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net
 	st := g.s.openAlloc(conf.UserID)
 	rl := &relayListener{Listener: ln, st: st, s: g.s}
 	if ap, ok := addrPort(addr); ok {
-		rl.port = ap.Port()
+		rl.port, rl.addr = ap.Port(), ap
 		g.s.hostAddrs.tcpLive.set(rl.port)
+		if conf.UserID != "" {
+			g.s.registry.trackListener(ap, rl)
+		}
 	}
 	return rl, addr, nil
 }
@@ -371,6 +374,7 @@ type relayListener struct {
 	s    *Server
 	st   *allocState
 	port uint16 // marked live in the host-port guard while open
+	addr netip.AddrPort
 }
 
 func (l *relayListener) Accept() (net.Conn, error) {
@@ -385,6 +389,7 @@ func (l *relayListener) Close() error {
 	err := l.Listener.Close()
 	if l.port != 0 {
 		l.s.hostAddrs.tcpLive.clear(l.port)
+		l.s.registry.forgetListener(l.addr, l)
 	}
 	l.s.closeAlloc(l.st)
 	return err

@@ -178,6 +178,7 @@ type Server struct {
 	pending     admissions
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
 	allocs      allocTable
+	registry    *allocRegistry
 	chans       channelTable
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
@@ -241,6 +242,7 @@ func New(cfg Config) (*Server, error) {
 		maxPerSource:      cfg.MaxConnsPerSource,
 		maxPerms:          cfg.MaxPermissions,
 		allocs:            allocTable{m: map[allocKey]allocInfo{}},
+		registry:          newAllocRegistry(),
 		idle:              make(chan struct{}, 1),
 		nonces:            nonces,
 		allocLifetime:     lifetime,
