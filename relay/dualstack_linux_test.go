@@ -3,6 +3,7 @@ package relay
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -176,9 +177,10 @@ func TestDualStackRelay(t *testing.T) {
 // 6156 about families, in the test namespace: 440 for a family the relay
 // has no address of (asked for, or the default), the default family
 // (IPv4; the listener's where the relay has IPv6 only), 443 for a
-// permission or channel to a peer of the other family, and a dual
-// allocation request (ADDITIONAL-ADDRESS-FAMILY) answered with the
-// default family only, or 400 where invalid.
+// permission or channel to a peer of the other family (but on a dual
+// allocation), and a dual allocation (ADDITIONAL-ADDRESS-FAMILY): both
+// relayed addresses, IPv4 first; IPv4 and ADDRESS-ERROR-CODE 440 for IPv6
+// on a relay without IPv6; 440 without IPv4; 400 where invalid.
 func TestDualStackAnswers(t *testing.T) {
 	if !testenv.InNetns(t, dsNetns...) {
 		return
@@ -199,6 +201,8 @@ func TestDualStackAnswers(t *testing.T) {
 		allocate     []stun.Setter
 		code         int        // of the Allocate
 		relayed      netip.Addr // when it succeeds
+		second       netip.Addr // a dual allocation's IPv6 relayed address
+		addrErr      int        // ADDRESS-ERROR-CODE for IPv6
 		then         func(c *rawClient) int
 		thenCode     int
 	}{
@@ -221,8 +225,28 @@ func TestDualStackAnswers(t *testing.T) {
 		{name: "same-family permission", server: "dual", client: dsAddr4, relayed: dsAddr6,
 			allocate: []stun.Setter{requestedFamily(familyByteIPv6)},
 			then:     func(c *rawClient) int { return c.createPermission(peer6) }},
-		{name: "ADDITIONAL-ADDRESS-FAMILY IPv6: the default family only", server: "dual", client: dsAddr4,
-			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4},
+		{name: "dual from IPv4", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6},
+		{name: "dual from IPv6", server: "dual", client: dsAddr6,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6},
+		{name: "dual: IPv6 and IPv4 permissions", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.do(stun.MethodCreatePermission, peerAddr(peer6), peerAddr(peer4)) }},
+		{name: "dual: IPv6 channel", server: "dual", client: dsAddr6,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.channelBind(0x4001, peer6) }},
+		{name: "dual: Refresh naming IPv6", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.do(stun.MethodRefresh, requestedFamily(familyByteIPv6)) }},
+		{name: "dual: Refresh naming IPv4", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.do(stun.MethodRefresh, requestedFamily(familyByteIPv4)) }},
+		{name: "IPv4 only: Refresh naming IPv6", server: "dual", client: dsAddr4, relayed: dsAddr4,
+			then: func(c *rawClient) int { return c.do(stun.MethodRefresh, requestedFamily(familyByteIPv6)) }, thenCode: 443},
+		{name: "dual on an IPv4-only relay", server: "ipv4", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, addrErr: 440},
+		{name: "dual on an IPv6-only relay", server: "ipv6", client: dsAddr6,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, code: 440},
 		{name: "ADDITIONAL-ADDRESS-FAMILY IPv4", server: "dual", client: dsAddr4,
 			allocate: []stun.Setter{additional(familyByteIPv4)}, code: 400},
 		{name: "ADDITIONAL- with REQUESTED-ADDRESS-FAMILY", server: "dual", client: dsAddr4,
@@ -242,14 +266,19 @@ func TestDualStackAnswers(t *testing.T) {
 			if got := c.relayedAddr(); got != tc.relayed {
 				t.Fatalf("relayed address %v, want %v", got, tc.relayed)
 			}
-			count := 0
-			for _, a := range c.last.Attributes {
-				if a.Type == stun.AttrXORRelayedAddress {
-					count++
-				}
+			want := []netip.Addr{tc.relayed}
+			if tc.second.IsValid() {
+				want = append(want, tc.second)
 			}
-			if count != 1 {
-				t.Errorf("%d XOR-RELAYED-ADDRESS, want 1", count)
+			var got []netip.Addr
+			for _, ap := range relayedAddrs(t, c.last) {
+				got = append(got, ap.Addr())
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("XOR-RELAYED-ADDRESS %v, want %v", got, want)
+			}
+			if f, code := addressError(c.last); code != tc.addrErr || (code != 0 && f != familyByteIPv6) {
+				t.Errorf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 %d", f, code, tc.addrErr)
 			}
 			if tc.then == nil {
 				return

@@ -61,7 +61,10 @@ func (c *relayConn) toPeer(ch *channel, p []byte) {
 		return
 	}
 	var n int
-	if c.udp != nil {
+	if d := c.dual.Load(); d != nil && d.conn != nil && ch.dst.Addr().Is6() {
+		// An IPv6 peer of a dual allocation: its own socket.
+		n, _ = d.conn.WriteToUDPAddrPort(p, ch.dst)
+	} else if c.udp != nil {
 		n, _ = c.udp.WriteToUDPAddrPort(p, ch.dst)
 	} else {
 		n, _ = c.PacketConn.WriteTo(p, ch.dstAddr)
@@ -78,6 +81,12 @@ func (c *relayConn) toPeer(ch *channel, p []byte) {
 // the client's path is not known yet; the caller then hands the datagram to
 // pion.
 func (c *relayConn) toClient(ch *channel, n int) bool {
+	return c.frameToClient(c.buf, ch, n)
+}
+
+// frameToClient is toClient for payload at b[chanHeaderLen:] (the IPv6
+// socket of a dual allocation has its own reader and buffer).
+func (c *relayConn) frameToClient(b []byte, ch *channel, n int) bool {
 	path := c.client.Load()
 	if path == nil {
 		return false
@@ -90,7 +99,6 @@ func (c *relayConn) toClient(ch *channel, n int) bool {
 		c.st.counters.droppedDown.Add(1)
 		return true
 	}
-	b := c.buf
 	binary.BigEndian.PutUint16(b[0:2], ch.key.number)
 	binary.BigEndian.PutUint16(b[2:4], uint16(n)) //nolint:gosec // n < len(b) <= 64 KiB
 	var err error

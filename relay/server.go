@@ -179,6 +179,12 @@ type Server struct {
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
 	allocs      allocTable
 	chans       channelTable
+	// wants, dualGen and dualLive serve dual allocations (dual.go): the
+	// Allocates asking for one, the IPv6 port range (nil without an IPv6
+	// relay) and the number of live IPv6 halves.
+	wants    dualWants
+	dualGen  *turn.RelayAddressGeneratorPortRange
+	dualLive atomic.Int32
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
 	closeErr error
@@ -270,6 +276,12 @@ func New(cfg Config) (*Server, error) {
 	s.bandwidth.Store(cfg.BandwidthBPS)
 	s.metrics.portRange.Set(float64(cfg.MaxPort - cfg.MinPort + 1))
 
+	if _, s.dualGen = relays.generators(cfg.MinPort, cfg.MaxPort); s.dualGen != nil {
+		if err := s.dualGen.Validate(); err != nil {
+			s.stopWatch()
+			return nil, fmt.Errorf("relay: IPv6 relay ports: %w", err)
+		}
+	}
 	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
 		lc, _ := listener.(*net.UDPConn)
 		g := &relayGenerator{s: s, listener: lc}
@@ -432,10 +444,16 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	if !ok {
 		return false
 	}
-	if s.relays.isRelay(ip.Unmap()) {
+	ip = ip.Unmap()
+	rc := s.chans.relayOfClient(client)
+	if rc != nil {
+		// A dual allocation's IPv6 peer, by its stand-in (dual.go).
+		ip = rc.fromPion(ip, 0)
+	}
+	if s.relays.isRelay(ip) {
 		return true
 	}
-	if rc := s.chans.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
+	if rc != nil && rc.perms.full(ip, s.maxPerms) {
 		s.metrics.peerDenied.WithLabelValues("permission_limit").Inc()
 		s.log.Debug("relay: permission refused: allocation at its limit", "client", addrString(client),
 			"peer", ip.String(), "limit", s.maxPerms)
