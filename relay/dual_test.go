@@ -189,38 +189,7 @@ func TestDualAllocation(t *testing.T) {
 				t.Errorf("%d allocations, want 1", n)
 			}
 
-			if code := c.do(stun.MethodCreatePermission, peerAddr(echo4), peerAddr(echo6)); code != 0 {
-				t.Fatalf("CreatePermission for both families: %d (%v)", code, c.last)
-			}
-			up0, down0 := relayPackets(t, ts, "client_to_peer"), relayPackets(t, ts, "peer_to_client")
-			for _, peer := range []netip.AddrPort{echo6, echo4} {
-				payload := []byte("send to " + peer.String())
-				c.sendTo(peer, payload)
-				got := c.receive()
-				if got.peer != peer || !bytes.Equal(got.payload, payload) {
-					t.Fatalf("Data indication %q from %v, want %q from %v", got.payload, got.peer, payload, peer)
-				}
-			}
-			for i, peer := range []netip.AddrPort{echo6, echo4} {
-				number := uint16(0x4001 + i) //nolint:gosec // small
-				if code := c.channelBind(number, peer); code != 0 {
-					t.Fatalf("ChannelBind %#x to %v: %d (%v)", number, peer, code, c.last)
-				}
-				payload := []byte("channel to " + peer.String())
-				c.sendChannel(number, payload)
-				got := c.receive()
-				if got.number != number || !bytes.Equal(got.payload, payload) {
-					t.Fatalf("ChannelData %q on %#x, want %q on %#x", got.payload, got.number, payload, number)
-				}
-			}
-			// The counters move after each write returns, maybe after the
-			// echo is back.
-			if !testenv.Eventually(5*time.Second, func() bool {
-				return relayPackets(t, ts, "client_to_peer")-up0 == 4 && relayPackets(t, ts, "peer_to_client")-down0 == 4
-			}) {
-				t.Errorf("relayed packets counted %v up, %v down; want 4 and 4",
-					relayPackets(t, ts, "client_to_peer")-up0, relayPackets(t, ts, "peer_to_client")-down0)
-			}
+			dualRoundTrips(t, ts, c, echo4, echo6)
 
 			if code := c.refresh(0); code != 0 {
 				t.Fatalf("Refresh 0: %d", code)
@@ -279,5 +248,45 @@ func TestDualAllocationStandInsRefused(t *testing.T) {
 	}
 	if code := c.createPermission(netip.MustParseAddrPort("240.0.0.1:9")); code != 403 {
 		t.Errorf("permission for a stand-in address: %d, want 403", code)
+	}
+}
+
+// dualRoundTrips exercises a dual allocation c holds: one CreatePermission
+// for an IPv4 and an IPv6 echo peer, a Send indication to each (the echo
+// comes back as a Data indication naming the peer), a channel to each
+// (ChannelData both ways), and every packet counted once.
+func dualRoundTrips(t *testing.T, ts *testServer, c *rawClient, echo4, echo6 netip.AddrPort) {
+	t.Helper()
+	if code := c.do(stun.MethodCreatePermission, peerAddr(echo4), peerAddr(echo6)); code != 0 {
+		t.Fatalf("CreatePermission for both families: %d (%v)", code, c.last)
+	}
+	up0, down0 := relayPackets(t, ts, "client_to_peer"), relayPackets(t, ts, "peer_to_client")
+	for _, peer := range []netip.AddrPort{echo6, echo4} {
+		payload := []byte("send to " + peer.String())
+		c.sendTo(peer, payload)
+		got := c.receive()
+		if got.peer != peer || !bytes.Equal(got.payload, payload) {
+			t.Fatalf("Data indication %q from %v, want %q from %v", got.payload, got.peer, payload, peer)
+		}
+	}
+	for i, peer := range []netip.AddrPort{echo6, echo4} {
+		number := uint16(0x4001 + i) //nolint:gosec // small
+		if code := c.channelBind(number, peer); code != 0 {
+			t.Fatalf("ChannelBind %#x to %v: %d (%v)", number, peer, code, c.last)
+		}
+		payload := []byte("channel to " + peer.String())
+		c.sendChannel(number, payload)
+		got := c.receive()
+		if got.number != number || !bytes.Equal(got.payload, payload) {
+			t.Fatalf("ChannelData %q on %#x, want %q on %#x", got.payload, got.number, payload, number)
+		}
+	}
+	// The counters move after each write returns, maybe after the
+	// echo is back.
+	if !testenv.Eventually(5*time.Second, func() bool {
+		return relayPackets(t, ts, "client_to_peer")-up0 == 4 && relayPackets(t, ts, "peer_to_client")-down0 == 4
+	}) {
+		t.Errorf("relayed packets counted %v up, %v down; want 4 and 4",
+			relayPackets(t, ts, "client_to_peer")-up0, relayPackets(t, ts, "peer_to_client")-down0)
 	}
 }

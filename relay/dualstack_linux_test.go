@@ -292,3 +292,54 @@ func TestDualStackAnswers(t *testing.T) {
 		})
 	}
 }
+
+// rawDial is a rawClient from client's address to server over transport.
+func rawDial(t *testing.T, transport string, client netip.Addr, server, user string) *rawClient {
+	t.Helper()
+	if transport == "udp" {
+		return rawFrom(t, client, server, user)
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(client, 0))}
+	tc, err := d.Dial("tcp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := turn.NewSTUNConn(tc)
+	t.Cleanup(func() { conn.Close() })
+	u, p := creds(user, time.Hour)
+	return &rawClient{t: t, conn: conn, user: u, password: p, realm: testRealm}
+}
+
+// TestDualStackDualAllocation (#19, RFC 8656 §7.2): in the test namespace,
+// a dual allocation spoken by hand (pion's client cannot ask for one) over
+// UDP and TCP from either family gets 198.51.100.10 and 2001:db8:1::10 as
+// relayed addresses and relays to an IPv4 and an IPv6 echo peer on the one
+// allocation, by Send indication and channel both ways; it counts as one
+// dual allocation.
+func TestDualStackDualAllocation(t *testing.T) {
+	if !testenv.InNetns(t, dsNetns...) {
+		return
+	}
+	ts := startDualStack(t, dsAddr4, dsAddr6)
+	echo4 := netip.MustParseAddrPort(testnet.UDPEchoOn(t, dsAddr4).String())
+	echo6 := netip.MustParseAddrPort(testnet.UDPEchoOn(t, dsAddr6).String())
+	for _, transport := range []string{"udp", "tcp"} {
+		for _, client := range []netip.Addr{dsAddr4, dsAddr6} {
+			t.Run(transport+"/from-"+familyName(client), func(t *testing.T) {
+				before := testutil.ToFloat64(ts.metrics.allocationsTotal.WithLabelValues(transport, familyDual))
+				c := rawDial(t, transport, client, listenerOn(ts, transport, client), "dsd-"+transport+client.String())
+				if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
+					t.Fatalf("dual Allocate answered %d (%v)", code, c.last)
+				}
+				addrs := relayedAddrs(t, c.last)
+				if len(addrs) != 2 || addrs[0].Addr() != dsAddr4 || addrs[1].Addr() != dsAddr6 {
+					t.Fatalf("XOR-RELAYED-ADDRESS %v, want %v then %v", addrs, dsAddr4, dsAddr6)
+				}
+				dualRoundTrips(t, ts, c, echo4, echo6)
+				if d := testutil.ToFloat64(ts.metrics.allocationsTotal.WithLabelValues(transport, familyDual)) - before; d != 1 {
+					t.Errorf("turnkey_allocations_total{transport=%s,family=dual} moved by %v, want 1", transport, d)
+				}
+			})
+		}
+	}
+}
