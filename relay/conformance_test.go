@@ -173,6 +173,10 @@ func TestRFC8656Answers(t *testing.T) {
 			req: func(c *rawClient) int {
 				return c.do(stun.MethodAllocate, udpTransport, additional(familyByteIPv6), lifetime(1))
 			}, lifetime: confDefaultLifetime, check: relayed([]netip.Addr{loopback, loopback6}, 0)},
+		{name: "dual Allocate of a TCP relay: one family and ADDRESS-ERROR-CODE 440", transports: []string{"tcp"}, dual: true,
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodAllocate, tcpTransport, additional(familyByteIPv6))
+			}, lifetime: -1, check: relayed([]netip.Addr{loopback}, 440)},
 		{name: "dual Allocate again on the 5-tuple", dual: true, setup: []step{allocateDual},
 			req: allocateDual, code: 437},
 		{name: "dual CreatePermission IPv6 and IPv4", dual: true, setup: []step{allocateDual},

@@ -3,6 +3,7 @@ package relay
 import (
 	"bytes"
 	"encoding/binary"
+	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -232,6 +233,37 @@ func TestDualAllocationHalf(t *testing.T) {
 	// An IPv6 peer on it is the other family.
 	if code := c.createPermission(netip.AddrPortFrom(loopback6, 9)); code != 443 {
 		t.Errorf("IPv6 permission on the IPv4-only result: %d, want 443", code)
+	}
+}
+
+// TestDualAllocationNoIPv6Port: when no IPv6 relay port is free the dual
+// Allocate still succeeds with IPv4 and ADDRESS-ERROR-CODE 508 for IPv6,
+// and the allocation is an IPv4 one.
+func TestDualAllocationNoIPv6Port(t *testing.T) {
+	// The one relay port, taken on ::1 by the test.
+	taken, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	port := taken.LocalAddr().(*net.UDPAddr).Port
+	ts := startDualLoopback(t, func(c *Config) { c.MinPort, c.MaxPort = port, port })
+	user, pass := creds("dual-noport", time.Hour)
+	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
+	if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
+		t.Fatalf("dual Allocate answered %d (%v)", code, c.last)
+	}
+	if addrs := relayedAddrs(t, c.last); len(addrs) != 1 || addrs[0].Addr() != loopback {
+		t.Fatalf("XOR-RELAYED-ADDRESS %v, want one IPv4", addrs)
+	}
+	if f, code := addressError(c.last); f != familyByteIPv6 || code != 508 {
+		t.Fatalf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 508", f, code)
+	}
+	if got := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues("udp", familyIPv4)); got != 1 {
+		t.Errorf("allocations_active{family=ipv4} = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(ts.metrics.portsInUse); got != 1 {
+		t.Errorf("relay ports in use %v, want 1", got)
 	}
 }
 
