@@ -154,6 +154,35 @@ func TestValidationNamesTheField(t *testing.T) {
 	}
 }
 
+// TestPublicHostForms (#19): api.public_host takes a name or an address of
+// either family, an IPv6 literal bracketed or not; a URL or host:port is
+// refused.
+func TestPublicHostForms(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{"turn.example.com", true},
+		{"203.0.113.10", true},
+		{"2001:db8::10", true},
+		{"[2001:db8::10]", true},
+		{"::1", true},
+		{"fe80::1%eth0", false},
+		{"turn.example.com:3478", false},
+		{"https://turn.example.com", false},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			l, err := load(t, "api:\n  public_host: \""+tc.host+"\"\n", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate: %v, want ok=%v", err, tc.ok)
+			}
+		})
+	}
+}
+
 func TestLoadErrors(t *testing.T) {
 	cases := []struct {
 		name, yaml string

@@ -177,7 +177,7 @@ func (c *Config) Validate() error {
 			bad("api.listen", "%q is not host:port", a.Listen)
 		}
 	}
-	if strings.ContainsAny(a.PublicHost, "/:?# ") && !isBracketedIPv6(a.PublicHost) {
+	if strings.ContainsAny(a.PublicHost, "/:?# ") && !isBracketedIPv6(a.PublicHost) && !isIPv6Literal(a.PublicHost) {
 		bad("api.public_host", "%q must be a bare host name or IP", a.PublicHost)
 	}
 	for name, host := range a.Regions {
@@ -234,6 +234,13 @@ func (c *Config) Validate() error {
 		bad("tls", "cert_file and key_file go together")
 	}
 	return errors.Join(errs...)
+}
+
+// isIPv6Literal accepts an IPv6 address as written in YAML ("::1"); the
+// API brackets it in the URLs it issues.
+func isIPv6Literal(h string) bool {
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Is6() && a.Zone() == ""
 }
 
 func isBracketedIPv6(h string) bool {
