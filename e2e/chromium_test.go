@@ -112,9 +112,8 @@ func TestChromiumTURNS(t *testing.T) {
 
 // TestChromiumIPv6 (#19): with the TURN listeners on :: and an IPv6
 // public host, Tokens.json issues bracketed IPv6 URLs, and Chromium relays
-// a call through the IPv6 TURN URL over UDP alone. (Over TCP, Chromium in
-// the namespace reports 701 before turnkey sees a connection; coturn's
-// client covers TURN over TCP on IPv6, TestCoturnUclientIPv6.)
+// a call through the IPv6 TURN URL alone, over UDP and TCP (webrtc.js
+// keeps the address out of its resolver rules, else TCP fails with 701).
 func TestChromiumIPv6(t *testing.T) {
 	requireNetns(t)
 	requireChromium(t)
@@ -139,6 +138,7 @@ func TestChromiumIPv6(t *testing.T) {
 	servers := srv.twilioICEServers(t)
 	for _, tc := range []relayCase{
 		{"ipv6-udp-3478", "turn:[" + addr6 + "]:3478?transport=udp", "udp", "udp"},
+		{"ipv6-tcp-3478", "turn:[" + addr6 + "]:3478?transport=tcp", "tcp", "tcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			requireURL(t, servers, tc.url)
