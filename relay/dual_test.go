@@ -322,3 +322,28 @@ func dualRoundTrips(t *testing.T, ts *testServer, c *rawClient, echo4, echo6 net
 			relayPackets(t, ts, "client_to_peer")-up0, relayPackets(t, ts, "peer_to_client")-down0)
 	}
 }
+
+// TestListenOnEachAddress (#19): with one listen address per family, every
+// listener port is bound on both, and a client allocates through each.
+func TestListenOnEachAddress(t *testing.T) {
+	ts := startDualLoopback(t, func(c *Config) { c.ListenIPs = []netip.Addr{loopback, loopback6} })
+	bound := map[string]int{}
+	for _, l := range ts.Listeners() {
+		ap, _ := addrPort(l.Addr)
+		bound[l.Transport+"/"+familyName(ap.Addr())]++
+	}
+	for _, k := range []string{"udp/ipv4", "udp/ipv6", "tcp/ipv4", "tcp/ipv6"} {
+		if bound[k] != 1 {
+			t.Errorf("%d listeners %s, want 1 (all: %v)", bound[k], k, ts.Listeners())
+		}
+	}
+	for _, l := range ts.Listeners() {
+		t.Run(l.Transport+"/"+l.Addr.String(), func(t *testing.T) {
+			user, pass := creds("listen-"+l.Transport+l.Addr.String(), time.Hour)
+			c := newRawClient(t, l.Transport, l.Addr.String(), user, pass, testRealm)
+			if code := c.allocate(); code != 0 {
+				t.Fatalf("Allocate through %v: %d (%v)", l.Addr, code, c.last)
+			}
+		})
+	}
+}

@@ -34,7 +34,7 @@ var dsNetns = [][]string{
 func startDualStack(t *testing.T, relayIPs ...netip.Addr) *testServer {
 	t.Helper()
 	return startServer(t, func(c *Config) {
-		c.ListenIP = netip.IPv6Unspecified()
+		c.ListenIPs = []netip.Addr{netip.IPv6Unspecified()}
 		c.RelayIPs = relayIPs
 		c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{
 			netip.PrefixFrom(dsAddr4, 24), netip.PrefixFrom(dsAddr6, 64)}}
