@@ -186,6 +186,8 @@ func TestRFC8656Answers(t *testing.T) {
 			req: func(c *rawClient) int { return c.channelBind(0x4001, peer6) }, lifetime: -1},
 		{name: "dual ChannelBind 0x5000 IPv6", dual: true, setup: []step{allocateDual},
 			req: func(c *rawClient) int { return c.channelBind(0x5000, peer6) }, code: 400},
+		{name: "dual CreatePermission IPv6 peer the policy denies", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int { return c.createPermission(netip.MustParseAddrPort("[fd00::1]:9")) }, code: 403},
 		{name: "dual CreatePermission in the stand-in range", dual: true, setup: []step{allocateDual},
 			req: func(c *rawClient) int { return c.createPermission(netip.MustParseAddrPort("240.0.0.1:9")) }, code: 403},
 		{name: "dual CreatePermission past the permission limit", dual: true, setup: []step{allocateDual},

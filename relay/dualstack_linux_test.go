@@ -323,6 +323,9 @@ func TestDualStackDualAllocation(t *testing.T) {
 	ts := startDualStack(t, dsAddr4, dsAddr6)
 	echo4 := netip.MustParseAddrPort(testnet.UDPEchoOn(t, dsAddr4).String())
 	echo6 := netip.MustParseAddrPort(testnet.UDPEchoOn(t, dsAddr6).String())
+	// A fresh namespace sometimes drops its very first IPv6 datagram; the
+	// exact counts below need a path that is up.
+	waitEcho(t, dsAddr6, echo6)
 	for _, transport := range []string{"udp", "tcp"} {
 		for _, client := range []netip.Addr{dsAddr4, dsAddr6} {
 			t.Run(transport+"/from-"+familyName(client), func(t *testing.T) {
@@ -336,10 +339,37 @@ func TestDualStackDualAllocation(t *testing.T) {
 					t.Fatalf("XOR-RELAYED-ADDRESS %v, want %v then %v", addrs, dsAddr4, dsAddr6)
 				}
 				dualRoundTrips(t, ts, c, echo4, echo6)
+				// The host-port guard covers the IPv6 socket: the TURN
+				// listener on the (permitted) IPv6 address is not a peer.
+				guarded := testutil.ToFloat64(ts.metrics.hostPortDropped)
+				ap, _ := addrPort(ts.Listeners()[0].Addr)
+				c.sendTo(netip.AddrPortFrom(dsAddr6, ap.Port()), []byte("to our own listener"))
+				testenv.WaitFor(t, "peer_denied{reason=host_port} to count the IPv6 send", 5*time.Second, func() bool {
+					return testutil.ToFloat64(ts.metrics.hostPortDropped) == guarded+1
+				})
 				if d := testutil.ToFloat64(ts.metrics.allocationsTotal.WithLabelValues(transport, familyDual)) - before; d != 1 {
 					t.Errorf("turnkey_allocations_total{transport=%s,family=dual} moved by %v, want 1", transport, d)
 				}
 			})
 		}
 	}
+}
+
+// waitEcho waits until a datagram from local reaches echo and comes back.
+func waitEcho(t *testing.T, local netip.Addr, echo netip.AddrPort) {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	buf := make([]byte, 64)
+	testenv.WaitFor(t, "the echo peer "+echo.String()+" to answer", 10*time.Second, func() bool {
+		if _, err := pc.WriteToUDPAddrPort([]byte("probe"), echo); err != nil {
+			return false
+		}
+		_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _, err := pc.ReadFromUDPAddrPort(buf)
+		return err == nil
+	})
 }
