@@ -113,8 +113,10 @@ func (w *dualWants) settle(client net.Addr) {
 // dualHalf is the IPv6 half of a dual allocation's relayConn.
 type dualHalf struct {
 	// conn is the IPv6 relay socket, nil when it could not be had: err
-	// then says why, for the ADDRESS-ERROR-CODE of the answer.
+	// then says why, for the ADDRESS-ERROR-CODE of the answer; sock is
+	// the same for the fast path's datagram I/O (datagram_linux.go).
 	conn   *net.UDPConn
+	sock   *udpSock
 	err    stun.ErrorCode
 	local  netip.AddrPort // bound
 	public netip.AddrPort // advertised
@@ -141,7 +143,7 @@ func (s *Server) openDual(rc *relayConn, userID string) *dualHalf {
 			if err := s.sockBufs.set(udp, s.relaySocketBuffer, "relay"); err != nil {
 				s.log.Warn("relay: cannot size relay socket buffers", "err", err)
 			}
-			d.conn, d.err = udp, 0
+			d.conn, d.sock, d.err = udp, newUDPSock(udp), 0
 			d.local, _ = addrPort(udp.LocalAddr())
 			d.public, _ = addrPort(addr)
 			s.hostAddrs.udpLive.set(d.local.Port())
@@ -184,8 +186,9 @@ func (c *relayConn) readDual(d *dualHalf) {
 	buf := make([]byte, chanHeaderLen+relayReadSize+3)
 	in := buf[chanHeaderLen : chanHeaderLen+relayReadSize]
 	var msg stun.Message
+	rd, snd := newDatagramReader(d.sock), newDatagramSender()
 	for {
-		n, as, err := d.conn.ReadFromUDPAddrPort(in)
+		n, as, err := rd.readFrom(in)
 		if err != nil {
 			return
 		}
@@ -194,7 +197,7 @@ func (c *relayConn) readDual(d *dualHalf) {
 			ap = netip.AddrPortFrom(pub, ap.Port())
 		}
 		if ch := c.perms.channelOf(ap); ch != nil {
-			c.frameToClient(buf, ch, n)
+			c.toClientWith(ch, buf, n, &snd)
 			continue
 		}
 		path := c.client.Load()
@@ -213,7 +216,7 @@ func (c *relayConn) readDual(d *dualHalf) {
 		}
 		msg.Add(stun.AttrData, in[:n])
 		if path.udp != nil {
-			_, _ = path.udp.WriteToUDPAddrPort(msg.Raw, path.addr)
+			_, _ = snd.writeTo(path.udp, msg.Raw, path.addr)
 		} else {
 			_, _ = path.stream.Conn.Write(msg.Raw)
 		}
@@ -249,7 +252,7 @@ func (c *relayConn) writeDual(d *dualHalf, p []byte, ap netip.AddrPort) (int, er
 		c.st.counters.droppedUp.Add(1)
 		return len(p), nil
 	}
-	n, err := d.conn.WriteToUDPAddrPort(p, ap)
+	n, err := d.conn.WriteToUDPAddrPort(p, ap) // pion's path: pion's goroutines, not a reader's
 	if n > 0 {
 		c.st.counters.bytesUp.Add(uint64(n))
 		c.st.counters.packetsUp.Add(1)

@@ -70,14 +70,19 @@ func (s *Server) request(p []byte, n int, t tuple) (int, []byte) {
 		// itself (401, counted), the MESSAGE-INTEGRITY left as it was.
 		return s.handOn(p, msg, pionNonce, nil, 0, nil)
 	}
-	code, dual := s.refusal(msg, t, username)
+	code, credsOK, dual := s.refusal(msg, t, username)
 	if code != 0 {
 		s.log.Debug("relay: request answered by turnkey", "client", addrString(t.client),
 			"method", msg.Type.Method.String(), "code", int(code))
 		return 0, errorAnswer(msg, code, key)
 	}
-	if msg.Type.Method == stun.MethodAllocate && msg.Contains(attrAdditionalAddressFamily) {
-		s.wants.want(t.client, msg.TransactionID, key)
+	if credsOK {
+		// What pion will grant, for the registry's expires_at; before
+		// handOn, which rewrites the bytes msg points into.
+		s.noteLifetime(msg, t)
+		if msg.Type.Method == stun.MethodAllocate && msg.Contains(attrAdditionalAddressFamily) {
+			s.wants.want(t.client, msg.TransactionID, key)
+		}
 	}
 	return s.handOn(p, msg, pionNonce, key, s.lifetimeFor(msg), dual)
 }
@@ -134,15 +139,21 @@ func (s *Server) verifyIntegrity(msg *stun.Message) (string, []byte) {
 }
 
 // refusal is the error turnkey answers an authenticated request with, or 0
-// to let pion handle it, then with the rewrites a dual allocation needs
-// (handOn). Credentials pion would refuse (expired, revoked, another
-// realm) go to pion, which refuses and counts them.
-func (s *Server) refusal(msg *stun.Message, t tuple, username string) (stun.ErrorCode, map[string][]byte) {
+// to let pion handle it; credsOK says whether pion will accept the
+// credentials, dual holds the rewrites a dual allocation needs (handOn).
+// Credentials pion would refuse (expired, revoked, another realm) go to
+// pion, which refuses and counts them.
+func (s *Server) refusal(msg *stun.Message, t tuple, username string) (code stun.ErrorCode, credsOK bool, dual map[string][]byte) {
 	var realm stun.Realm
 	_ = realm.GetFrom(msg)
 	if _, reason, _ := s.checkCredentials(username, realm.String()); reason != "" {
-		return 0, nil
+		return 0, false, nil
 	}
+	code, dual = s.refusalFor(msg, t, username)
+	return code, true, dual
+}
+
+func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) (stun.ErrorCode, map[string][]byte) {
 	switch msg.Type.Method {
 	case stun.MethodAllocate:
 		// RFC 6062 §5.1: TCP relays only for clients on TCP or TLS.

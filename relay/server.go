@@ -181,6 +181,7 @@ type Server struct {
 	pending     admissions
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
 	allocs      allocTable
+	registry    *allocRegistry
 	chans       channelTable
 	// wants, dualGen and dualLive serve dual allocations (dual.go): the
 	// Allocates asking for one, the IPv6 port range (nil without an IPv6
@@ -253,6 +254,7 @@ func New(cfg Config) (*Server, error) {
 		maxPerSource:      cfg.MaxConnsPerSource,
 		maxPerms:          cfg.MaxPermissions,
 		allocs:            allocTable{m: map[allocKey]allocInfo{}},
+		registry:          newAllocRegistry(),
 		idle:              make(chan struct{}, 1),
 		nonces:            nonces,
 		allocLifetime:     lifetime,
@@ -290,7 +292,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
 		lc, _ := listener.(*net.UDPConn)
-		g := &relayGenerator{s: s, listener: lc}
+		g := &relayGenerator{s: s, listener: newUDPSock(lc)}
 		g.v4, g.v6 = relays.generators(cfg.MinPort, cfg.MaxPort)
 		return g
 	}
