@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -346,4 +347,45 @@ func TestListenOnEachAddress(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDualAllocationInRegistry: the allocation registry sees a dual
+// allocation's IPv6 peers as themselves (not pion's stand-ins), and a
+// Refresh naming IPv6 moves its expiry as it moves pion's.
+func TestDualAllocationInRegistry(t *testing.T) {
+	ts := startDualLoopback(t, nil)
+	user, pass := creds("dual-registry", time.Hour)
+	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
+	if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
+		t.Fatalf("dual Allocate answered %d", code)
+	}
+	peer6 := netip.MustParseAddrPort("[::1]:9")
+	if code := c.createPermission(peer6); code != 0 {
+		t.Fatalf("IPv6 permission: %d", code)
+	}
+	if code := c.channelBind(0x4001, peer6); code != 0 {
+		t.Fatalf("IPv6 channel: %d", code)
+	}
+	lt := stun.RawAttribute{Type: stun.AttrLifetime, Value: binary.BigEndian.AppendUint32(nil, 3000)}
+	if code := c.do(stun.MethodRefresh, requestedFamilyAttr(familyByteIPv6), lt); code != 0 {
+		t.Fatalf("Refresh naming IPv6: %d", code)
+	}
+	page, err := ts.Allocations(AllocationFilter{}, "", 10)
+	if err != nil || len(page.Allocations) != 1 {
+		t.Fatalf("registry: %v, %+v", err, page)
+	}
+	a := page.Allocations[0]
+	if !slices.Contains(a.Permissions, "::1") {
+		t.Errorf("registry permissions %v, want ::1", a.Permissions)
+	}
+	if len(a.Channels) != 1 || a.Channels[0].Peer != peer6.String() {
+		t.Errorf("registry channels %+v, want 0x4001 to %v", a.Channels, peer6)
+	}
+	if left := time.Until(a.ExpiresAt); left < 2000*time.Second {
+		t.Errorf("registry expires in %v after a Refresh of 3000 s naming IPv6", left)
+	}
+}
+
+func requestedFamilyAttr(b byte) stun.Setter {
+	return stun.RawAttribute{Type: stun.AttrRequestedAddressFamily, Value: []byte{b, 0, 0, 0}}
 }
