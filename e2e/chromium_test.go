@@ -110,6 +110,43 @@ func TestChromiumTURNS(t *testing.T) {
 	}
 }
 
+// TestChromiumIPv6 (#19): with the TURN listeners on :: and an IPv6
+// public host, Tokens.json issues bracketed IPv6 URLs, and Chromium relays
+// a call through the IPv6 TURN URL alone, over UDP and TCP (webrtc.js
+// keeps the address out of its resolver rules, else TCP fails with 701).
+func TestChromiumIPv6(t *testing.T) {
+	requireNetns(t)
+	requireChromium(t)
+	ns := newNetns(t)
+	const addr6 = "2001:db8:1::10"
+	// Chromium gathers IPv6 only on an interface that is not loopback and
+	// has a route to the Internet's IPv6 (it probes for its default local
+	// address): a veth pair inside the namespace, the address on one end,
+	// a default route into it that leads nowhere outside the namespace.
+	for _, args := range [][]string{
+		{"link", "add", "tk6a", "type", "veth", "peer", "name", "tk6b"},
+		{"addr", "add", addr6 + "/64", "dev", "tk6a", "nodad"},
+		{"link", "set", "tk6a", "up"},
+		{"link", "set", "tk6b", "up"},
+		{"-6", "route", "add", "default", "dev", "tk6a"},
+	} {
+		if out, err := ipCmd(append([]string{"-n", ns.name}, args...)...); err != nil {
+			t.Fatalf("ip %v in %s: %v: %s", args, ns.name, err, out)
+		}
+	}
+	srv := startTurnkey(t, ns, serverOptions{listenIP: "::", relayIPs: []string{"127.0.0.1", addr6}, publicHost: addr6})
+	servers := srv.twilioICEServers(t)
+	for _, tc := range []relayCase{
+		{"ipv6-udp-3478", "turn:[" + addr6 + "]:3478?transport=udp", "udp", "udp"},
+		{"ipv6-tcp-3478", "turn:[" + addr6 + "]:3478?transport=tcp", "tcp", "tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireURL(t, servers, tc.url)
+			checkRelayCall(t, srv, servers, tc)
+		})
+	}
+}
+
 // chromiumServer checks prerequisites and starts turnkey in a fresh
 // namespace with the default peer policy.
 func chromiumServer(t *testing.T) *server {

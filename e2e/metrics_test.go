@@ -59,6 +59,7 @@ func parseMetrics(text string) ([]sample, error) {
 type relayCounters struct {
 	allocUDP, allocTCP     float64 // turnkey_allocations_total by transport
 	allocTLS               float64
+	allocIPv6              float64 // turnkey_allocations_total{family="ipv6"}, all transports
 	bytesC2P, bytesP2C     float64 // turnkey_relay_bytes_total by direction
 	packetsC2P, packetsP2C float64 // turnkey_relay_packets_total by direction
 	authExpired            float64 // turnkey_auth_failures_total{reason="expired"}
@@ -66,8 +67,8 @@ type relayCounters struct {
 }
 
 func (c relayCounters) String() string {
-	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f tls=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f",
-		c.allocUDP, c.allocTCP, c.allocTLS, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied)
+	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f tls=%.0f ipv6=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f",
+		c.allocUDP, c.allocTCP, c.allocTLS, c.allocIPv6, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied)
 }
 
 // counters scrapes /metrics once.
@@ -84,6 +85,9 @@ func (s *server) counters() (relayCounters, error) {
 	for _, m := range samples {
 		switch m.name {
 		case "turnkey_allocations_total":
+			if m.labels["family"] == "ipv6" {
+				c.allocIPv6 += m.value
+			}
 			switch m.labels["transport"] {
 			case "udp":
 				c.allocUDP += m.value

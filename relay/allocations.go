@@ -183,7 +183,7 @@ func (s *Server) noteLifetime(msg *stun.Message, t tuple) {
 		r.mu.Lock()
 		a := r.byKey[allocKeyOf(t.client, t.local)]
 		r.mu.Unlock()
-		if a == nil || !refreshFamilyOK(msg, a.relay) {
+		if a == nil || !refreshFamilyOK(msg, a.relay, a.rc) {
 			return
 		}
 		a.expires.Store(s.now().Add(d).UnixNano())
@@ -192,8 +192,9 @@ func (s *Server) noteLifetime(msg *stun.Message, t tuple) {
 
 // refreshFamilyOK mirrors pion's one refusal of an authenticated Refresh
 // of the client's own allocation: REQUESTED-ADDRESS-FAMILY present and not
-// the allocation's (443, or 400 when malformed).
-func refreshFamilyOK(msg *stun.Message, relay string) bool {
+// the allocation's (443, or 400 when malformed); a dual allocation (rc
+// with an IPv6 half, dual.go) has both families.
+func refreshFamilyOK(msg *stun.Message, relay string, rc *relayConn) bool {
 	v, err := msg.Get(stun.AttrRequestedAddressFamily)
 	if err != nil {
 		return true
@@ -202,7 +203,12 @@ func refreshFamilyOK(msg *stun.Message, relay string) bool {
 	if len(v) != 4 || perr != nil {
 		return false
 	}
-	return (v[0] == familyByteIPv4 && ap.Addr().Is4()) || (v[0] == familyByteIPv6 && !ap.Addr().Is4())
+	dual := false
+	if rc != nil {
+		d := rc.dual.Load()
+		dual = d != nil && d.conn != nil
+	}
+	return (v[0] == familyByteIPv4 && ap.Addr().Is4()) || (v[0] == familyByteIPv6 && (!ap.Addr().Is4() || dual))
 }
 
 // settleGrant forgets the lifetime noted for client's Allocate once the

@@ -80,7 +80,7 @@ type ChannelChange struct {
 
 func (ch *channel) change(bound bool) ChannelChange {
 	return ChannelChange{Bound: bound, Client: ch.key.client, Server: ch.key.server, TCP: ch.key.tcp,
-		Number: ch.key.number, Relay: ch.relay.relayAddr, Peer: ch.peer, Permitted: ch.permitted.Load()}
+		Number: ch.key.number, Relay: ch.relay.relayAddrFor(ch.peer), Peer: ch.peer, Permitted: ch.permitted.Load()}
 }
 
 // clientPath is how turnkey reaches an allocation's client: a UDP
