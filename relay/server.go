@@ -89,6 +89,11 @@ type Config struct {
 	// applies to new connections at once.
 	TLS func() *tls.Config
 
+	// KernelOffload is OffloadAuto, OffloadOn or OffloadOff (empty: off):
+	// whether UDP ChannelData is relayed by the eBPF fast path
+	// (kernelpath.go).
+	KernelOffload string
+
 	Logger          *slog.Logger
 	Metrics         prometheus.Registerer
 	TrackedAccounts int
@@ -179,6 +184,8 @@ type Server struct {
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
 	allocs      allocTable
 	chans       channelTable
+	// kernel is the kernel fast path, nil when not attached.
+	kernel *kernelOffload
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
 	closeErr error
@@ -287,7 +294,21 @@ func New(cfg Config) (*Server, error) {
 		for _, c := range opened {
 			c.Close()
 		}
+		s.kernel.close()
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(newKernelStats(s))
+	}
+	kernel, err := startKernelOffload(s, cfg.KernelOffload, log)
+	if err != nil {
+		return fail(err)
+	}
+	if kernel != nil {
+		s.kernel = kernel
+		s.chans.watch = kernel.watch
+		s.stats.kernel.Store(kernel)
+		s.hostAddrs.changed.Store(&kernel.recheckFn)
 	}
 	if cfg.UDPPort != 0 {
 		n := cfg.SocketsPerPort
@@ -580,6 +601,7 @@ func (s *Server) Close() error {
 	s.closed.Do(func() {
 		s.closeErr = s.turn.Close()
 		s.stopWatch()
+		s.kernel.close()
 		s.closeClientConns()
 		for _, l := range s.listeners {
 			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(0)
@@ -606,6 +628,7 @@ func (s *Server) Apply(u Update) error {
 	s.policy.Store(u.PeerPolicy.build())
 	s.quota.SetLimits(u.Quotas.limits())
 	s.bandwidth.Store(u.BandwidthBPS)
+	s.kernel.recheck() // the allow-list decides the host-port guard too
 	return nil
 }
 
