@@ -1,10 +1,12 @@
 package relay
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,6 +82,9 @@ func startKernelOffload(s *Server, mode string, log *slog.Logger) (*kernelOffloa
 	var path *kernelpath.Path
 	if err == nil {
 		path, err = kernelpath.Open(ifaces)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		err = fmt.Errorf("needs root, or CAP_BPF and CAP_NET_ADMIN: %w", err)
 	}
 	if err != nil {
 		if mode == OffloadOn {
