@@ -421,11 +421,64 @@ func TestKernelPath(t *testing.T) {
 		})
 	})
 
+	// A listener on the wildcard address answers from the address the
+	// client sent to, which the kernel learns from the client's first
+	// ChannelData.
+	t.Run("wildcard listener", func(t *testing.T) {
+		ts := startKernelServer(t, func(c *Config) { c.ListenIP = netip.IPv4Unspecified() })
+		user, pass := creds("kernel-wildcard", time.Hour)
+		port := netip.MustParseAddrPort(ts.addr("turn", "udp", 0)).Port()
+		conn := listenIn(t, n.client, kpClient)
+		c := &rawClient{t: t, conn: conn, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(kpListen, port)), user: user, password: pass, realm: testRealm}
+		if code := c.allocate(); code != 0 {
+			t.Fatalf("allocate: %d", code)
+		}
+		var relayed stun.XORMappedAddress
+		if err := relayed.GetFromAs(c.last, stun.AttrXORRelayedAddress); err != nil {
+			t.Fatal(err)
+		}
+		ip, _ := netip.AddrFromSlice(relayed.IP)
+		cc := &chanClient{rawClient: c, peer: listenIn(t, n.peer, kpPeer), server: netip.AddrPortFrom(kpListen, port),
+			relay: netip.AddrPortFrom(ip.Unmap(), uint16(relayed.Port))} //nolint:gosec
+		cc.bind(0x4000)
+		k0, entries := kernelTotals(ts)
+		if entries != 1 {
+			t.Fatalf("%d entries, want 1", entries)
+		}
+		kernelRoundTrip(t, cc, []byte("via the wildcard listener"))
+		if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+1 || k.PacketsDown != k0.PacketsDown+1 {
+			t.Fatalf("the kernel counted %+v after %+v", k, k0)
+		}
+	})
+
+	// On loopback (client, relay and peer on 127.0.0.1, as the benchmark
+	// runs) the rewritten datagrams are delivered on this host.
+	t.Run("loopback", func(t *testing.T) {
+		ts := startServer(t, func(c *Config) { c.KernelOffload = OffloadOn })
+		peer := udpPeer(t)
+		c := newChanClient(t, ts, "udp", peer)
+		k0, entries := kernelTotals(ts)
+		if entries != 1 {
+			t.Fatalf("%d entries, want 1", entries)
+		}
+		for _, size := range []int{1, 160, 1200} {
+			kernelRoundTrip(t, c, bytes.Repeat([]byte{7}, size))
+		}
+		if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+3 || k.PacketsDown != k0.PacketsDown+3 {
+			t.Fatalf("the kernel counted %+v after %+v, want 3 more each way", k, k0)
+		}
+	})
+
 	// Relay to relay on this server: two clients, each with a channel to
 	// the other's relay address; the kernel hands one's ChannelData to
 	// the other's client directly, counting it on both allocations.
 	t.Run("relay to relay", func(t *testing.T) {
-		ts := startKernelServer(t, nil)
+		// Our own relay address needs no allow-list entry (and must
+		// have none here: an allow-listed local address is reachable on
+		// every port but our services).
+		ts := startKernelServer(t, func(c *Config) {
+			c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.PrefixFrom(kpPeer, 32)}}
+		})
 		ua, pa := creds("kernel-a", time.Hour)
 		ub, pb := creds("kernel-b", time.Hour)
 		a := kernelClient(t, n, ts, ua, pa, listenIn(t, n.peer, kpPeer))
@@ -450,6 +503,23 @@ func TestKernelPath(t *testing.T) {
 		}
 		if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+2 || k.PacketsDown != k0.PacketsDown+2 {
 			t.Fatalf("the kernel counted %+v after %+v, want two packets more each way", k, k0)
+		}
+		// b's allocation ends: its port is no longer a live relay port,
+		// so the host-port guard now blocks a's channel to it and its
+		// entry goes with b's own; a's channel to its peer stays.
+		if _, entries := kernelTotals(ts); entries != 4 {
+			t.Fatalf("%d entries with two channels each, want 4", entries)
+		}
+		if code := b.refresh(0); code != 0 {
+			t.Fatalf("b refresh 0: %d", code)
+		}
+		testenv.WaitFor(t, "b's entries and a's entry to b removed", 5*time.Second, func() bool {
+			_, entries := kernelTotals(ts)
+			return entries == 1
+		})
+		a.send([]byte("to a closed relay port"))
+		if got, _, _, ok := b.recv(300 * time.Millisecond); ok {
+			t.Fatalf("b got %q after its allocation ended", got)
 		}
 	})
 }
