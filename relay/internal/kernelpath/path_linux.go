@@ -120,19 +120,18 @@ func (p *Path) Install(e Entry) error {
 		return fmt.Errorf("kernelpath: slot %d out of range", e.Slot)
 	}
 	uk, dk := e.keys()
-	uv := kernelpathUpValue{RelayIp: uk.ServerIp, PeerIp: dk.PeerIp, RelayPort: dk.RelayPort, PeerPort: dk.PeerPort, Slot: e.Slot}
-	uv.RelayIp = dk.RelayIp
+	uv := kernelpathUpValue{RelayIp: dk.RelayIp, PeerIp: dk.PeerIp, RelayPort: dk.RelayPort, PeerPort: dk.PeerPort, Slot: e.Slot}
 	dv := kernelpathDownValue{ClientIp: uk.ClientIp, ServerIp: uk.ServerIp, ClientPort: uk.ClientPort,
 		ServerPort: uk.ServerPort, Number: uk.Number, Slot: e.Slot}
-	// The slot's learned address starts empty: a wildcard listener
-	// answers only once this client has sent on the channel.
-	var zero kernelpathCounters
+	// The slot's learned address starts empty (a wildcard listener
+	// answers only once this client has sent on the channel); its
+	// counters run on, the caller keeps their reading as the base.
 	cur, err := p.Counters(e.Slot)
 	if err != nil {
 		return err
 	}
-	zero.UpPackets, zero.UpBytes, zero.DownPackets, zero.DownBytes = cur.UpPackets, cur.UpBytes, cur.DownPackets, cur.DownBytes
-	if err := p.objs.Slots.Put(e.Slot, &zero); err != nil {
+	reset := kernelpathCounters{UpPackets: cur.UpPackets, UpBytes: cur.UpBytes, DownPackets: cur.DownPackets, DownBytes: cur.DownBytes}
+	if err := p.objs.Slots.Put(e.Slot, &reset); err != nil {
 		return fmt.Errorf("kernelpath: reset slot %d: %w", e.Slot, err)
 	}
 	if err := p.objs.Down.Put(&dk, &dv); err != nil {
