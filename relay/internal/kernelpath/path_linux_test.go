@@ -3,10 +3,14 @@
 package kernelpath
 
 import (
+	"bytes"
+	"encoding/binary"
 	"net"
 	"net/netip"
 	"os"
 	"testing"
+
+	"github.com/cilium/ebpf"
 
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
@@ -49,4 +53,98 @@ func TestOpenAttachesAndCloses(t *testing.T) {
 	if err := p.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
+}
+
+// TestProgramPassesWhatItDoesNotRelay feeds the loaded program datagrams
+// that are near misses of an installed channel (BPF_PROG_TEST_RUN): each
+// must continue down the chain (TCX_NEXT) byte for byte unchanged, for
+// the userspace path to judge.
+func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
+	requireBPF(t)
+	if !testenv.InNetns(t) {
+		return
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := Open([]net.Interface{*lo})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer p.Close()
+	client, server := netip.MustParseAddrPort("192.0.2.2:5000"), netip.MustParseAddrPort("192.0.2.1:3478")
+	e := Entry{Slot: 0, Client: client, Server: server, Number: 0x4000,
+		Relay: netip.MustParseAddrPort("198.51.100.1:50000"), Peer: netip.MustParseAddrPort("198.51.100.2:6000")}
+	if err := p.Install(e); err != nil {
+		t.Fatal(err)
+	}
+	payload := []byte("0123456789")
+	chanData := func(number uint16, length int, extra int) []byte {
+		b := binary.BigEndian.AppendUint16(nil, number)
+		b = binary.BigEndian.AppendUint16(b, uint16(length))
+		b = append(b, payload...)
+		return append(b, make([]byte, extra)...)
+	}
+	cases := []struct {
+		name   string
+		packet []byte
+	}{
+		{"length beyond the datagram", datagram(client, server, chanData(0x4000, len(payload)+1, 0), nil)},
+		{"padded", datagram(client, server, chanData(0x4000, len(payload), 2), nil)},
+		{"another channel", datagram(client, server, chanData(0x4001, len(payload), 0), nil)},
+		{"another client port", datagram(netip.AddrPortFrom(client.Addr(), 5001), server, chanData(0x4000, len(payload), 0), nil)},
+		{"STUN", datagram(client, server, append([]byte{0, 1, 0, 0}, payload...), nil)},
+		{"fragment", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[6] = 0x20 })},
+		{"IP options", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[0] = 0x46 })},
+		{"TCP", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[9] = 6 })},
+		{"IP length beyond the frame", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[3] += 8 })},
+		{"UDP length disagreeing", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[25] -= 1 })},
+		{"IPv6 ethertype", func() []byte {
+			b := datagram(client, server, chanData(0x4000, len(payload), 0), nil)
+			b[12], b[13] = 0x86, 0xdd
+			return b
+		}()},
+		{"truncated UDP header", datagram(client, server, nil, nil)[:38]},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := make([]byte, len(tc.packet)+64)
+			ret, err := p.objs.TurnkeyIngress.Run(&ebpf.RunOptions{Data: tc.packet, DataOut: out})
+			if err != nil {
+				t.Fatalf("test run: %v", err)
+			}
+			if int32(ret) != -1 {
+				t.Errorf("verdict %d, want TCX_NEXT (-1)", int32(ret))
+			}
+			if !bytes.Equal(out[:len(tc.packet)], tc.packet) {
+				t.Errorf("the packet was changed")
+			}
+		})
+	}
+	if c, _ := p.Counters(0); c != (Counters{}) {
+		t.Errorf("counted %+v", c)
+	}
+}
+
+// datagram is an Ethernet frame with an IPv4/UDP datagram from src to dst
+// carrying payload; mangle, if set, edits the IP header and what follows.
+func datagram(src, dst netip.AddrPort, payload []byte, mangle func(ip []byte)) []byte {
+	b := make([]byte, 14, 14+28+len(payload))
+	b[12], b[13] = 0x08, 0x00
+	ip := make([]byte, 20)
+	ip[0], ip[8], ip[9] = 0x45, 64, 17
+	binary.BigEndian.PutUint16(ip[2:], uint16(28+len(payload)))
+	s, d := src.Addr().As4(), dst.Addr().As4()
+	copy(ip[12:], s[:])
+	copy(ip[16:], d[:])
+	udp := make([]byte, 8)
+	binary.BigEndian.PutUint16(udp[0:], src.Port())
+	binary.BigEndian.PutUint16(udp[2:], dst.Port())
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
+	b = append(append(append(b, ip...), udp...), payload...)
+	if mangle != nil {
+		mangle(b[14:])
+	}
+	return b
 }
