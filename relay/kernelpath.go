@@ -30,8 +30,8 @@ const (
 // and installs a channel in the kernel only while userspace would relay
 // it there too, on the fast path, unchanged:
 //
-//   - a UDP client and an IPv4 relay (stream clients and IPv6 stay in
-//     userspace);
+//   - a UDP client whose address, the listener's, the relay's and the
+//     peer's are of one family (stream clients stay in userspace);
 //   - a live permission (a permission going off removes the entry in the
 //     same call, before pion's next packet could be refused);
 //   - no bandwidth limit on the allocation: limited allocations stay in
@@ -161,14 +161,17 @@ func (k *kernelOffload) watch(c ChannelChange) {
 	}
 }
 
-// entryFor is c as the kernel relays it, if it can: IPv4 throughout.
+// entryFor is c as the kernel relays it, if it can: one address family
+// throughout (a client reaching an IPv4 relay over IPv6 is relayed in
+// userspace).
 func (k *kernelOffload) entryFor(c ChannelChange) (kernelpath.Entry, bool) {
 	relay, _ := k.s.relays.toLocal(c.Relay.Addr())
 	peer, _ := k.s.relays.toLocal(c.Peer.Addr())
 	e := kernelpath.Entry{Client: c.Client, Server: c.Server, Number: c.Number,
 		Relay: netip.AddrPortFrom(relay.Unmap(), c.Relay.Port()), Peer: netip.AddrPortFrom(peer.Unmap(), c.Peer.Port())}
-	srv := c.Server.Addr()
-	ok := c.Client.Addr().Is4() && e.Relay.Addr().Is4() && e.Peer.Addr().Is4() && (srv.Is4() || srv.IsUnspecified())
+	v4 := c.Client.Addr().Unmap().Is4()
+	srv := c.Server.Addr().Unmap()
+	ok := e.Relay.Addr().Is4() == v4 && e.Peer.Addr().Is4() == v4 && (srv.Is4() == v4 || srv.IsUnspecified())
 	return e, ok
 }
 

@@ -31,6 +31,12 @@ var (
 	kpRelay    = netip.MustParseAddr("203.0.113.1") // relay side of the peer link
 	kpPeer     = netip.MustParseAddr("203.0.113.2")
 	kpStranger = netip.MustParseAddr("203.0.113.3") // a second peer, never permitted
+
+	// The same links carry IPv6 too.
+	kpListen6 = netip.MustParseAddr("2001:db8:c::1")
+	kpClient6 = netip.MustParseAddr("2001:db8:c::2")
+	kpRelay6  = netip.MustParseAddr("2001:db8:e::1")
+	kpPeer6   = netip.MustParseAddr("2001:db8:e::2")
 )
 
 // kpNet is the topology: the names of the client and peer namespaces.
@@ -65,12 +71,22 @@ func kernelNet(t *testing.T) kpNet {
 	}
 	link(n.client, "kpc", "eth0", kpListen, kpClient)
 	link(n.peer, "kpp", "eth0", kpRelay, kpPeer, kpStranger)
+	for _, l := range []struct {
+		ns, here      string
+		local, remote netip.Addr
+	}{{n.client, "kpc", kpListen6, kpClient6}, {n.peer, "kpp", kpRelay6, kpPeer6}} {
+		run("addr", "add", l.local.String()+"/64", "dev", l.here, "nodad")
+		run("-n", l.ns, "addr", "add", l.remote.String()+"/64", "dev", "eth0", "nodad")
+		run("-n", l.ns, "-6", "route", "add", "default", "via", l.local.String())
+	}
 	for _, ns := range []string{n.client, n.peer} {
 		inNetns(t, ns, func() error { return txChecksumOff("eth0") })
 	}
 	// bpf_fib_lookup answers only where forwarding is on.
-	if err := os.WriteFile("/proc/sys/net/ipv4/conf/all/forwarding", []byte("1"), 0o644); err != nil {
-		t.Fatal(err)
+	for _, f := range []string{"/proc/sys/net/ipv4/conf/all/forwarding", "/proc/sys/net/ipv6/conf/all/forwarding"} {
+		if err := os.WriteFile(f, []byte("1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return n
 }
@@ -116,7 +132,7 @@ func listenIn(t *testing.T, ns string, addr netip.Addr) *net.UDPConn {
 	t.Helper()
 	var c *net.UDPConn
 	inNetns(t, ns, func() (err error) {
-		c, err = net.ListenUDP("udp4", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
+		c, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(addr, 0)))
 		return err
 	})
 	t.Cleanup(func() { c.Close() })
@@ -380,6 +396,43 @@ func TestKernelPath(t *testing.T) {
 		}
 	})
 
+	// IPv6 throughout: listener, client, relay and peer.
+	t.Run("IPv6", func(t *testing.T) {
+		ts := startKernelServer(t, func(c *Config) {
+			c.ListenIP = kpListen6
+			c.RelayIPs = []netip.Addr{kpRelay6}
+			c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}}
+		})
+		user, pass := creds("kernel-v6", time.Hour)
+		conn := listenIn(t, n.client, kpClient6)
+		server := netip.MustParseAddrPort(ts.addr("turn", "udp", 0))
+		c := &rawClient{t: t, conn: conn, to: net.UDPAddrFromAddrPort(server), user: user, password: pass, realm: testRealm}
+		if code := c.allocate(); code != 0 {
+			t.Fatalf("allocate: %d", code)
+		}
+		var relayed stun.XORMappedAddress
+		if err := relayed.GetFromAs(c.last, stun.AttrXORRelayedAddress); err != nil {
+			t.Fatal(err)
+		}
+		ip, _ := netip.AddrFromSlice(relayed.IP)
+		cc := &chanClient{rawClient: c, peer: listenIn(t, n.peer, kpPeer6), server: server,
+			relay: netip.AddrPortFrom(ip.Unmap(), uint16(relayed.Port))} //nolint:gosec
+		cc.bind(0x4000)
+		if _, entries := kernelTotals(ts); entries != 1 {
+			t.Fatalf("%d entries, want 1", entries)
+		}
+		var sent uint64
+		sizes := []int{1, 3, 5, 160, 1200, 1400}
+		for _, size := range sizes {
+			kernelRoundTrip(t, cc, bytes.Repeat([]byte{byte(size)}, size))
+			sent += uint64(size)
+		}
+		want := usage{BytesUp: sent, BytesDown: sent, PacketsUp: uint64(len(sizes)), PacketsDown: uint64(len(sizes))}
+		if k, _ := kernelTotals(ts); k != want {
+			t.Fatalf("the kernel counted %+v, want %+v", k, want)
+		}
+	})
+
 	// A second peer, never permitted, sends to the relay address: nothing
 	// reaches the client, userspace counts it unpermitted, the kernel
 	// counts nothing.
@@ -466,6 +519,25 @@ func TestKernelPath(t *testing.T) {
 		}
 		if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+3 || k.PacketsDown != k0.PacketsDown+3 {
 			t.Fatalf("the kernel counted %+v after %+v, want 3 more each way", k, k0)
+		}
+
+		// And on ::1.
+		v6 := netip.IPv6Loopback()
+		ts6 := startServer(t, func(c *Config) {
+			c.KernelOffload = OffloadOn
+			c.ListenIP = v6
+			c.RelayIPs = []netip.Addr{v6}
+			c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.PrefixFrom(v6, 128)}}
+		})
+		peer6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer peer6.Close()
+		c6 := newChanClient(t, ts6, "udp", peer6)
+		kernelRoundTrip(t, c6, []byte("on ::1"))
+		if k, _ := kernelTotals(ts6); k.PacketsUp != 1 || k.PacketsDown != 1 {
+			t.Fatalf("the kernel counted %+v on ::1, want a packet each way", k)
 		}
 	})
 

@@ -13,28 +13,32 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type kernelpathAddr struct {
+	_ structs.HostLayout
+	W [4]uint32
+}
+
 type kernelpathCounters struct {
 	_           structs.HostLayout
 	UpPackets   uint64
 	UpBytes     uint64
 	DownPackets uint64
 	DownBytes   uint64
-	ServerIp    uint32
-	Pad         uint32
+	Server      kernelpathAddr
 }
 
 type kernelpathDownKey struct {
 	_         structs.HostLayout
-	PeerIp    uint32
-	RelayIp   uint32
+	Peer      kernelpathAddr
+	Relay     kernelpathAddr
 	PeerPort  uint16
 	RelayPort uint16
 }
 
 type kernelpathDownValue struct {
 	_          structs.HostLayout
-	ClientIp   uint32
-	ServerIp   uint32
+	Client     kernelpathAddr
+	Server     kernelpathAddr
 	ClientPort uint16
 	ServerPort uint16
 	Number     uint16
@@ -44,8 +48,8 @@ type kernelpathDownValue struct {
 
 type kernelpathUpKey struct {
 	_          structs.HostLayout
-	ClientIp   uint32
-	ServerIp   uint32
+	Client     kernelpathAddr
+	Server     kernelpathAddr
 	ClientPort uint16
 	ServerPort uint16
 	Number     uint16
@@ -54,8 +58,8 @@ type kernelpathUpKey struct {
 
 type kernelpathUpValue struct {
 	_         structs.HostLayout
-	RelayIp   uint32
-	PeerIp    uint32
+	Relay     kernelpathAddr
+	Peer      kernelpathAddr
 	RelayPort uint16
 	PeerPort  uint16
 	Slot      uint32

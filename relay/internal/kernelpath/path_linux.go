@@ -87,7 +87,7 @@ func (p *Path) Close() error {
 // (Server with an unspecified address: a wildcard listener, answered from
 // the address the client last sent to), the channel number, the relay
 // socket's local address and where the peer's datagrams go (the peer's
-// local address behind 1:1 NAT). All addresses are IPv4.
+// local address behind 1:1 NAT). All addresses are of one family.
 type Entry struct {
 	Slot           uint32
 	Client, Server netip.AddrPort
@@ -96,32 +96,30 @@ type Entry struct {
 }
 
 func (e *Entry) keys() (kernelpathUpKey, kernelpathDownKey) {
-	srv := uint32(0)
+	var srv kernelpathAddr // zero: the wildcard
 	if !e.Server.Addr().IsUnspecified() {
-		srv = ip4(e.Server.Addr())
+		srv = addr(e.Server.Addr())
 	}
-	return kernelpathUpKey{ClientIp: ip4(e.Client.Addr()), ServerIp: srv, ClientPort: port(e.Client.Port()),
+	return kernelpathUpKey{Client: addr(e.Client.Addr()), Server: srv, ClientPort: port(e.Client.Port()),
 			ServerPort: port(e.Server.Port()), Number: port(e.Number)},
-		kernelpathDownKey{PeerIp: ip4(e.Peer.Addr()), RelayIp: ip4(e.Relay.Addr()), PeerPort: port(e.Peer.Port()),
+		kernelpathDownKey{Peer: addr(e.Peer.Addr()), Relay: addr(e.Relay.Addr()), PeerPort: port(e.Peer.Port()),
 			RelayPort: port(e.Relay.Port())}
 }
 
 // Install adds both directions of e. A failure leaves neither installed.
 func (p *Path) Install(e Entry) error {
-	for _, a := range []netip.Addr{e.Client.Addr(), e.Relay.Addr(), e.Peer.Addr()} {
-		if !a.Is4() {
-			return fmt.Errorf("kernelpath: %v is not IPv4", a)
+	v4 := e.Client.Addr().Unmap().Is4()
+	for _, a := range []netip.Addr{e.Client.Addr(), e.Relay.Addr(), e.Peer.Addr(), e.Server.Addr()} {
+		if a.Unmap().Is4() != v4 && !(a == e.Server.Addr() && a.IsUnspecified()) {
+			return fmt.Errorf("kernelpath: channel of %v mixes address families (%v)", e.Client, a)
 		}
-	}
-	if !e.Server.Addr().Is4() && !e.Server.Addr().IsUnspecified() {
-		return fmt.Errorf("kernelpath: %v is not IPv4", e.Server.Addr())
 	}
 	if int(e.Slot) >= p.Slots() {
 		return fmt.Errorf("kernelpath: slot %d out of range", e.Slot)
 	}
 	uk, dk := e.keys()
-	uv := kernelpathUpValue{RelayIp: dk.RelayIp, PeerIp: dk.PeerIp, RelayPort: dk.RelayPort, PeerPort: dk.PeerPort, Slot: e.Slot}
-	dv := kernelpathDownValue{ClientIp: uk.ClientIp, ServerIp: uk.ServerIp, ClientPort: uk.ClientPort,
+	uv := kernelpathUpValue{Relay: dk.Relay, Peer: dk.Peer, RelayPort: dk.RelayPort, PeerPort: dk.PeerPort, Slot: e.Slot}
+	dv := kernelpathDownValue{Client: uk.Client, Server: uk.Server, ClientPort: uk.ClientPort,
 		ServerPort: uk.ServerPort, Number: uk.Number, Slot: e.Slot}
 	// The slot's learned address starts empty (a wildcard listener
 	// answers only once this client has sent on the channel); its
@@ -174,7 +172,7 @@ func (c Counters) Sub(base Counters) Counters {
 		c.DownPackets - base.DownPackets, c.DownBytes - base.DownBytes}
 }
 
-const slotSize = 40 // sizeof(struct counters)
+const slotSize = 48 // sizeof(struct counters)
 
 // Counters reads a slot without a system call (the map is mmapped).
 func (p *Path) Counters(slot uint32) (Counters, error) {
@@ -186,11 +184,15 @@ func (p *Path) Counters(slot uint32) (Counters, error) {
 	return Counters{le.Uint64(b[0:]), le.Uint64(b[8:]), le.Uint64(b[16:]), le.Uint64(b[24:])}, nil
 }
 
-// ip4 and port are an address and a port in network byte order, as the
-// program compares them.
-func ip4(a netip.Addr) uint32 {
-	b := a.Unmap().As4()
-	return binary.NativeEndian.Uint32(b[:])
+// addr and port are an address (IPv4 as ::ffff:a.b.c.d) and a port in
+// network byte order, as the program compares them.
+func addr(a netip.Addr) kernelpathAddr {
+	b := a.Unmap().As16()
+	var k kernelpathAddr
+	for i := range k.W {
+		k.W[i] = binary.NativeEndian.Uint32(b[4*i:])
+	}
+	return k
 }
 
 func port(p uint16) uint16 {
