@@ -197,8 +197,12 @@ func (k *kernelOffload) removeLocked(key chanKey) {
 	}
 	delete(k.entries, key)
 	delete(k.local, key)
+	leak := false
 	if err := k.path.Remove(ent.e); err != nil {
+		// Only a broken map fails here; its slot is never reused, so
+		// whatever is left counts into no other channel.
 		k.s.log.Error("relay: kernel fast path: remove entry", "err", err)
+		leak = true
 	}
 	d := k.delta(ent)
 	c := ent.counters
@@ -207,7 +211,9 @@ func (k *kernelOffload) removeLocked(key chanKey) {
 	c.packetsDown.Add(d.DownPackets)
 	c.bytesDown.Add(d.DownBytes)
 	k.removed = sum(k.removed, d)
-	k.free = append(k.free, ent.e.Slot)
+	if !leak {
+		k.free = append(k.free, ent.e.Slot)
+	}
 }
 
 // delta is what the kernel relayed on ent since it was installed.
