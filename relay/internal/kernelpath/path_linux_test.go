@@ -79,6 +79,17 @@ func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
 	if err := p.Install(e); err != nil {
 		t.Fatal(err)
 	}
+	client6, server6 := netip.MustParseAddrPort("[2001:db8::2]:5000"), netip.MustParseAddrPort("[2001:db8::1]:3478")
+	e6 := Entry{Slot: 1, Client: client6, Server: server6, Number: 0x4000,
+		Relay: netip.MustParseAddrPort("[2001:db8:1::1]:50000"), Peer: netip.MustParseAddrPort("[2001:db8:1::2]:6000")}
+	if err := p.Install(e6); err != nil {
+		t.Fatal(err)
+	}
+	mixed := e6
+	mixed.Slot, mixed.Peer = 2, netip.MustParseAddrPort("198.51.100.2:6000")
+	if err := p.Install(mixed); err == nil {
+		t.Error("installed a channel mixing IPv6 and IPv4")
+	}
 	payload := []byte("0123456789")
 	chanData := func(number uint16, length int, extra int) []byte {
 		b := binary.BigEndian.AppendUint16(nil, number)
@@ -100,12 +111,15 @@ func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
 		{"TCP", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[9] = 6 })},
 		{"IP length beyond the frame", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[3] += 8 })},
 		{"UDP length disagreeing", datagram(client, server, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[25] -= 1 })},
-		{"IPv6 ethertype", func() []byte {
+		{"IPv4 under the IPv6 ethertype", func() []byte {
 			b := datagram(client, server, chanData(0x4000, len(payload), 0), nil)
 			b[12], b[13] = 0x86, 0xdd
 			return b
 		}()},
 		{"truncated UDP header", datagram(client, server, nil, nil)[:38]},
+		{"IPv6 extension header", datagram6(client6, server6, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[6] = 0 })},
+		{"IPv6 length disagreeing", datagram6(client6, server6, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[5] += 4 })},
+		{"IPv6 another channel", datagram6(client6, server6, chanData(0x4002, len(payload), 0), nil)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -122,9 +136,32 @@ func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
 			}
 		})
 	}
-	if c, _ := p.Counters(0); c != (Counters{}) {
-		t.Errorf("counted %+v", c)
+	for slot := uint32(0); slot < 2; slot++ {
+		if c, _ := p.Counters(slot); c != (Counters{}) {
+			t.Errorf("slot %d counted %+v", slot, c)
+		}
 	}
+}
+
+// datagram6 is datagram over IPv6.
+func datagram6(src, dst netip.AddrPort, payload []byte, mangle func(ip []byte)) []byte {
+	b := make([]byte, 14, 14+48+len(payload))
+	b[12], b[13] = 0x86, 0xdd
+	ip := make([]byte, 40)
+	ip[0], ip[6], ip[7] = 0x60, 17, 64
+	binary.BigEndian.PutUint16(ip[4:], uint16(8+len(payload)))
+	s, d := src.Addr().As16(), dst.Addr().As16()
+	copy(ip[8:], s[:])
+	copy(ip[24:], d[:])
+	udp := make([]byte, 8)
+	binary.BigEndian.PutUint16(udp[0:], src.Port())
+	binary.BigEndian.PutUint16(udp[2:], dst.Port())
+	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
+	b = append(append(append(b, ip...), udp...), payload...)
+	if mangle != nil {
+		mangle(b[14:])
+	}
+	return b
 }
 
 // datagram is an Ethernet frame with an IPv4/UDP datagram from src to dst
