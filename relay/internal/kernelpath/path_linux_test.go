@@ -3,14 +3,22 @@
 package kernelpath
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
+	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
 
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
@@ -184,4 +192,92 @@ func datagram(src, dst netip.AddrPort, payload []byte, mangle func(ip []byte)) [
 		mangle(b[14:])
 	}
 	return b
+}
+
+// holderEnv marks the child of TestNothingStaysAttached that attaches the
+// program and waits to be killed.
+const holderEnv = "TURNKEY_KERNELPATH_HOLDER"
+
+// TestNothingStaysAttached: Close detaches the program, and so does the
+// death of a process killed with SIGKILL while attached (the TCX links
+// are owned by its file descriptors; nothing is pinned), so a restart
+// after a crash finds the interface clean.
+func TestNothingStaysAttached(t *testing.T) {
+	if os.Getenv(holderEnv) == "1" {
+		holdAttached(t)
+		return
+	}
+	requireBPF(t)
+	if !testenv.InNetns(t) {
+		return
+	}
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached := func() int {
+		t.Helper()
+		r, err := link.QueryPrograms(link.QueryOptions{Target: lo.Index, Attach: ebpf.AttachTCXIngress})
+		if err != nil {
+			t.Fatalf("query TCX ingress of lo: %v", err)
+		}
+		return len(r.Programs)
+	}
+	p, err := Open([]net.Interface{*lo})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := attached(); n != 1 {
+		t.Fatalf("%d programs on lo after Open, want 1", n)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := attached(); n != 0 {
+		t.Fatalf("%d programs on lo after Close, want 0", n)
+	}
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestNothingStaysAttached$", "-test.count=1")
+	cmd.Env = append(os.Environ(), holderEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The holder waits on its stdin, which stays open until it is killed.
+	hold, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hold.Close()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil || !strings.Contains(line, "attached") {
+		_ = cmd.Process.Kill()
+		t.Fatalf("holder: %q, %v", line, err)
+	}
+	if n := attached(); n != 1 {
+		t.Errorf("%d programs on lo while the holder runs, want 1", n)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	// The links go when the dead process's files are released, which
+	// the kernel finishes shortly after the exit is reported.
+	testenv.WaitFor(t, "the killed process's program detached", 10*time.Second, func() bool { return attached() == 0 })
+}
+
+func holdAttached(t *testing.T) {
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open([]net.Interface{*lo}); err != nil {
+		t.Fatal(err)
+	}
+	fmt.Println("attached")
+	_, _ = io.Copy(io.Discard, os.Stdin) // until killed
+	t.Fatal("the holder's stdin closed before it was killed")
 }
