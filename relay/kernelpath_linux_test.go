@@ -2,6 +2,7 @@ package relay
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"net"
 	"net/netip"
@@ -393,6 +394,36 @@ func TestKernelPath(t *testing.T) {
 		c.send([]byte("after revocation"))
 		if got, _, ok := peerRecv(t, c.peer, 300*time.Millisecond); ok {
 			t.Fatalf("relayed %q after the allocation ran out", got)
+		}
+	})
+
+	// ChannelData padded to a multiple of 4 (pion's clients pad over UDP
+	// too): the padding is dropped, the payload relayed and counted.
+	t.Run("padded ChannelData", func(t *testing.T) {
+		ts := startKernelServer(t, nil)
+		user, pass := creds("kernel-padded", time.Hour)
+		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		var sent uint64
+		sizes := []int{1, 2, 3, 5, 6, 7, 161}
+		for _, size := range sizes {
+			payload := bytes.Repeat([]byte{0xa5}, size)
+			frame := binary.BigEndian.AppendUint16(nil, c.number)
+			frame = binary.BigEndian.AppendUint16(frame, uint16(size)) //nolint:gosec
+			frame = append(frame, payload...)
+			for len(frame)%4 != 0 {
+				frame = append(frame, 0xff) // padding need not be zero to be dropped
+			}
+			if _, err := c.conn.WriteTo(frame, c.to); err != nil {
+				t.Fatal(err)
+			}
+			got, _, ok := peerRecv(t, c.peer, 3*time.Second)
+			if !ok || !bytes.Equal(got, payload) {
+				t.Fatalf("padded %d bytes: the peer got %d (ok %v)", size, len(got), ok)
+			}
+			sent += uint64(size)
+		}
+		if k, _ := kernelTotals(ts); k.PacketsUp != uint64(len(sizes)) || k.BytesUp != sent {
+			t.Fatalf("the kernel counted %+v, want %d packets, %d bytes up", k, len(sizes), sent)
 		}
 	})
 

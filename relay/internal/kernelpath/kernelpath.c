@@ -10,8 +10,8 @@
 //   peer → relay address, datagram on an installed channel:
 //       prepend the header, send listener address → client
 //
-// Anything else (STUN, Send indications, unknown channels, padded or
-// fragmented or oversized datagrams, IPv6 extension headers, routes the
+// Anything else (STUN, Send indications, unknown channels, fragmented or
+// oversized datagrams, IPv6 extension headers, routes the
 // program cannot resolve) continues down the TCX chain unchanged and
 // reaches the userspace relay. The packet is only changed once the route
 // for the rewritten packet is known, so a datagram handed on is always the
@@ -175,14 +175,18 @@ struct target {
 	__be16 sport, dport;
 	__be16 number; // MODE_PREPEND, MODE_RENUMBER
 	__u16 payload; // bytes after any ChannelData header
+	__u16 padding; // bytes after the payload (ChannelData padded to 4), dropped
 	int mode;
 };
 
 // chan_words is the part of the UDP checksum that is not the pseudo
-// header: ports, length and the ChannelData header if any.
+// header: ports, length, the ChannelData header if any and its padding,
+// placed as it falls on 16-bit words (after an odd payload length the
+// first padding byte is the low half of a word).
 struct chan_words {
 	__be16 sport, dport, len, zero;
 	__be16 number, chan_len;
+	__u8 pad[4];
 };
 
 // pseudo_words is the pseudo header's changing part (the protocol is
@@ -340,12 +344,24 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct target *t
 		old_p.daddr.w[3] = ip->daddr;
 	}
 	old_p.len = bpf_htonl(bpf_ntohs(udp->len));
-	struct chan_words old_c = {udp->source, udp->dest, udp->len, 0, 0, 0};
+	struct chan_words old_c = {udp->source, udp->dest, udp->len, 0, 0, 0, {}};
 	if (t->mode != MODE_PREPEND) {
 		if ((void *)(chan + CHAN_HLEN) > end)
 			return VERDICT_NEXT;
 		__builtin_memcpy(&old_c.number, chan, CHAN_HLEN);
 	}
+	// Padding bytes into a word by shifts (bpfel: memory byte k is bits
+	// 8k..8k+7), not a variable index into the stack.
+	__u32 padw = 0;
+	for (int i = 0; i < 3; i++) {
+		if (i >= t->padding)
+			break;
+		__u8 *p = chan + CHAN_HLEN + (t->payload & (MAX_PAYLOAD - 1)) + i;
+		if ((void *)(p + 1) > end)
+			return VERDICT_NEXT;
+		padw |= (__u32)*p << ((((t->payload & 1) + i) & 3) * 8);
+	}
+	__builtin_memcpy(old_c.pad, &padw, 4);
 	__u32 old_len = skb->len;
 
 	// Growing first turns a CHECKSUM_COMPLETE skb into CHECKSUM_NONE, so
@@ -403,7 +419,7 @@ static __always_inline int rewrite(struct __sk_buff *skb, const struct target *t
 	udp->dest = t->dport;
 	udp->len = bpf_htons(udp_len);
 	new_p.len = bpf_htonl(udp_len);
-	struct chan_words new_c = {t->sport, t->dport, udp->len, 0, 0, 0};
+	struct chan_words new_c = {t->sport, t->dport, udp->len, 0, 0, 0, {}};
 	if (t->mode != MODE_STRIP) {
 		new_c.number = t->number;
 		new_c.chan_len = bpf_htons(t->payload);
@@ -499,8 +515,10 @@ static __always_inline int relay(struct __sk_buff *skb, const int v6)
 			v = bpf_map_lookup_elem(&up, &k);
 		}
 		__u16 n = (__u16)chan[2] << 8 | chan[3];
-		// Only an exact length: a padded message goes to userspace.
-		if (v && n + CHAN_HLEN == payload) {
+		// The length exactly, or padded to a multiple of 4 (RFC 8656
+		// §12.5 lets UDP clients pad; pion's do).
+		__u32 pad = payload - CHAN_HLEN - n;
+		if (v && n + CHAN_HLEN <= payload && (pad == 0 || ((n + 3) & ~3) == n + pad)) {
 			struct counters *c = slot_of(v->slot);
 			if (!c)
 				return VERDICT_NEXT;
@@ -509,6 +527,7 @@ static __always_inline int relay(struct __sk_buff *skb, const int v6)
 			t.daddr = v->peer;
 			t.dport = v->peer_port;
 			t.payload = n;
+			t.padding = pad;
 			t.mode = MODE_STRIP;
 			// Relay to relay on this host: the peer is another
 			// allocation's relay socket with a channel back; deliver

@@ -110,7 +110,8 @@ func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
 		packet []byte
 	}{
 		{"length beyond the datagram", datagram(client, server, chanData(0x4000, len(payload)+1, 0), nil)},
-		{"padded", datagram(client, server, chanData(0x4000, len(payload), 2), nil)},
+		{"padded past a multiple of 4", datagram(client, server, chanData(0x4000, len(payload), 6), nil)},
+		{"padding on a multiple of 4", datagram(client, server, chanData(0x4000, 8, 2), nil)},
 		{"another channel", datagram(client, server, chanData(0x4001, len(payload), 0), nil)},
 		{"another client port", datagram(netip.AddrPortFrom(client.Addr(), 5001), server, chanData(0x4000, len(payload), 0), nil)},
 		{"STUN", datagram(client, server, append([]byte{0, 1, 0, 0}, payload...), nil)},
