@@ -53,8 +53,10 @@ type kernelOffload struct {
 	next    uint32   // slots below next have been handed out
 	removed kernelpath.Counters
 	// local holds the entries whose peer is on this host, the only ones
-	// the host-port guard can turn against later.
-	local map[chanKey]*kernelEntry
+	// the host-port guard can turn against later; byAlloc the entries of
+	// each allocation's counters, for its live view.
+	local   map[chanKey]*kernelEntry
+	byAlloc map[*allocCounters]map[chanKey]*kernelEntry
 	// recheckFn checks every entry again, for hostAddrs.changed: an
 	// address added to this host may be some entry's peer.
 	recheckFn func()
@@ -94,7 +96,8 @@ func startKernelOffload(s *Server, mode string, log *slog.Logger) (*kernelOffloa
 		return nil, nil
 	}
 	log.Info("relay: kernel fast path attached", "interfaces", path.Interfaces())
-	k := &kernelOffload{s: s, path: path, entries: map[chanKey]*kernelEntry{}, local: map[chanKey]*kernelEntry{}}
+	k := &kernelOffload{s: s, path: path, entries: map[chanKey]*kernelEntry{}, local: map[chanKey]*kernelEntry{},
+		byAlloc: map[*allocCounters]map[chanKey]*kernelEntry{}}
 	k.recheckFn = func() { k.check(k.entries) }
 	return k, nil
 }
@@ -159,6 +162,10 @@ func (k *kernelOffload) watch(c ChannelChange) {
 	if k.s.hostAddrs.isLocal(c.Peer.Addr()) {
 		k.local[key] = ent
 	}
+	if k.byAlloc[ent.counters] == nil {
+		k.byAlloc[ent.counters] = map[chanKey]*kernelEntry{}
+	}
+	k.byAlloc[ent.counters][key] = ent
 }
 
 // entryFor is c as the kernel relays it, if it can: one address family
@@ -197,6 +204,12 @@ func (k *kernelOffload) removeLocked(key chanKey) {
 	}
 	delete(k.entries, key)
 	delete(k.local, key)
+	if m := k.byAlloc[ent.counters]; m != nil {
+		delete(m, key)
+		if len(m) == 0 {
+			delete(k.byAlloc, ent.counters)
+		}
+	}
 	leak := false
 	if err := k.path.Remove(ent.e); err != nil {
 		// Only a broken map fails here; its slot is never reused, so
@@ -260,6 +273,24 @@ func (k *kernelOffload) eachLive(f func(c *allocCounters, u usage)) {
 		d := k.delta(ent)
 		f(ent.counters, usage{BytesUp: d.UpBytes, BytesDown: d.DownBytes, PacketsUp: d.UpPackets, PacketsDown: d.DownPackets})
 	}
+}
+
+// counted is c's traffic including what the kernel relayed for it and has
+// not yet moved into c (read under k.mu, so never twice). k may be nil.
+func (k *kernelOffload) counted(c *allocCounters) usage {
+	var u usage
+	if k == nil {
+		u.add(c)
+		return u
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	u.add(c)
+	for _, ent := range k.byAlloc[c] {
+		d := k.delta(ent)
+		u.plus(usage{BytesUp: d.UpBytes, BytesDown: d.DownBytes, PacketsUp: d.UpPackets, PacketsDown: d.DownPackets})
+	}
+	return u
 }
 
 // totals is the kernel's traffic, live and removed, and the entries now.

@@ -276,6 +276,15 @@ func TestKernelPath(t *testing.T) {
 		if all != want {
 			t.Fatalf("relay totals %+v, want the kernel's %+v (the userspace path relayed some)", all, want)
 		}
+		// The live allocation's own view counts the kernel's traffic too.
+		page, err := ts.Allocations(AllocationFilter{}, "", 10)
+		if err != nil || len(page.Allocations) != 1 {
+			t.Fatalf("Allocations: %+v, %v", page, err)
+		}
+		if a := page.Allocations[0]; a.PacketsClientToPeer != pkts || a.PacketsPeerToClient != pkts ||
+			a.BytesClientToPeer != bytesSent || a.BytesPeerToClient != bytesSent {
+			t.Fatalf("the allocation's view %+v, want %d packets and %d bytes each way", a, pkts, bytesSent)
+		}
 		if code := c.refresh(0); code != 0 {
 			t.Fatalf("refresh 0: %d", code)
 		}
@@ -367,14 +376,14 @@ func TestKernelPath(t *testing.T) {
 		}
 	})
 
-	// Revoking the key that issued the credentials refuses the next
-	// Refresh; the allocation then runs out and its entry goes.
+	// Revoking the key that issued the credentials closes its live
+	// allocations (the revocation feed calls CloseRevoked) and their
+	// entries go with them; a Refresh with those credentials is refused.
 	t.Run("revocation ends the allocation and the entry", func(t *testing.T) {
 		key := "SK" + strings.Repeat("7", 32)
 		var revoked atomic.Bool
 		ts := startKernelServer(t, func(c *Config) {
 			c.Revoked = func(id string) bool { return revoked.Load() && id == key }
-			c.AllocationLifetime = time.Second
 		})
 		rest, err := credentials.IssuedRest("AC"+strings.Repeat("7", 32), key, "kernel-revoked")
 		if err != nil {
@@ -387,7 +396,10 @@ func TestKernelPath(t *testing.T) {
 		if code := c.refresh(1); code == 0 {
 			t.Fatal("refresh accepted after revocation")
 		}
-		testenv.WaitFor(t, "entry removed when the allocation ran out", 10*time.Second, func() bool {
+		if n := ts.CloseRevoked(key); n != 1 {
+			t.Fatalf("CloseRevoked closed %d allocations, want 1", n)
+		}
+		testenv.WaitFor(t, "entry removed with the revoked allocation", 5*time.Second, func() bool {
 			_, entries := kernelTotals(ts)
 			return entries == 0 && ts.AllocationCount() == 0
 		})

@@ -14,6 +14,9 @@ const (
 	routeIAMKey     = "/v1/Keys/{Sid}"
 	routeICEServers = "/v1/ice-servers"
 	routeUsage      = "/v1/usage"
+	routeAllocs     = "/v1/allocations"
+	routeAlloc      = "/v1/allocations/{Id}"
+	routeConsole    = "/console/"
 	routeUnmatched  = "unmatched"
 )
 
@@ -36,6 +39,11 @@ func (a *API) routes() http.Handler {
 	handle(routeIAMKey, routeIAMKey, a.handleIAMKey)
 	handle(routeICEServers, routeICEServers, a.handleICEServers)
 	handle(routeUsage, routeUsage, a.handleUsage)
+	handle(routeAllocs, routeAllocs, a.handleAllocations)
+	handle(routeAlloc, routeAlloc, a.handleAllocation)
+	if a.cfg.Console != nil {
+		mux.Handle(routeConsole, a.instrument(routeConsole, a.cfg.Console.ServeHTTP))
+	}
 	handle("/", routeUnmatched, notFound)
 	return mux
 }
