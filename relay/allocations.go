@@ -105,8 +105,11 @@ type liveAlloc struct {
 	expires   atomic.Int64   // unix nanoseconds
 	rc        *relayConn     // UDP relay socket, or nil
 	rl        *relayListener // TCP relay listener (RFC 6062), or nil
-	gone      chan struct{}  // closed when pion has deleted it
-	closing   atomic.Bool
+	// gone is closed when pion has deleted it; made (under the registry's
+	// lock) only for a close that waits, so idle allocations carry none.
+	gone    chan struct{}
+	removed bool // under the registry's lock
+	closing atomic.Bool
 }
 
 // allocRegistry holds the live allocations by ID, by 5-tuple and in
@@ -234,7 +237,7 @@ func (r *allocRegistry) forgetListener(ap netip.AddrPort, l *relayListener) {
 func (s *Server) allocationAdded(src, dst net.Addr, userID, transport string, relayAddr net.Addr) {
 	r := s.registry
 	a := &liveAlloc{id: newAllocationID(), key: allocKeyOf(src, dst), username: userID, transport: transport,
-		client: addrString(src), relay: addrString(relayAddr), created: s.now(), gone: make(chan struct{})}
+		client: addrString(src), relay: addrString(relayAddr), created: s.now()}
 	if e, err := s.parseUser(userID); err == nil {
 		a.user = e.user
 	}
@@ -285,7 +288,10 @@ func (r *allocRegistry) removeLocked(a *liveAlloc) {
 		r.order[i] = nil
 		r.holes++
 	}
-	close(a.gone)
+	a.removed = true
+	if a.gone != nil {
+		close(a.gone)
+	}
 	if r.holes > 64 && r.holes > len(r.order)/2 {
 		live := r.order[:0]
 		for _, e := range r.order {
@@ -500,8 +506,18 @@ func (s *Server) closeAllocations(list []*liveAlloc, reason string) int {
 	deadline := time.NewTimer(closeWait)
 	defer deadline.Stop()
 	for _, a := range list {
+		s.registry.mu.Lock()
+		if a.removed {
+			s.registry.mu.Unlock()
+			continue
+		}
+		if a.gone == nil {
+			a.gone = make(chan struct{})
+		}
+		gone := a.gone
+		s.registry.mu.Unlock()
 		select {
-		case <-a.gone:
+		case <-gone:
 		case <-deadline.C:
 			s.log.Warn("relay: closed allocations not yet deleted by pion", "within", closeWait.String())
 			return n

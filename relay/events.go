@@ -99,13 +99,15 @@ func (s *Server) eventHandler() turn.EventHandler {
 				"family", info.family, "relay", addrString(relayAddr), "user", userID)
 		},
 		OnAllocationDeleted: func(src, dst net.Addr, _, userID, _ string) {
+			// Last: a close waiting on the registry (allocations.go) returns
+			// once the quota slot and the gauge are given back.
+			defer s.allocationRemoved(src, dst)
 			k := allocKeyOf(src, dst)
 			s.allocs.mu.Lock()
 			info, ok := s.allocs.m[k]
 			delete(s.allocs.m, k)
 			s.allocs.mu.Unlock()
 			s.chans.dropClient(src)
-			s.allocationRemoved(src, dst)
 			if !ok {
 				return
 			}
