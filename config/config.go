@@ -82,6 +82,9 @@ type TURN struct {
 	// (turnutils_uclient) still pick them. Off, they get 400 as RFC 8656 says.
 	LegacyChannelNumbers bool     `yaml:"legacy_channel_numbers" env:"LEGACY_CHANNEL_NUMBERS" flag:"legacy-channel-numbers" help:"accept RFC 5766 channel numbers 0x5000-0x7FFF (coturn's test clients use them)" reload:"restart"`
 	AllocationLifetime   Duration `yaml:"allocation_lifetime" env:"ALLOCATION_LIFETIME" flag:"allocation-lifetime" help:"allocation lifetime granted when the client asks for none or too much (max 1h)" reload:"restart"`
+	// KernelOffload relays UDP ChannelData in the kernel (eBPF on TCX
+	// ingress): auto when it can attach, on or fail start-up, off.
+	KernelOffload string `yaml:"kernel_offload" env:"KERNEL_OFFLOAD" flag:"kernel-offload" help:"relay UDP ChannelData in the kernel with eBPF: auto, on (fail start-up if it cannot attach) or off" reload:"restart"`
 
 	PeerPolicy PeerPolicy `yaml:"peer_policy"`
 	Quotas     Quotas     `yaml:"quotas"`
@@ -195,6 +198,7 @@ func Default() Config {
 			MaxTTL:             Duration(24 * time.Hour),
 			ClockSkew:          Duration(60 * time.Second),
 			AllocationLifetime: Duration(10 * time.Minute),
+			KernelOffload:      "auto",
 			Quotas: Quotas{
 				// One identity in an 8-party mesh: 7 peer connections × the
 				// 3 TURN URLs of an ICE server list, with room to spare.

@@ -108,6 +108,11 @@ func (c *Config) Validate() error {
 	if t.ClockSkew < 0 || t.ClockSkew.D() > 10*time.Minute {
 		bad("turn.clock_skew", "%s is outside [0, 10m]", t.ClockSkew)
 	}
+	switch t.KernelOffload {
+	case "auto", "on", "off":
+	default:
+		bad("turn.kernel_offload", "%q is not one of auto, on, off", t.KernelOffload)
+	}
 	if t.AllocationLifetime.D() < time.Minute || t.AllocationLifetime.D() > time.Hour {
 		bad("turn.allocation_lifetime", "%s is outside [1m, 1h]", t.AllocationLifetime)
 	}

@@ -197,6 +197,12 @@ func checkRelayCall(t *testing.T, srv *server, servers []json.RawMessage, tc rel
 	if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
 		t.Errorf("turnkey_relay_bytes_total did not rise in both directions: %s -> %s", before, after)
 	}
+	// With the kernel fast path attached (turn.kernel_offload auto, as
+	// root) a UDP relay-only call between two allocations of this server
+	// is relayed in the kernel.
+	if tc.protocol == "udp" && after.kernelAttached == 1 && after.kernelPackets <= before.kernelPackets {
+		t.Errorf("turnkey_kernel_relay_packets_total did not rise on a UDP call with the kernel path attached: %s -> %s", before, after)
+	}
 	if alloc(after, tc.transport)-alloc(before, tc.transport) < 2 {
 		t.Errorf("turnkey_allocations_total{transport=%q} rose by %g, want >= 2 (one per peer)",
 			tc.transport, alloc(after, tc.transport)-alloc(before, tc.transport))

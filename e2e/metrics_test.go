@@ -64,11 +64,13 @@ type relayCounters struct {
 	packetsC2P, packetsP2C float64 // turnkey_relay_packets_total by direction
 	authExpired            float64 // turnkey_auth_failures_total{reason="expired"}
 	peerDenied             float64 // turnkey_peer_denied_total, all reasons
+	kernelAttached         float64 // turnkey_kernel_offload_attached
+	kernelPackets          float64 // turnkey_kernel_relay_packets_total, both directions
 }
 
 func (c relayCounters) String() string {
-	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f tls=%.0f ipv6=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f",
-		c.allocUDP, c.allocTCP, c.allocTLS, c.allocIPv6, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied)
+	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f tls=%.0f ipv6=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f, kernel path attached=%.0f packets=%.0f",
+		c.allocUDP, c.allocTCP, c.allocTLS, c.allocIPv6, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied, c.kernelAttached, c.kernelPackets)
 }
 
 // counters scrapes /metrics once.
@@ -109,6 +111,10 @@ func (s *server) counters() (relayCounters, error) {
 			}
 		case "turnkey_peer_denied_total":
 			c.peerDenied += m.value
+		case "turnkey_kernel_offload_attached":
+			c.kernelAttached = m.value
+		case "turnkey_kernel_relay_packets_total":
+			c.kernelPackets += m.value
 		case "turnkey_relay_packets_total":
 			switch m.labels["direction"] {
 			case "client_to_peer":

@@ -434,8 +434,14 @@ func (a *liveAlloc) view() Allocation {
 		c = a.rl.st.counters
 	}
 	if c != nil {
-		v.BytesClientToPeer, v.BytesPeerToClient = c.bytesUp.Load(), c.bytesDown.Load()
-		v.PacketsClientToPeer, v.PacketsPeerToClient = c.packetsUp.Load(), c.packetsDown.Load()
+		// With what the kernel fast path relayed for it (kernelpath.go).
+		var k *kernelOffload
+		if a.rc != nil {
+			k = a.rc.s.kernel
+		}
+		u := k.counted(c)
+		v.BytesClientToPeer, v.BytesPeerToClient = u.BytesUp, u.BytesDown
+		v.PacketsClientToPeer, v.PacketsPeerToClient = u.PacketsUp, u.PacketsDown
 	}
 	return v
 }

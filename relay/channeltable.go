@@ -220,6 +220,13 @@ func (t *channelTable) relay(relayAddr net.Addr) *relayConn {
 	return t.relays[ap]
 }
 
+// relayAt is relay for a relay address as a ChannelChange carries it.
+func (t *channelTable) relayAt(ap netip.AddrPort) *relayConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.relays[ap]
+}
+
 // setClient records the client of a UDP relay socket and how to reach it.
 func (t *channelTable) setClient(client net.Addr, rc *relayConn, path *clientPath) {
 	if path != nil {

@@ -11,4 +11,8 @@
 // Relays of both address families (families.go) and dual allocations
 // (dual.go: an IPv6 relay socket beside the IPv4 one pion owns) are
 // turnkey's, around pion's one-socket allocations.
+//
+// UDP ChannelData on installed channels can skip both: the kernel fast path
+// (kernelpath.go, internal/kernelpath) relays it in an eBPF program fed
+// from the channel table.
 package relay

@@ -364,6 +364,9 @@ func (c *relayConn) Close() error {
 	}
 	if c.s.chans.removeRelay(c) {
 		c.s.hostAddrs.udpLive.clear(c.relayAddr.Port())
+		// A channel to this socket from another allocation is now a
+		// channel to a closed port of this host.
+		c.s.kernel.recheck()
 	}
 	if c.s.closeAlloc(c.st) {
 		c.s.metrics.portsInUse.Dec()

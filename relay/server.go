@@ -92,6 +92,11 @@ type Config struct {
 	// applies to new connections at once.
 	TLS func() *tls.Config
 
+	// KernelOffload is OffloadAuto, OffloadOn or OffloadOff (empty: off):
+	// whether UDP ChannelData is relayed by the eBPF fast path
+	// (kernelpath.go).
+	KernelOffload string
+
 	Logger          *slog.Logger
 	Metrics         prometheus.Registerer
 	TrackedAccounts int
@@ -189,6 +194,8 @@ type Server struct {
 	wants    dualWants
 	dualGen  *turn.RelayAddressGeneratorPortRange
 	dualLive atomic.Int32
+	// kernel is the kernel fast path, nil when not attached.
+	kernel *kernelOffload
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
 	closeErr error
@@ -307,7 +314,21 @@ func New(cfg Config) (*Server, error) {
 		for _, c := range opened {
 			c.Close()
 		}
+		s.kernel.close()
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(newKernelStats(s))
+	}
+	kernel, err := startKernelOffload(s, cfg.KernelOffload, log)
+	if err != nil {
+		return fail(err)
+	}
+	if kernel != nil {
+		s.kernel = kernel
+		s.chans.watch = kernel.watch
+		s.stats.kernel.Store(kernel)
+		s.hostAddrs.changed.Store(&kernel.recheckFn)
 	}
 	if cfg.UDPPort != 0 {
 		n := cfg.SocketsPerPort
@@ -618,6 +639,7 @@ func (s *Server) Close() error {
 	s.closed.Do(func() {
 		s.closeErr = s.turn.Close()
 		s.stopWatch()
+		s.kernel.close()
 		s.closeClientConns()
 		for _, l := range s.listeners {
 			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(0)
@@ -644,6 +666,7 @@ func (s *Server) Apply(u Update) error {
 	s.policy.Store(u.PeerPolicy.build())
 	s.quota.SetLimits(u.Quotas.limits())
 	s.bandwidth.Store(u.BandwidthBPS)
+	s.kernel.recheck() // the allow-list decides the host-port guard too
 	return nil
 }
 

@@ -146,6 +146,7 @@ func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog
 		ClockSkew:            t.ClockSkew.D(),
 		AllocationLifetime:   t.AllocationLifetime.D(),
 		LegacyChannelNumbers: t.LegacyChannelNumbers,
+		KernelOffload:        t.KernelOffload,
 		PeerPolicy:           pol,
 		Quotas:               quotaLimits(t.Quotas),
 		BandwidthBPS:         t.Quotas.BandwidthBPS,
