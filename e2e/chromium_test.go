@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // relayCase pins Chromium to one issued TURN URL.
@@ -184,14 +185,11 @@ func checkRelayCall(t *testing.T, srv *server, servers []json.RawMessage, tc rel
 
 	// Counters are scraped, so allow them a moment to catch up.
 	var after relayCounters
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	// Not WaitFor: on timeout the checks below say which counter lagged.
+	testenv.Eventually(5*time.Second, func() bool {
 		after = mustCounters(t, srv)
-		if countersRose(before, after, tc.transport) || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+		return countersRose(before, after, tc.transport)
+	})
 	t.Logf("%s: turnkey before: %s", tc.name, before)
 	t.Logf("%s: turnkey after:  %s", tc.name, after)
 	if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // TestServeOnEmbeddedDefaults runs `turnkey serve` as a fresh machine would:
@@ -29,12 +31,11 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 	start := func() *proc {
 		cmd := ns.command(context.Background(), "env", "-i", "PATH=/usr/bin:/bin", "TURNKEY_DATA_DIR="+dataDir, bin, "serve")
 		p := startProc(t, "turnkey serve (defaults)", cmd)
-		deadline := time.Now().Add(20 * time.Second)
-		for !bindingAnswered(ns, "udp", "127.0.0.1:3478") {
-			if p.exited() || time.Now().After(deadline) {
-				t.Fatalf("turnkey on defaults did not answer STUN on UDP 3478\n%s", p.out.Tail(4096))
-			}
-			time.Sleep(100 * time.Millisecond)
+		answered := testenv.Eventually(20*time.Second, func() bool {
+			return p.exited() || bindingAnswered(ns, "udp", "127.0.0.1:3478")
+		})
+		if !answered || p.exited() {
+			t.Fatalf("turnkey on defaults did not answer STUN on UDP 3478\n%s", p.out.Tail(4096))
 		}
 		return p
 	}
@@ -56,16 +57,18 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 		AuthToken  string `json:"auth_token"`
 	}
 	// The relay binds before the API creates the first account.
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	err = testenv.EventuallyErr(20*time.Second, func() error {
 		raw, err := os.ReadFile(filepath.Join(dataDir, "initial-account.json"))
-		if err == nil && json.Unmarshal(raw, &acct) == nil && acct.AuthToken != "" {
-			break
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no initial account within 20s: %v\n%s", err, p.out.Tail(4096))
+		if err := json.Unmarshal(raw, &acct); err != nil || acct.AuthToken == "" {
+			return fmt.Errorf("no auth token in the account file yet (%v)", err)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("no initial account within 20s: %v\n%s", err, p.out.Tail(4096))
 	}
 	if !strings.Contains(p.out.String(), acct.AuthToken) {
 		t.Error("the first start did not print the auth token once")

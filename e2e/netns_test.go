@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // netns is a network namespace with only lo up, so whatever runs in it can
@@ -63,17 +65,15 @@ func newNetns(t *testing.T) *netns {
 func (n *netns) destroy(t *testing.T) {
 	// Anything left (e.g. a Chromium helper whose parent was SIGKILLed) would
 	// keep the namespace alive after `ip netns del`.
-	for range 20 {
-		pids := n.pids()
-		if len(pids) == 0 {
-			break
-		}
-		for _, pid := range pids {
+	var left []int
+	testenv.Eventually(2*time.Second, func() bool {
+		left = n.pids()
+		for _, pid := range left {
 			_ = syscall.Kill(pid, syscall.SIGKILL)
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if left := n.pids(); len(left) > 0 {
+		return len(left) == 0
+	})
+	if len(left) > 0 {
 		t.Errorf("processes %v still in namespace %s", left, n.name)
 	}
 	if out, err := ipCmd("netns", "del", n.name); err != nil {

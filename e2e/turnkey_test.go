@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // e2eSecret is the TURN REST shared secret every test server uses.
@@ -142,20 +144,17 @@ func startTurnkey(t *testing.T, ns *netns, opt serverOptions) *server {
 		}
 	})
 
-	deadline := time.Now().Add(30 * time.Second)
 	account := filepath.Join(s.dir, "data", "initial-account.json")
-	for {
+	ready := testenv.Eventually(30*time.Second, func() bool {
 		if s.proc.exited() {
 			t.Fatalf("turnkey exited during startup: %v\n%s", s.proc.err, s.proc.out.Tail(4096))
 		}
-		if s.ready(account) {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("turnkey not ready within 30s (need %s, %s/metrics and the API)\n%s", account, adminAddr, s.proc.out.Tail(4096))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return s.ready(account)
+	})
+	if !ready {
+		t.Fatalf("turnkey not ready within 30s (need %s, %s/metrics and the API)\n%s", account, adminAddr, s.proc.out.Tail(4096))
 	}
+	return s
 }
 
 // ready reports whether the account file is readable and both HTTP

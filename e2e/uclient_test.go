@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 const (
@@ -118,16 +120,14 @@ func TestCoturnUclientIPv6(t *testing.T) {
 func startPeer(t *testing.T, ns *netns) {
 	t.Helper()
 	p := startProc(t, "turnutils_peer", ns.command(context.Background(), "turnutils_peer", "-L", "127.0.0.1", "-p", peerPort))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := udpEcho(ns, "127.0.0.1:"+peerPort)
-		if err == nil {
-			return
+	err := testenv.EventuallyErr(10*time.Second, func() error {
+		if p.exited() {
+			t.Fatalf("turnutils_peer exited: %v\n%s", p.err, p.out.Tail(2048))
 		}
-		if p.exited() || time.Now().After(deadline) {
-			t.Fatalf("turnutils_peer does not echo on 127.0.0.1:%s: %v\n%s", peerPort, err, p.out.Tail(2048))
-		}
-		time.Sleep(100 * time.Millisecond)
+		return udpEcho(ns, "127.0.0.1:"+peerPort)
+	})
+	if err != nil {
+		t.Fatalf("turnutils_peer does not echo on 127.0.0.1:%s: %v\n%s", peerPort, err, p.out.Tail(2048))
 	}
 }
 

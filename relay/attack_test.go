@@ -157,7 +157,7 @@ func channelHeader(length uint16) []byte {
 // waitGoroutines polls until the goroutine count is back to at most n.
 func waitGoroutines(t *testing.T, n int) {
 	t.Helper()
-	waitFor(t, "goroutines to end", 10*time.Second, func() bool { return runtime.NumGoroutine() <= n })
+	testenv.WaitFor(t, "goroutines to end", 10*time.Second, func() bool { return runtime.NumGoroutine() <= n })
 }
 
 // C1: one unauthenticated 20-byte frame declaring a length near 64 KB.
@@ -270,7 +270,7 @@ func TestAttackTrickledFrame(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "the server to read every byte", 10*time.Second, func() bool { return drained(ts) })
+	testenv.WaitFor(t, "the server to read every byte", 10*time.Second, func() bool { return drained(ts) })
 	grown := int64(stackBytes()) - int64(base)
 	if limit := int64(conns * 64 << 10); grown > limit {
 		t.Errorf("stacks grew by %d bytes for %d trickled frames; want at most %d", grown, conns, limit)
@@ -375,14 +375,14 @@ func TestAttackSamePortUDPAndTCP(t *testing.T) {
 	if code := u.refresh(0); code != 0 {
 		t.Fatalf("UDP Refresh 0: %d", code)
 	}
-	waitFor(t, "the UDP allocation to go", 5*time.Second, func() bool { return active("udp") == 0 })
+	testenv.WaitFor(t, "the UDP allocation to go", 5*time.Second, func() bool { return active("udp") == 0 })
 	if ts.quota.Active() != 1 || active("tcp") != 1 {
 		t.Fatalf("after deleting the UDP one: quota %d, tcp gauge %v", ts.quota.Active(), active("tcp"))
 	}
 	if code := tcp.refresh(0); code != 0 {
 		t.Fatalf("TCP Refresh 0: %d", code)
 	}
-	waitFor(t, "the TCP allocation to go", 5*time.Second, func() bool { return active("tcp") == 0 && ts.quota.Active() == 0 })
+	testenv.WaitFor(t, "the TCP allocation to go", 5*time.Second, func() bool { return active("tcp") == 0 && ts.quota.Active() == 0 })
 }
 
 func gaugeValue(t *testing.T, c prometheus.Collector) float64 {
@@ -451,7 +451,7 @@ func TestAttackConnectionFlood(t *testing.T) {
 		t.Errorf("%d goroutines for a capped flood", g)
 	}
 	// The idle timeout reaps the flood but not the allocated victim.
-	waitFor(t, "the idle flood to be closed", 10*time.Second, func() bool { return openConns(ts) == 1 })
+	testenv.WaitFor(t, "the idle flood to be closed", 10*time.Second, func() bool { return openConns(ts) == 1 })
 	if res := victim.exchange(stun.MethodBinding); res.Type.Class != stun.ClassSuccessResponse {
 		t.Fatalf("victim Binding: %v", res.Type)
 	}
@@ -509,7 +509,7 @@ func TestAttackAcceptEMFILE(t *testing.T) {
 		}
 		clients = append(clients, c)
 	}
-	waitFor(t, "the listener to report EMFILE", 10*time.Second, func() bool { return ts.Health() != nil && tcpUp() == 0 })
+	testenv.WaitFor(t, "the listener to report EMFILE", 10*time.Second, func() bool { return ts.Health() != nil && tcpUp() == 0 })
 	if !ts.Ready() {
 		t.Logf("not ready while out of descriptors: %v", ts.Health())
 	} else {

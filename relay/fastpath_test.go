@@ -198,7 +198,7 @@ func TestFastPathRelaysBothWays(t *testing.T) {
 			// The relay counts right after its send: the last one may trail
 			// the packet's arrival.
 			var all usage
-			waitFor(t, "counters", 3*time.Second, func() bool {
+			testenv.WaitFor(t, "counters", 3*time.Second, func() bool {
 				all, _, _ = ts.stats.totals("")
 				return all.PacketsUp == n && all.PacketsDown == n
 			})
@@ -229,7 +229,7 @@ func TestFastPathPermissionExpiryStopsChannel(t *testing.T) {
 				t.Fatal("nothing relayed while permitted")
 			}
 			ch := ts.chans.lookup(c.key)
-			waitFor(t, "permission expired", 5*time.Second, func() bool { return !ch.permitted.Load() })
+			testenv.WaitFor(t, "permission expired", 5*time.Second, func() bool { return !ch.permitted.Load() })
 			if ts.chans.lookup(c.key) != ch {
 				t.Fatal("the channel left the table with its permission; pion keeps it")
 			}
@@ -276,7 +276,7 @@ func TestFastPathChannelExpiryAndRebind(t *testing.T) {
 			})
 			peer := udpPeer(t)
 			c := newChanClient(t, ts, transport, peer)
-			waitFor(t, "channel expired", 5*time.Second, func() bool { return ts.chans.lookup(c.key) == nil })
+			testenv.WaitFor(t, "channel expired", 5*time.Second, func() bool { return ts.chans.lookup(c.key) == nil })
 			if ch := ts.chans.relayOfClient(c.conn.LocalAddr()); ch != nil && ch.perms.channelOf(peer.LocalAddr().(*net.UDPAddr).AddrPort()) != nil {
 				t.Fatal("the relay socket still has the expired channel")
 			}
@@ -329,7 +329,7 @@ func TestFastPathPeerWithoutPermissionDropped(t *testing.T) {
 	if got, _, _, ok := c.recv(300 * time.Millisecond); ok {
 		t.Fatalf("client got %q from a peer without a permission", got)
 	}
-	waitFor(t, "counted unpermitted", 3*time.Second, func() bool {
+	testenv.WaitFor(t, "counted unpermitted", 3*time.Second, func() bool {
 		all, _, _ := ts.stats.totals("")
 		return all.Unpermitted == 1
 	})
@@ -513,9 +513,8 @@ func TestFastPathThousandAllocations(t *testing.T) {
 		c.conn.Close()
 	}
 	ts.Close()
-	for deadline := time.Now().Add(10 * time.Second); runtime.NumGoroutine() > goroutines+10 && time.Now().Before(deadline); {
-		time.Sleep(20 * time.Millisecond)
-	}
+	// Best effort: a slow wind-down only costs the next test some noise.
+	testenv.Eventually(10*time.Second, func() bool { return runtime.NumGoroutine() <= goroutines+10 })
 }
 
 // TestFastPathNoAllocations: a round trip (client → peer → client) through

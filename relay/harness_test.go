@@ -201,18 +201,6 @@ func roundTrip(t *testing.T, relayConn net.PacketConn, peer net.Addr, payload []
 	t.Fatalf("no echo from %s through the relay within the deadline", peer)
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func itoa(i int) string { return strconv.Itoa(i) }
 
 // rawClient speaks TURN by hand, for requests pion's client will not make

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // TestPermSetAllows: a datagram goes to pion (as a Data indication) when
@@ -149,7 +150,7 @@ func TestUnpermittedDatagramsDroppedNotCounted(t *testing.T) {
 	// read, so none is still queued when the permission arrives.
 	send(peer, 3, []byte("too early"))
 	send(stranger, 4, []byte("never permitted"))
-	waitFor(t, "7 unpermitted datagrams", 5*time.Second, func() bool { return unpermitted() == 7 })
+	testenv.WaitFor(t, "7 unpermitted datagrams", 5*time.Second, func() bool { return unpermitted() == 7 })
 
 	if err := client.CreatePermission(peer.LocalAddr()); err != nil {
 		t.Fatal(err)
@@ -169,7 +170,7 @@ func TestUnpermittedDatagramsDroppedNotCounted(t *testing.T) {
 			t.Fatalf("got %q from %s; only the permitted peer's datagrams may reach the client", buf[:n], from)
 		}
 	}
-	waitFor(t, "9 unpermitted datagrams", 5*time.Second, func() bool { return unpermitted() == 9 })
+	testenv.WaitFor(t, "9 unpermitted datagrams", 5*time.Second, func() bool { return unpermitted() == 9 })
 	all, _, _ := ts.stats.totals("")
 	if want := uint64(permitted * len(payload)); all.BytesDown != want || all.PacketsDown != permitted {
 		t.Errorf("peer→client counted %d bytes in %d packets, want %d in %d", all.BytesDown, all.PacketsDown, want, permitted)
@@ -180,7 +181,7 @@ func TestUnpermittedDatagramsDroppedNotCounted(t *testing.T) {
 
 	// The allocation's end forgets its relay socket.
 	relayed.Close()
-	waitFor(t, "relay socket untracked", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "relay socket untracked", 5*time.Second, func() bool {
 		ts.chans.mu.Lock()
 		defer ts.chans.mu.Unlock()
 		return len(ts.chans.relays) == 0

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // TestRelayToRelayAndHostPortGuard: two allocations on a loopback relay reach
@@ -121,7 +123,7 @@ func TestAllocationQuotas(t *testing.T) {
 	}
 	// Releasing one of dave's frees a slot.
 	held[0].Close()
-	waitFor(t, "dave's slot freed", 5*time.Second, func() bool {
+	testenv.WaitFor(t, "dave's slot freed", 5*time.Second, func() bool {
 		u, p := creds("dave", time.Hour)
 		return rawAllocate(t, "udp", server, u, p, testRealm) == 0
 	})
@@ -137,7 +139,7 @@ func TestDrainRefusesNewAllocations(t *testing.T) {
 	}
 	done := make(chan int, 1)
 	go func() { done <- ts.Drain(time.Now().Add(10 * time.Second)) }()
-	waitFor(t, "draining", time.Second, func() bool { return !ts.Ready() })
+	testenv.WaitFor(t, "draining", time.Second, func() bool { return !ts.Ready() })
 	if code := rawAllocate(t, "udp", server, user, pass, testRealm); code == 0 {
 		t.Fatal("new allocation accepted while draining")
 	}
@@ -246,6 +248,7 @@ func TestBandwidthLimitCutsFloodToTheLimit(t *testing.T) {
 		}
 		sent += len(payload)
 		if i%15 == 14 {
+			// Pacing the flood, not polling: 15 packets every 10 ms.
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
@@ -253,7 +256,7 @@ func TestBandwidthLimitCutsFloodToTheLimit(t *testing.T) {
 	// Everything the relay sent must land: wait until the peer's count
 	// matches turnkey's own client→peer byte counter.
 	counted := func() int64 { all, _, _ := ts.stats.totals(""); return int64(all.BytesUp) }
-	waitFor(t, "the peer to receive every byte turnkey relayed", 3*time.Second, func() bool {
+	testenv.WaitFor(t, "the peer to receive every byte turnkey relayed", 3*time.Second, func() bool {
 		return sink.bytes.Load() == counted()
 	})
 	got := sink.bytes.Load()

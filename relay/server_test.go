@@ -38,8 +38,8 @@ func TestRelayEchoThroughEveryTransport(t *testing.T) {
 				t.Errorf("allocations_active{%s} = %v, want 1", transport, v)
 			}
 			relayConn.Close()
-			waitFor(t, "allocation count back to 0", 5*time.Second, func() bool { return ts.AllocationCount() == 0 })
-			waitFor(t, "active gauge back to 0", 5*time.Second, func() bool {
+			testenv.WaitFor(t, "allocation count back to 0", 5*time.Second, func() bool { return ts.AllocationCount() == 0 })
+			testenv.WaitFor(t, "active gauge back to 0", 5*time.Second, func() bool {
 				return testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues(transport, familyIPv4)) == 0
 			})
 			if !strings.Contains(ts.log.String(), "allocation created") || !strings.Contains(ts.log.String(), "allocation deleted") {

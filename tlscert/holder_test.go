@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"os"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/turnkey-dev/turnkey/internal/logbuf"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // pair is a PEM certificate and key with the serial telling it apart.
@@ -206,24 +208,22 @@ func TestCertWatch(t *testing.T) {
 
 	waitServed := func(t *testing.T, want *big.Int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for servedSerial(t, h).Cmp(want) != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("serial %v, want %v within 10s", servedSerial(t, h), want)
+		testenv.WaitForErr(t, "the new certificate in service", 10*time.Second, func() error {
+			if got := servedSerial(t, h); got.Cmp(want) != 0 {
+				return fmt.Errorf("serial %v, want %v", got, want)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	const failed = "TLS certificate reload failed"
 	waitFailures := func(t *testing.T, n int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for strings.Count(logs.String(), failed) < n {
-			if time.Now().After(deadline) {
-				t.Fatalf("%d reload failures logged, want %d within 10s", strings.Count(logs.String(), failed), n)
+		testenv.WaitForErr(t, "the reload failure in the log", 10*time.Second, func() error {
+			if got := strings.Count(logs.String(), failed); got < n {
+				return fmt.Errorf("%d reload failures logged, want %d", got, n)
 			}
-			time.Sleep(5 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 
 	b := validPair(t)

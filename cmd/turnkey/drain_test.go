@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
@@ -48,16 +49,15 @@ func startRelayLoop(send func([]byte) error) *relayLoop {
 // waitRounds waits until more than n rounds have succeeded in all.
 func (l *relayLoop) waitRounds(t *testing.T, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for l.rounds.Load() <= n {
+	testenv.WaitForErr(t, fmt.Sprintf("more than %d relayed rounds", n), 10*time.Second, func() error {
 		if err := l.failed(); err != nil {
 			t.Fatalf("relaying stopped after %d rounds: %v", l.rounds.Load(), err)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relaying stalled at %d rounds, want more than %d", l.rounds.Load(), n)
+		if got := l.rounds.Load(); got <= n {
+			return fmt.Errorf("relaying stalled at %d rounds", got)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func (l *relayLoop) failed() error {
@@ -135,17 +135,13 @@ func TestDrain(t *testing.T) {
 			loop.waitRounds(t, 3)
 
 			p.signal(t, syscall.SIGTERM)
-			deadline := time.Now().Add(5 * time.Second)
-			for {
+			testenv.WaitForErr(t, "/readyz 503 after SIGTERM", 5*time.Second, func() error {
 				code, err := readyz(c.AdminListen)
-				if err == nil && code == http.StatusServiceUnavailable {
-					break
+				if err == nil && code != http.StatusServiceUnavailable {
+					err = fmt.Errorf("/readyz %d", code)
 				}
-				if time.Now().After(deadline) {
-					t.Fatalf("/readyz %d, %v after SIGTERM; want 503", code, err)
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
+				return err
+			})
 
 			if tc.during {
 				checkDuringDrain(t, p, loop, udp, user, pass)

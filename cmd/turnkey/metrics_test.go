@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -77,21 +78,17 @@ type series struct {
 // the test polls with a deadline instead of asserting on the first scrape.
 func expectDeltas(t *testing.T, n *testNode, before metricsSnapshot, checks []series) metricsSnapshot {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
 	var after metricsSnapshot
-	for {
+	// Not WaitFor: on timeout the exact check below names each series.
+	testenv.Eventually(10*time.Second, func() bool {
 		after = scrape(t, n)
-		settled := true
 		for _, c := range checks {
 			if after.get(c.name, c.labels...)-before.get(c.name, c.labels...) < c.want {
-				settled = false
+				return false
 			}
 		}
-		if settled || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return true
+	})
 	for _, c := range checks {
 		if d := after.get(c.name, c.labels...) - before.get(c.name, c.labels...); d != c.want {
 			t.Errorf("%s%v moved by %v, want %v", c.name, c.labels, d, c.want)
@@ -591,20 +588,16 @@ func TestUsageReportsAccountRelayBytes(t *testing.T) {
 	// returns, which may be just after its echo reached the client.
 	await := func(what string, want usageReport) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		testenv.WaitForErr(t, what+" usage", 10*time.Second, func() error {
 			code, got := usage(t, n.AccountSID, n.AuthToken)
 			if code != http.StatusOK {
 				t.Fatalf("GET /v1/usage: %d", code)
 			}
-			if got == want {
-				return
+			if got != want {
+				return fmt.Errorf("usage %+v, want %+v", got, want)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s usage %+v, want %+v", what, got, want)
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return nil
+		})
 	}
 	want := usageReport{AccountSID: n.AccountSID, RelayBytes: 2 * sent, BytesClientToPeer: sent,
 		BytesPeerToClient: sent, AllocationsActive: 1}

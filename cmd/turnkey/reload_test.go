@@ -15,6 +15,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
@@ -34,17 +35,12 @@ func servedSerial(t *testing.T, addr string, roots ...testCert) *big.Int {
 // want, within a deadline covering a few of the holder's 2 s file checks.
 func waitSerial(t *testing.T, addr string, want testCert, roots ...testCert) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		got := servedSerial(t, addr, roots...)
-		if got.Cmp(want.Serial) == 0 {
-			return
+	testenv.WaitForErr(t, fmt.Sprintf("%s to serve serial %v", addr, want.Serial), 15*time.Second, func() error {
+		if got := servedSerial(t, addr, roots...); got.Cmp(want.Serial) != 0 {
+			return fmt.Errorf("still serves serial %v", got)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s still serves serial %v after 15s; want %v", addr, got, want.Serial)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // TestCertReload: the certificate is replaced without a restart. New
@@ -124,13 +120,9 @@ func TestCertReload(t *testing.T) {
 		const msg = "TLS certificate reload failed; keeping the previous certificate"
 		before := strings.Count(n.Logs.String(), msg)
 		files.writeRaw(t, []byte("garbage\n"), []byte("garbage\n"))
-		deadline := time.Now().Add(15 * time.Second)
-		for strings.Count(n.Logs.String(), msg) == before {
-			if time.Now().After(deadline) {
-				t.Fatal("the watch logged no error for a broken certificate within 15s")
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		testenv.WaitFor(t, "the watch to log an error for a broken certificate", 15*time.Second, func() bool {
+			return strings.Count(n.Logs.String(), msg) > before
+		})
 		if got := servedSerial(t, n.TURNTLS, all...); got.Cmp(certC.Serial) != 0 {
 			t.Fatalf("after a broken certificate: serial %v, want C %v", got, certC.Serial)
 		}

@@ -5,6 +5,7 @@
 package testenv
 
 import (
+	"errors"
 	"os"
 	"os/exec"
 	"testing"
@@ -49,12 +50,18 @@ func PostgresDSN(t testing.TB) string {
 	return dsn
 }
 
-// pollEvery is how often WaitFor checks: well under any bound a test waits
-// for, and cheap for the conditions tests check.
-const pollEvery = 10 * time.Millisecond
+// Polling starts at firstPoll and doubles up to maxPoll: a condition that
+// holds at once or soon is seen at once, and one that takes seconds (a
+// process starting, a poll interval passing) costs a check every maxPoll,
+// not a hundred a second of HTTP requests or allocations.
+const (
+	firstPoll = 10 * time.Millisecond
+	maxPoll   = 100 * time.Millisecond
+)
 
 // WaitFor checks cond until it holds or d has passed, then fails the test
-// naming what it waited for.
+// naming what it waited for. cond runs on the calling goroutine, so it may
+// itself stop the test (e.g. when the process it waits on has exited).
 func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 	t.Helper()
 	if !Eventually(d, cond) {
@@ -64,14 +71,37 @@ func WaitFor(t testing.TB, what string, d time.Duration, cond func() bool) {
 
 // Eventually checks cond until it holds (true) or d has passed (false).
 func Eventually(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
+	return EventuallyErr(d, func() error {
 		if cond() {
-			return true
+			return nil
 		}
-		if time.Now().After(deadline) {
-			return false
+		return errNotYet
+	}) == nil
+}
+
+var errNotYet = errors.New("condition not met")
+
+// WaitForErr is WaitFor for a check that says what it saw: it checks until
+// check returns nil or d has passed, then fails the test naming what it
+// waited for and check's last error.
+func WaitForErr(t testing.TB, what string, d time.Duration, check func() error) {
+	t.Helper()
+	if err := EventuallyErr(d, check); err != nil {
+		t.Fatalf("timed out after %v waiting for %s: %v", d, what, err)
+	}
+}
+
+// EventuallyErr checks until check returns nil (then nil) or d has passed
+// (then check's last error).
+func EventuallyErr(d time.Duration, check func() error) error {
+	deadline := time.Now().Add(d)
+	every := firstPoll
+	for {
+		err := check()
+		if err == nil || time.Now().After(deadline) {
+			return err
 		}
-		time.Sleep(pollEvery)
+		time.Sleep(min(every, time.Until(deadline)+time.Millisecond))
+		every = min(2*every, maxPoll)
 	}
 }
