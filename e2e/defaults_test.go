@@ -28,14 +28,14 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 	bin := turnkeyBinary(t)
 	ns := newNetns(t)
 	dataDir := filepath.Join(t.TempDir(), "data")
-	start := func() *proc {
+	start := func() *testenv.Proc {
 		cmd := ns.command(context.Background(), "env", "-i", "PATH=/usr/bin:/bin", "TURNKEY_DATA_DIR="+dataDir, bin, "serve")
-		p := startProc(t, "turnkey serve (defaults)", cmd)
+		p := testenv.Start(t, "turnkey serve (defaults)", cmd)
 		answered := testenv.Eventually(20*time.Second, func() bool {
-			return p.exited() || bindingAnswered(ns, "udp", "127.0.0.1:3478")
+			return p.Exited() || bindingAnswered(ns, "udp", "127.0.0.1:3478")
 		})
-		if !answered || p.exited() {
-			t.Fatalf("turnkey on defaults did not answer STUN on UDP 3478\n%s", p.out.Tail(4096))
+		if !answered || p.Exited() {
+			t.Fatalf("turnkey on defaults did not answer STUN on UDP 3478\n%s", p.Out.Tail(4096))
 		}
 		return p
 	}
@@ -68,9 +68,9 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("no initial account within 20s: %v\n%s", err, p.out.Tail(4096))
+		t.Fatalf("no initial account within 20s: %v\n%s", err, p.Out.Tail(4096))
 	}
-	if !strings.Contains(p.out.String(), acct.AuthToken) {
+	if !strings.Contains(p.Out.String(), acct.AuthToken) {
 		t.Error("the first start did not print the auth token once")
 	}
 	urls := tokenURLs(t, ns, acct.AccountSID, acct.AuthToken)
@@ -78,7 +78,7 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 	if strings.Join(urls, " ") != strings.Join(want, " ") {
 		t.Errorf("ICE server URLs on defaults:\n got %v\nwant %v", urls, want)
 	}
-	if err := p.stop(15 * time.Second); err != nil {
+	if err := p.Stop(15 * time.Second); err != nil {
 		t.Fatalf("SIGTERM: %v (want exit 0)", err)
 	}
 
@@ -88,13 +88,13 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 	if string(again) != string(secret) {
 		t.Error("the TURN secret changed across a restart")
 	}
-	if strings.Contains(p.out.String(), "Auth token") {
+	if strings.Contains(p.Out.String(), "Auth token") {
 		t.Error("a restart printed account credentials again")
 	}
 	if urls := tokenURLs(t, ns, acct.AccountSID, acct.AuthToken); len(urls) != len(want) {
 		t.Errorf("after restart: %v", urls)
 	}
-	if err := p.stop(15 * time.Second); err != nil {
+	if err := p.Stop(15 * time.Second); err != nil {
 		t.Fatalf("SIGTERM: %v (want exit 0)", err)
 	}
 }

@@ -1,16 +1,10 @@
 package e2e
 
 import (
-	"os"
-	"path/filepath"
 	"testing"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // TestMain removes the turnkey binary built for the run.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if buildBin != "" {
-		os.RemoveAll(filepath.Dir(buildBin))
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }

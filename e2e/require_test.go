@@ -40,7 +40,7 @@ func requireChromium(t *testing.T) {
 	if _, err := exec.LookPath("node"); err != nil {
 		need(t, "node", err)
 	}
-	pw := filepath.Join(repoRoot(t), "clients", "node", "node_modules", "playwright-core", "package.json")
+	pw := filepath.Join(testenv.ModuleRoot(t), "clients", "node", "node_modules", "playwright-core", "package.json")
 	if _, err := os.Stat(pw); err != nil {
 		need(t, "playwright-core (cd clients/node && npm install --no-audit --no-fund)", err)
 	}

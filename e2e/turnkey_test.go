@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -28,69 +27,8 @@ const (
 	adminAddr = "127.0.0.1:9641"
 )
 
-var (
-	buildOnce sync.Once
-	buildBin  string
-	buildErr  error
-)
-
-// turnkeyBinary builds ./cmd/turnkey once per test binary run.
-func turnkeyBinary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "turnkey-e2e-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		buildBin = filepath.Join(dir, "turnkey")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", buildBin, "./cmd/turnkey")
-		cmd.Dir = repoRoot(t)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build ./cmd/turnkey: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return buildBin
-}
-
-var (
-	rootOnce sync.Once
-	rootDir  string
-	rootErr  error
-)
-
-// repoRoot walks up from the package directory to the go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	rootOnce.Do(func() {
-		dir, err := os.Getwd()
-		if err != nil {
-			rootErr = err
-			return
-		}
-		for {
-			if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-				rootDir = dir
-				return
-			}
-			parent := filepath.Dir(dir)
-			if parent == dir {
-				rootErr = fmt.Errorf("no go.mod above the working directory")
-				return
-			}
-			dir = parent
-		}
-	})
-	if rootErr != nil {
-		t.Fatal(rootErr)
-	}
-	return rootDir
-}
+// turnkeyBinary is ./cmd/turnkey, built once per test binary run.
+func turnkeyBinary(t *testing.T) string { return testenv.Binary(t, "./cmd/turnkey") }
 
 // serverOptions varies the configuration between tests.
 type serverOptions struct {
@@ -117,7 +55,7 @@ type serverOptions struct {
 type server struct {
 	bin, dir, config string
 	ns               *netns
-	proc             *proc
+	proc             *testenv.Proc
 	http             *http.Client
 	accountSID       string
 	authToken        string
@@ -133,26 +71,26 @@ func startTurnkey(t *testing.T, ns *netns, opt serverOptions) *server {
 	if err := os.WriteFile(s.config, []byte(configYAML(s.dir, opt)), 0o600); err != nil {
 		t.Fatalf("writing config: %v", err)
 	}
-	s.proc = startProc(t, "turnkey serve", ns.command(context.Background(), s.bin, "serve", "-config", s.config))
+	s.proc = testenv.Start(t, "turnkey serve", ns.command(context.Background(), s.bin, "serve", "-config", s.config))
 	t.Cleanup(func() {
-		if s.proc.exited() {
-			t.Errorf("turnkey exited before the test ended: %v", s.proc.err)
+		if s.proc.Exited() {
+			t.Errorf("turnkey exited before the test ended: %v", s.proc.Err())
 			return
 		}
-		if err := s.proc.stop(15 * time.Second); err != nil {
+		if err := s.proc.Stop(15 * time.Second); err != nil {
 			t.Errorf("turnkey after SIGTERM: %v (want exit status 0)", err)
 		}
 	})
 
 	account := filepath.Join(s.dir, "data", "initial-account.json")
 	ready := testenv.Eventually(30*time.Second, func() bool {
-		if s.proc.exited() {
-			t.Fatalf("turnkey exited during startup: %v\n%s", s.proc.err, s.proc.out.Tail(4096))
+		if s.proc.Exited() {
+			t.Fatalf("turnkey exited during startup: %v\n%s", s.proc.Err(), s.proc.Out.Tail(4096))
 		}
 		return s.ready(account)
 	})
 	if !ready {
-		t.Fatalf("turnkey not ready within 30s (need %s, %s/metrics and the API)\n%s", account, adminAddr, s.proc.out.Tail(4096))
+		t.Fatalf("turnkey not ready within 30s (need %s, %s/metrics and the API)\n%s", account, adminAddr, s.proc.Out.Tail(4096))
 	}
 	return s
 }

@@ -119,15 +119,15 @@ func TestCoturnUclientIPv6(t *testing.T) {
 // startPeer starts coturn's UDP echo peer in ns and waits until it echoes.
 func startPeer(t *testing.T, ns *netns) {
 	t.Helper()
-	p := startProc(t, "turnutils_peer", ns.command(context.Background(), "turnutils_peer", "-L", "127.0.0.1", "-p", peerPort))
+	p := testenv.Start(t, "turnutils_peer", ns.command(context.Background(), "turnutils_peer", "-L", "127.0.0.1", "-p", peerPort))
 	err := testenv.EventuallyErr(10*time.Second, func() error {
-		if p.exited() {
-			t.Fatalf("turnutils_peer exited: %v\n%s", p.err, p.out.Tail(2048))
+		if p.Exited() {
+			t.Fatalf("turnutils_peer exited: %v\n%s", p.Err(), p.Out.Tail(2048))
 		}
 		return udpEcho(ns, "127.0.0.1:"+peerPort)
 	})
 	if err != nil {
-		t.Fatalf("turnutils_peer does not echo on 127.0.0.1:%s: %v\n%s", peerPort, err, p.out.Tail(2048))
+		t.Fatalf("turnutils_peer does not echo on 127.0.0.1:%s: %v\n%s", peerPort, err, p.Out.Tail(2048))
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // webrtcInput is what clients/node/webrtc.js reads.
@@ -86,7 +88,7 @@ func runWebRTC(t *testing.T, ns *netns, in webrtcInput) (webrtcResult, []byte) {
 	limit := time.Duration(in.TimeoutMs+in.MediaMs)*time.Millisecond + 60*time.Second
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
-	dir := filepath.Join(repoRoot(t), "clients", "node")
+	dir := filepath.Join(testenv.ModuleRoot(t), "clients", "node")
 	cmd := ns.command(ctx, "node", filepath.Join(dir, "webrtc.js"), string(arg))
 	cmd.Dir = dir
 	out, errOut, runErr := runOut(ctx, cmd)

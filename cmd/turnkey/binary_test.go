@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,58 +9,23 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
 	"github.com/turnkey-dev/turnkey/internal/logbuf"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // This file runs the real turnkey binary, for what only a separate process
 // shows: signals, exit codes, reading the configuration file again.
 
 // TestMain removes the binary built for the run.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if binDir != "" {
-		os.RemoveAll(binDir)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { testenv.Main(m) }
 
-var (
-	binOnce sync.Once
-	binDir  string
-	binPath string
-	binErr  error
-)
-
-// buildBinary builds ./cmd/turnkey once per test run into a temporary
-// directory and returns the binary's path.
-func buildBinary(t *testing.T) string {
-	t.Helper()
-	binOnce.Do(func() {
-		binDir, binErr = os.MkdirTemp("", "turnkey-test-bin-")
-		if binErr != nil {
-			return
-		}
-		binPath = filepath.Join(binDir, "turnkey")
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		// The test runs in cmd/turnkey: "." is the command's package.
-		cmd := exec.CommandContext(ctx, "go", "build", "-o", binPath, ".")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			binErr = fmt.Errorf("go build ./cmd/turnkey: %w\n%s", err, out)
-		}
-	})
-	if binErr != nil {
-		t.Fatal(binErr)
-	}
-	return binPath
-}
+// turnkeyBinary is this command, built once per test run.
+func turnkeyBinary(t *testing.T) string { return testenv.Binary(t, "./cmd/turnkey") }
 
 // binaryConfig is the YAML configuration of a turnkey binary under test:
 // the fields tests vary. newBinaryConfig fills in free loopback ports.
@@ -137,13 +101,10 @@ func (c binaryConfig) YAML(t *testing.T) string {
 
 // proc is a running turnkey binary.
 type proc struct {
-	cmd        *exec.Cmd
+	*testenv.Proc
 	ConfigFile string
 	Stderr     *logbuf.Buffer // the log
 	Stdout     *logbuf.Buffer
-	done       chan struct{}
-	exitCode   int // valid once done is closed; -1 when killed by a signal
-	waitErr    error
 }
 
 // startBinary writes yamlText to a config file and runs `turnkey serve
@@ -152,40 +113,29 @@ type proc struct {
 // is killed and, when the test failed, its log is printed.
 func startBinary(t *testing.T, yamlText string) *proc {
 	t.Helper()
-	bin := buildBinary(t)
 	cfgFile := filepath.Join(t.TempDir(), "turnkey.yaml")
 	if err := os.WriteFile(cfgFile, []byte(yamlText), 0o600); err != nil {
 		t.Fatalf("write config: %v", err)
 	}
-	p := &proc{ConfigFile: cfgFile, Stderr: &logbuf.Buffer{}, Stdout: &logbuf.Buffer{}, done: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "-config", cfgFile)
-	p.cmd.Stdout, p.cmd.Stderr = p.Stdout, p.Stderr
-	// No TURNKEY_* variable from the developer's shell may change the
-	// configuration under test.
+	cmd := exec.Command(turnkeyBinary(t), "serve", "-config", cfgFile)
+	stdout := &logbuf.Buffer{}
+	cmd.Stdout = stdout
+	cmd.Env = childEnv()
+	p := &proc{Proc: testenv.Start(t, "turnkey", cmd), ConfigFile: cfgFile, Stdout: stdout}
+	p.Stderr = p.Out
+	return p
+}
+
+// childEnv is the test's environment without TURNKEY_* variables: none
+// from the developer's shell may change the configuration under test.
+func childEnv() []string {
+	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "TURNKEY_") {
-			p.cmd.Env = append(p.cmd.Env, kv)
+			env = append(env, kv)
 		}
 	}
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start turnkey: %v", err)
-	}
-	go func() {
-		p.waitErr = p.cmd.Wait()
-		p.exitCode = p.cmd.ProcessState.ExitCode()
-		close(p.done)
-	}()
-	t.Cleanup(func() {
-		if !p.exited() {
-			_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
-			<-p.done
-		}
-		if t.Failed() {
-			t.Logf("turnkey log:\n%s", p.Stderr.String())
-		}
-	})
-	return p
+	return env
 }
 
 // writeConfig replaces the configuration file (read again on SIGHUP).
@@ -200,33 +150,13 @@ func (p *proc) writeConfig(t *testing.T, yamlText string) {
 	}
 }
 
-// signal sends sig to the process.
-func (p *proc) signal(t *testing.T, sig syscall.Signal) {
-	t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		t.Fatalf("send %v: %v", sig, err)
-	}
-}
-
-func (p *proc) exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // waitExit waits up to d for the process to end and returns its exit code.
 func (p *proc) waitExit(t *testing.T, d time.Duration) int {
 	t.Helper()
-	select {
-	case <-p.done:
-		return p.exitCode
-	case <-time.After(d):
+	if !p.Wait(d) {
 		t.Fatalf("turnkey still running after %v", d)
-		return 0
 	}
+	return p.ExitCode()
 }
 
 // countLog counts log lines containing every one of the substrings.
@@ -245,9 +175,8 @@ func (p *proc) countLog(substrs ...string) int {
 // action that should log.
 func (p *proc) waitLog(t *testing.T, after int, substrs ...string) string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var last string
+	var last string
+	testenv.WaitFor(t, fmt.Sprintf("a log line with %q", substrs), 10*time.Second, func() bool {
 		n := 0
 		for line := range strings.SplitSeq(p.Stderr.String(), "\n") {
 			if containsAll(line, substrs) {
@@ -255,17 +184,12 @@ func (p *proc) waitLog(t *testing.T, after int, substrs ...string) string {
 				last = line
 			}
 		}
-		if n > after {
-			return last
+		if n <= after && p.Exited() {
+			t.Fatalf("turnkey exited (code %d) before logging %q", p.ExitCode(), substrs)
 		}
-		if p.exited() {
-			t.Fatalf("turnkey exited (code %d) before logging %q", p.exitCode, substrs)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no log line with %q within 10s", substrs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return n > after
+	})
+	return last
 }
 
 func containsAll(s string, substrs []string) bool {
@@ -299,26 +223,30 @@ type binaryAccount struct {
 // is written, and returns that account.
 func (p *proc) waitReady(t *testing.T, c binaryConfig) binaryAccount {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
 	accountFile := filepath.Join(c.DataDir, "initial-account.json")
-	for {
-		if p.exited() {
-			t.Fatalf("turnkey exited during start-up with code %d", p.exitCode)
+	var acct binaryAccount
+	testenv.WaitForErr(t, "turnkey to be ready", 30*time.Second, func() error {
+		if p.Exited() {
+			t.Fatalf("turnkey exited during start-up with code %d", p.ExitCode())
 		}
 		code, err := readyz(c.AdminListen)
-		var acct binaryAccount
-		if err == nil && code == http.StatusOK {
-			raw, rerr := os.ReadFile(accountFile)
-			// The file may be caught half-written: try again.
-			if rerr == nil && json.Unmarshal(raw, &acct) == nil && acct.AccountSID != "" {
-				return acct
-			}
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("turnkey not ready within 30s (readyz %d, %v)", code, err)
+		if code != http.StatusOK {
+			return fmt.Errorf("/readyz %d", code)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		raw, err := os.ReadFile(accountFile)
+		if err != nil {
+			return err
+		}
+		// The file may be caught half-written: try again.
+		if err := json.Unmarshal(raw, &acct); err != nil || acct.AccountSID == "" {
+			return fmt.Errorf("%s: no account yet (%v)", accountFile, err)
+		}
+		return nil
+	})
+	return acct
 }
 
 // startBinaryReady is startBinary with c, then waitReady.

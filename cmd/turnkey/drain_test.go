@@ -112,7 +112,7 @@ func TestDrain(t *testing.T) {
 			name:         "second signal exits at once",
 			drainTimeout: 5 * time.Minute,
 			during:       true,
-			end:          func(t *testing.T, p *proc, _ *turnSession) { p.signal(t, syscall.SIGTERM) },
+			end:          func(t *testing.T, p *proc, _ *turnSession) { p.Signal(t, syscall.SIGTERM) },
 			wantCode:     1,
 			wantLog:      "second signal, exiting now",
 		},
@@ -134,7 +134,7 @@ func TestDrain(t *testing.T) {
 			loop := startRelayLoop(func(b []byte) error { return s.echo(peer, b) })
 			loop.waitRounds(t, 3)
 
-			p.signal(t, syscall.SIGTERM)
+			p.Signal(t, syscall.SIGTERM)
 			testenv.WaitForErr(t, "/readyz 503 after SIGTERM", 5*time.Second, func() error {
 				code, err := readyz(c.AdminListen)
 				if err == nil && code != http.StatusServiceUnavailable {
@@ -178,10 +178,10 @@ func checkDuringDrain(t *testing.T, p *proc, loop *relayLoop, udp, user, pass st
 	// A reload while draining (say, a certificate renewal hook)
 	// neither ends nor cuts short the drain.
 	reloaded := p.countLog("reload: configuration applied")
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	p.waitLog(t, reloaded, "reload: configuration applied")
 	loop.waitRounds(t, loop.rounds.Load()+3)
-	if p.exited() {
-		t.Fatalf("turnkey exited on SIGHUP while draining, code %d", p.exitCode)
+	if p.Exited() {
+		t.Fatalf("turnkey exited on SIGHUP while draining, code %d", p.ExitCode())
 	}
 }

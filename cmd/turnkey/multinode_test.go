@@ -21,11 +21,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,7 +34,6 @@ import (
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/credentials"
-	"github.com/turnkey-dev/turnkey/internal/logbuf"
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
@@ -81,7 +78,6 @@ func TestMultiNode(t *testing.T) {
 	relayURL.Host = proxy.addr
 	relayDSN := relayURL.String()
 
-	bin := mnBuild(t)
 	peer := testnet.UDPEcho(t)
 	turnPort := mnFreeTURNPort(t, "127.0.0.2", "127.0.0.3", "127.0.0.4")
 	secret := "multinode-secret-" + mnRandomHex(t, 8)
@@ -90,7 +86,7 @@ func TestMultiNode(t *testing.T) {
 	apiPort := mnFreePort(t, "127.0.0.1")
 	apiAdmin := mnHostPort("127.0.0.1", mnFreePort(t, "127.0.0.1"))
 	apiDir := filepath.Join(t.TempDir(), "api")
-	api := mnStart(t, bin, "api", apiAdmin, fmt.Sprintf(`role: api
+	api := mnStart(t, "api", apiAdmin, fmt.Sprintf(`role: api
 data_dir: %q
 log: {level: debug}
 drain_timeout: 1s
@@ -113,7 +109,7 @@ store:
 
 	startRelay := func(name, ip string) *mnProc {
 		adminAddr := mnHostPort(ip, mnFreePort(t, ip))
-		return mnStart(t, bin, name, adminAddr, fmt.Sprintf(`role: relay
+		return mnStart(t, name, adminAddr, fmt.Sprintf(`role: relay
 data_dir: %q
 log: {level: debug}
 drain_timeout: 1s
@@ -188,7 +184,7 @@ store:
 	for _, r := range []*mnProc{relayA, relayB} {
 		r.waitLog(t, "revocation feed unreachable", 5*time.Second)
 		if code := r.readyz(t); code != http.StatusOK {
-			t.Errorf("%s: /readyz = %d during the database outage; a relay must stay in rotation", r.name, code)
+			t.Errorf("%s: /readyz = %d during the database outage; a relay must stay in rotation", r.Name, code)
 		}
 	}
 	for region, host := range regionHost {
@@ -254,11 +250,8 @@ store:
 // 401, and fails unless every one did within revocationBudget of since.
 func mnAwaitRefusal(t *testing.T, peer *net.UDPAddr, since time.Time, pending map[string]iceServer) {
 	t.Helper()
-	deadline := since.Add(revocationBudget)
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
 	attempts := map[string][]string{}
-	for {
+	refused := testenv.Eventually(time.Until(since.Add(revocationBudget)), func() bool {
 		for name, s := range pending {
 			start := time.Now()
 			err := relayThrough(t, s, peer)
@@ -275,18 +268,15 @@ func mnAwaitRefusal(t *testing.T, peer *net.UDPAddr, since time.Time, pending ma
 				t.Logf("%s: attempt with the deleted key's credentials failed other than by 401: %v", name, err)
 			}
 		}
-		if len(pending) == 0 {
-			return
+		return len(pending) == 0
+	})
+	if !refused {
+		var names []string
+		for name := range pending {
+			names = append(names, name)
+			t.Logf("%s attempts (accepted@since delete(duration)): %s", name, strings.Join(attempts[name], " "))
 		}
-		if time.Now().After(deadline) {
-			var names []string
-			for name := range pending {
-				names = append(names, name)
-				t.Logf("%s attempts (accepted@since delete(duration)): %s", name, strings.Join(attempts[name], " "))
-			}
-			t.Fatalf("%s still accept the deleted key's credentials %v after the delete", strings.Join(names, ", "), revocationBudget)
-		}
-		<-tick.C
+		t.Fatalf("%s still accept the deleted key's credentials %v after the delete", strings.Join(names, ", "), revocationBudget)
 	}
 }
 
@@ -554,104 +544,33 @@ func (p *mnProxy) down(t *testing.T) {
 	p.wg.Wait()
 }
 
-// mnBuild compiles turnkey into a temporary directory (with the race
-// detector when the test itself runs with it, so the processes are checked
-// too) and returns the binary's path.
-func mnBuild(t *testing.T) string {
-	t.Helper()
-	bin := filepath.Join(t.TempDir(), "turnkey")
-	args := []string{"build", "-o", bin}
-	if mnRaceEnabled() {
-		args = append(args, "-race")
-	}
-	cmd := exec.Command("go", append(args, ".")...)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return bin
-}
-
-func mnRaceEnabled() bool {
-	bi, ok := debug.ReadBuildInfo()
-	if !ok {
-		return false
-	}
-	for _, s := range bi.Settings {
-		if s.Key == "-race" {
-			return s.Value == "true"
-		}
-	}
-	return false
-}
-
 // mnProc is one turnkey process.
 type mnProc struct {
-	name      string
+	*testenv.Proc
 	adminAddr string
-	cmd       *exec.Cmd
-	logs      *logbuf.Buffer
-	exited    chan struct{} // closed once the process has been waited for
 }
 
 // mnStart runs `turnkey serve` with the YAML configuration, whose
 // admin.listen is adminAddr; the process is stopped (SIGTERM, then SIGKILL)
-// by PID at cleanup.
-func mnStart(t *testing.T, bin, name, adminAddr, yaml string) *mnProc {
+// at cleanup.
+func mnStart(t *testing.T, name, adminAddr, yaml string) *mnProc {
 	t.Helper()
 	cfgPath := filepath.Join(t.TempDir(), name+".yaml")
 	if err := os.WriteFile(cfgPath, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := &mnProc{name: name, adminAddr: adminAddr, logs: &logbuf.Buffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(bin, "serve", "-config", cfgPath)
-	p.cmd.Stdout, p.cmd.Stderr = p.logs, p.logs
-	// TURNKEY_* variables of the test's own environment would override the
-	// file; and the processes must not outlive a test binary that dies.
-	p.cmd.Env = mnChildEnv()
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := p.cmd.Start(); err != nil {
-		t.Fatalf("start %s: %v", name, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	t.Cleanup(func() { p.stop(t) })
+	// Race-built when the test is, so the nodes are checked too.
+	cmd := exec.Command(testenv.RaceBinary(t, "./cmd/turnkey"), "serve", "-config", cfgPath)
+	cmd.Env = childEnv()
+	p := &mnProc{Proc: testenv.Start(t, name, cmd), adminAddr: adminAddr}
+	// Registered after Start's cleanup, so it runs first: a graceful stop,
+	// which must not hang.
+	t.Cleanup(func() {
+		if p.Stop(10*time.Second) != nil && !p.Exited() {
+			t.Errorf("%s still running 10 s after SIGTERM; killing it", p)
+		}
+	})
 	return p
-}
-
-func mnChildEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if !strings.HasPrefix(kv, "TURNKEY_") {
-			env = append(env, kv)
-		}
-	}
-	return env
-}
-
-func (p *mnProc) stop(t *testing.T) {
-	t.Helper()
-	select {
-	case <-p.exited:
-	default:
-		_ = p.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-p.exited:
-		case <-time.After(10 * time.Second):
-			t.Errorf("%s (pid %d) still running 10 s after SIGTERM; killing it", p.name, p.cmd.Process.Pid)
-			_ = p.cmd.Process.Kill()
-			<-p.exited
-		}
-	}
-	logs := p.logs.String()
-	if strings.Contains(logs, "WARNING: DATA RACE") {
-		t.Errorf("%s: the race detector reported a race", p.name)
-	}
-	if t.Failed() {
-		t.Logf("%s (pid %d) log:\n%s", p.name, p.cmd.Process.Pid, logs)
-	}
 }
 
 func (p *mnProc) readyz(t *testing.T) int {
@@ -670,37 +589,26 @@ func (p *mnProc) readyz(t *testing.T) int {
 func (p *mnProc) waitReady(t *testing.T) {
 	t.Helper()
 	// Generous: race-instrumented binaries start slowly on a busy host.
-	deadline := time.Now().Add(60 * time.Second)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for p.readyz(t) != http.StatusOK {
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited during start: %v\n%s", p.name, p.cmd.ProcessState, p.logs.String())
-		case <-tick.C:
+	testenv.WaitFor(t, p.Name+" to be ready", 60*time.Second, func() bool {
+		if p.Exited() {
+			t.Fatalf("%s exited during start: %v", p.Name, p.Err())
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not ready after 60 s\n%s", p.name, p.logs.String())
-		}
-	}
+		return p.readyz(t) == http.StatusOK
+	})
 }
 
 // waitLog polls the process's log until it contains msg.
 func (p *mnProc) waitLog(t *testing.T, msg string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	tick := time.NewTicker(50 * time.Millisecond)
-	defer tick.Stop()
-	for !strings.Contains(p.logs.String(), msg) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not log %q within %v", p.name, msg, within)
+	testenv.WaitFor(t, fmt.Sprintf("%s to log %q", p.Name, msg), within, func() bool {
+		if strings.Contains(p.Out.String(), msg) {
+			return true
 		}
-		select {
-		case <-p.exited:
-			t.Fatalf("%s exited while waiting for %q: %v", p.name, msg, p.cmd.ProcessState)
-		case <-tick.C:
+		if p.Exited() {
+			t.Fatalf("%s exited while waiting for %q: %v", p.Name, msg, p.Err())
 		}
-	}
+		return false
+	})
 }
 
 // mnFreePort returns a TCP port free on ip right now.

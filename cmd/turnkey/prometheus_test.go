@@ -15,12 +15,12 @@ import (
 
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
-	"github.com/turnkey-dev/turnkey/internal/logbuf"
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // startPrometheus runs a real Prometheus server on loopback scraping target
-// ("host:port") every second, and returns its base URL. It is killed by PID
-// when the test ends.
+// ("host:port") every second, and returns its base URL. It is killed when
+// the test ends.
 func startPrometheus(t *testing.T, target string) string {
 	t.Helper()
 	bin := requireTool(t, "prometheus")
@@ -39,43 +39,28 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	listen := "127.0.0.1:" + strconv.Itoa(freePort(t, "tcp"))
-	logs := &logbuf.Buffer{}
-	cmd := exec.Command(bin,
+	// Start's cleanup reaps the process before TempDir removes its storage.
+	prom := testenv.Start(t, "prometheus", exec.Command(bin,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+listen,
-	)
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start prometheus: %v", err)
-	}
-	pid := cmd.Process.Pid
-	t.Cleanup(func() {
-		// Only the process this test started, by its PID; Wait reaps it
-		// before TempDir removes its storage.
-		if p, err := os.FindProcess(pid); err == nil {
-			_ = p.Kill()
-		}
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("prometheus log:\n%s", logs.String())
-		}
-	})
+	))
 	base := "http://" + listen
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		res, err := http.Get(base + "/-/ready") //nolint:noctx // loopback, bounded by the loop's deadline
-		if err == nil {
-			res.Body.Close()
-			if res.StatusCode == http.StatusOK {
-				return base
-			}
+	err := testenv.EventuallyErr(30*time.Second, func() error {
+		res, err := http.Get(base + "/-/ready") //nolint:noctx // loopback, bounded by EventuallyErr
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("prometheus not ready on %s: %v\n%s", listen, err, logs.String())
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK {
+			return fmt.Errorf("/-/ready: %s", res.Status)
 		}
-		time.Sleep(100 * time.Millisecond)
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("prometheus not ready on %s within 30s: %v\n%s", listen, err, prom.Out.String())
 	}
+	return base
 }
 
 // promQuery runs an instant query and returns the value of each series, by
@@ -152,24 +137,18 @@ func TestPrometheusScrapesLiveRelayMetrics(t *testing.T) {
 	// deadline rather than guess.
 	deadline := time.Now().Add(40 * time.Second)
 	for _, q := range queries {
-		var last map[string]float64
-		var lastErr error
-		for {
-			last, lastErr = promQuery(t, prom, q.query)
-			if lastErr == nil && len(last) == 1 {
-				var v float64
-				for _, x := range last {
-					v = x
-				}
-				if q.done(v) {
-					break
+		testenv.WaitForErr(t, q.query+" "+q.want, time.Until(deadline), func() error {
+			got, err := promQuery(t, prom, q.query)
+			if err != nil {
+				return err
+			}
+			for _, v := range got {
+				if len(got) == 1 && q.done(v) {
+					return nil
 				}
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: got %v (err %v), want %s within the deadline", q.query, last, lastErr, q.want)
-			}
-			time.Sleep(250 * time.Millisecond)
-		}
+			return fmt.Errorf("got %v", got)
+		})
 	}
 	// Prometheus scraped what the node's own /metrics says.
 	if got := scrape(t, n).get("turnkey_relay_bytes_total"); got < float64(2*sent) {

@@ -151,14 +151,14 @@ func TestCertReloadBinary(t *testing.T) {
 	}
 	loaded := p.countLog("TLS certificate loaded", certB.Serial.String())
 	files.write(t, certB)
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	// The watch may load B first; either way B is loaded with no restart.
 	p.waitLog(t, loaded, "TLS certificate loaded", certB.Serial.String())
 	if got := servedSerial(t, tlsAddr, certA, certB); got.Cmp(certB.Serial) != 0 {
 		t.Fatalf("serial %v after reload, want B %v", got, certB.Serial)
 	}
-	if p.exited() {
-		t.Fatalf("turnkey exited on SIGHUP with code %d", p.exitCode)
+	if p.Exited() {
+		t.Fatalf("turnkey exited on SIGHUP with code %d", p.ExitCode())
 	}
 }
 
@@ -210,7 +210,11 @@ func TestReloadConfig(t *testing.T) {
 
 	relays := func(t *testing.T, secret string) error {
 		t.Helper()
-		user, pass := mintTURN(secret, "reload-config")
+		// A username of its own per secret: the relay keeps, per
+		// username, a hint of the secret that verified its last request,
+		// and the Refresh closing the previous allocation (same username
+		// when minted in the same second) may still be in flight.
+		user, pass := mintTURN(secret, "reload-config-"+secret[:7])
 		s, _, err := dialAllocate("udp", udp, nil, user, pass)
 		if err != nil {
 			return err
@@ -230,7 +234,7 @@ func TestReloadConfig(t *testing.T) {
 	next.Secrets = []string{newSecret, binarySecret}
 	next.Regions = map[string]string{"eu": "eu.relay.example", "us": "us.relay.example"}
 	p.writeConfig(t, next.YAML(t))
-	p.signal(t, syscall.SIGHUP)
+	p.Signal(t, syscall.SIGHUP)
 	p.waitLog(t, applied, "reload: configuration applied")
 
 	for _, secret := range []string{newSecret, binarySecret} {
@@ -274,10 +278,10 @@ func TestReloadConfig(t *testing.T) {
 			bad := next
 			tc.mutate(&bad)
 			p.writeConfig(t, bad.YAML(t))
-			p.signal(t, syscall.SIGHUP)
+			p.Signal(t, syscall.SIGHUP)
 			p.waitLog(t, refused, "reload: configuration refused", tc.field)
-			if p.exited() {
-				t.Fatalf("turnkey exited on a bad configuration, code %d", p.exitCode)
+			if p.Exited() {
+				t.Fatalf("turnkey exited on a bad configuration, code %d", p.ExitCode())
 			}
 			// The running configuration is whole: both secrets, both regions.
 			for _, secret := range []string{newSecret, binarySecret} {
