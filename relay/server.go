@@ -17,6 +17,7 @@ import (
 	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/relay/internal/peerpolicy"
 	"github.com/turnkey-dev/turnkey/relay/internal/quota"
 )
@@ -50,7 +51,10 @@ type Config struct {
 	MinPort   int
 	MaxPort   int
 
-	Secrets            [][]byte
+	// Keyring holds the TURN REST secrets that verify credentials. It is
+	// the process's one keyring (the token API signs with the same one), so
+	// a reload swaps it for both at once.
+	Keyring            *credentials.KeyringHolder
 	MaxTTL             time.Duration
 	ClockSkew          time.Duration
 	AllocationLifetime time.Duration
@@ -144,7 +148,7 @@ type Server struct {
 	revoked   func(string) bool
 	tlsConfig func() *tls.Config
 
-	secrets   *secretSet
+	secrets   *secretPicker
 	users     userCache
 	policy    atomic.Pointer[peerpolicy.Policy]
 	quota     *quota.Counter
@@ -207,8 +211,8 @@ type Server struct {
 // was not asked for explicitly and the bind lacks privilege: then a warning
 // names the fix and the relay runs without it.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Secrets) == 0 {
-		return nil, errors.New("relay: no TURN secret")
+	if cfg.Keyring == nil || cfg.Keyring.Load() == nil {
+		return nil, errors.New("relay: no TURN secret keyring")
 	}
 	if len(cfg.ListenIPs) == 0 {
 		return nil, errors.New("relay: no listen address")
@@ -246,7 +250,7 @@ func New(cfg Config) (*Server, error) {
 		now:       now,
 		revoked:   cfg.Revoked,
 		tlsConfig: tlsCfg,
-		secrets:   newSecretSet(cfg.Secrets),
+		secrets:   newSecretPicker(cfg.Keyring),
 		quota:     quota.New(cfg.Quotas.limits()),
 		relays:    relays,
 		hostAddrs: newHostAddrs(append(slices.Clone(cfg.ListenIPs), relays.addrs()...),
@@ -648,30 +652,22 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Update applies what can change without a restart.
+// Update applies what can change without a restart. The TURN secrets are
+// not in it: they change with the keyring Config.Keyring holds.
 type Update struct {
-	Secrets      [][]byte
 	PeerPolicy   PeerPolicy
 	Quotas       Quotas
 	BandwidthBPS int64
 }
 
-// Apply swaps in new secrets, peer policy, quotas and bandwidth limit. Live
+// Apply swaps in new peer policy, quotas and bandwidth limit. Live
 // allocations keep their bandwidth limit; new ones get the new one.
-func (s *Server) Apply(u Update) error {
-	if len(u.Secrets) == 0 {
-		return errors.New("relay: no TURN secret")
-	}
-	s.secrets.set(u.Secrets)
+func (s *Server) Apply(u Update) {
 	s.policy.Store(u.PeerPolicy.build())
 	s.quota.SetLimits(u.Quotas.limits())
 	s.bandwidth.Store(u.BandwidthBPS)
 	s.kernel.recheck() // the allow-list decides the host-port guard too
-	return nil
 }
-
-// PrimarySecret is the secret that signs new credentials.
-func (s *Server) PrimarySecret() []byte { return s.secrets.primary() }
 
 // Usage is an account's relay traffic, live.
 type Usage struct {

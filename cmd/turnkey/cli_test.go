@@ -130,7 +130,7 @@ func TestKeysAndAccountsSurviveARestart(t *testing.T) {
 func TestRelayConfigProtectsServicePorts(t *testing.T) {
 	c := config.Default()
 	c.TURN.ListenIP, c.TURN.RelayIP = config.AddrList{"127.0.0.1"}, config.AddrList{"127.0.0.1"}
-	rc, err := relayConfig(&c, false, [][]byte{[]byte("x")}, slog.New(slog.DiscardHandler))
+	rc, err := relayConfig(&c, false, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +139,7 @@ func TestRelayConfigProtectsServicePorts(t *testing.T) {
 	}
 	c.Admin.Listen = ""
 	c.API.Listen = "127.0.0.1:0"
-	if rc, _ := relayConfig(&c, false, [][]byte{[]byte("x")}, slog.New(slog.DiscardHandler)); len(rc.ProtectedPorts) != 0 {
+	if rc, _ := relayConfig(&c, false, nil, slog.New(slog.DiscardHandler)); len(rc.ProtectedPorts) != 0 {
 		t.Errorf("protected ports %v for port 0 and no admin", rc.ProtectedPorts)
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/turnkey-dev/turnkey/admin"
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/console"
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
 	"github.com/turnkey-dev/turnkey/relay"
@@ -79,9 +79,9 @@ type node struct {
 	// tokens is the token API behind api, kept so reload can swap its
 	// regions.
 	tokens *tokenapi.API
-	// apiSecret signs credentials on an API-only node (with a relay in the
-	// process the relay's primary secret does); reload swaps it.
-	apiSecret atomic.Pointer[[]byte]
+	// keyring is the process's one set of TURN secrets: the relay verifies
+	// with it, the API signs with its primary; reload swaps it whole.
+	keyring *credentials.KeyringHolder
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -118,10 +118,11 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	role := cfg.Role
 	runRelay, runAPI := role == "all" || role == "relay", role == "all" || role == "api"
 
-	secrets, err := turnSecrets(&cfg.Config, log)
+	ring, err := turnKeyring(&cfg.Config, log)
 	if err != nil {
 		return nil, err
 	}
+	n.keyring = credentials.NewKeyringHolder(ring)
 	keep := cfg.TURN.MaxTTL.D() + cfg.TURN.ClockSkew.D()
 	n.revoked = store.NewRevocationCache(keep)
 
@@ -177,7 +178,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	}
 
 	if runRelay {
-		rc, err := relayConfig(&cfg.Config, cfg.IsSet("turn.alt_tcp_port"), secrets, log)
+		rc, err := relayConfig(&cfg.Config, cfg.IsSet("turn.alt_tcp_port"), n.keyring, log)
 		if err != nil {
 			return nil, err
 		}
@@ -214,7 +215,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if _, err := tokenapi.EnsureBootstrapAccount(ctx, n.store, cfg.DataDir, stdout); err != nil {
 			return nil, err
 		}
-		apiCfg := n.apiConfig(secrets)
+		apiCfg := n.apiConfig()
 		if apiCfg.Console, err = console.Handler(console.Tenant); err != nil {
 			return nil, err
 		}

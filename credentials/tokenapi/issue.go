@@ -30,23 +30,20 @@ func (a *API) issue(host, accountSID, credID, identity string, now time.Time, tt
 	if len(urls) == 0 {
 		return issued{}, errNoListeners
 	}
-	secret := a.cfg.Secret()
-	if len(secret) == 0 {
-		return issued{}, errors.New("no TURN REST secret is configured")
-	}
-	rest, err := credentials.IssuedRest(accountSID, credID, identity)
+	secret := a.cfg.Keyring.Load().Primary()
+	rest, err := credentials.IssuedRest(accountSID, credID, secret.ID(), identity)
 	if err != nil {
 		// Tell an oversized identity (the client's doing) from malformed
 		// SIDs (ours) without copying the credentials package's limit.
 		if identity != "" {
-			if _, plainErr := credentials.IssuedRest(accountSID, credID, ""); plainErr == nil {
+			if _, plainErr := credentials.IssuedRest(accountSID, credID, secret.ID(), ""); plainErr == nil {
 				return issued{}, errIdentityTooLong
 			}
 		}
 		return issued{}, fmt.Errorf("building TURN username: %w", err)
 	}
 	expires := now.Add(ttl)
-	user, pass := credentials.MintTURN(secret, expires, rest)
+	user, pass := secret.Mint(expires, rest)
 	if len(user) > credentials.MaxUsernameLen {
 		return issued{}, errIdentityTooLong
 	}
