@@ -121,6 +121,9 @@ func ParseTURNUsername(username string) (TURNUser, error) {
 		secretID, tail = parts[2], parts[3:]
 	}
 	if len(tail) <= 2 {
+		if tail[0] == "" {
+			return TURNUser{}, ErrMalformedUsername // issued usernames always carry a nonce
+		}
 		u.AccountSID, u.CredID, u.SecretID, u.Nonce, u.Identity = parts[0], parts[1], secretID, tail[0], ""
 		if len(tail) == 2 {
 			id, err := base64.RawURLEncoding.DecodeString(tail[1])

@@ -39,6 +39,8 @@ func TestParseTURNUsername(t *testing.T) {
 		{in: "1700086400:" + acct + "." + key + "." + sid + ".AAAAAAAAAAA", account: acct, cred: key, secret: sid},
 		{in: "1700086400:" + acct + "." + tok + "." + sid + ".AAAAAAAAAAA.YWxpY2U", account: acct, cred: tok, secret: sid, identity: "alice"},
 		{in: "1700086400:" + acct + "." + key + "." + sid + ".AAAAAAAAAAA.!!", err: ErrMalformedUsername},
+		{in: "1700086400:" + acct + "." + key + "." + sid + ".", err: ErrMalformedUsername},
+		{in: "1700086400:" + acct + "." + key + ".", err: ErrMalformedUsername},
 		// Three parts after the IDs are nobody's form: a plain user.
 		{in: "1700086400:" + acct + "." + key + "." + sid + ".AAAAAAAAAAA.YWxpY2U.x",
 			identity: acct + "." + key + "." + sid + ".AAAAAAAAAAA.YWxpY2U.x"},
