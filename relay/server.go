@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -308,16 +307,11 @@ func New(cfg Config) (*Server, error) {
 		return g
 	}
 
-	var (
-		packetConfigs   []turn.PacketConnConfig
-		listenerConfigs []turn.ListenerConfig
-		opened          []interface{ Close() error }
-	)
+	b := &binding{s: s, gen: gen, listenIPs: cfg.ListenIPs, udpSockets: cfg.SocketsPerPort,
+		socketBuffer: cfg.ListenSocketBuffer}
 	fail := func(err error) (*Server, error) {
 		s.stopWatch()
-		for _, c := range opened {
-			c.Close()
-		}
+		b.close()
 		s.kernel.close()
 		return nil, err
 	}
@@ -334,88 +328,14 @@ func New(cfg Config) (*Server, error) {
 		s.stats.kernel.Store(kernel)
 		s.hostAddrs.changed.Store(&kernel.recheckFn)
 	}
-	if cfg.UDPPort != 0 {
-		n := cfg.SocketsPerPort
-		if n <= 0 {
-			n = runtime.NumCPU()
-		}
-		for _, ip := range cfg.ListenIPs {
-			conns, err := listenUDP(ip, cfg.UDPPort, n)
-			if err != nil {
-				return fail(err)
-			}
-			for _, pc := range conns {
-				opened = append(opened, pc)
-				if err := s.sockBufs.set(pc, cfg.ListenSocketBuffer, "listening"); err != nil {
-					return fail(err)
-				}
-				packetConfigs = append(packetConfigs, turn.PacketConnConfig{
-					PacketConn:            newListenConn(s, pc),
-					RelayAddressGenerator: gen(pc),
-					PermissionHandler:     s.permit,
-				})
-			}
-			s.addListener("turn", transportUDP, conns[0].LocalAddr())
-		}
-	}
-	// addStreamOn binds one stream listener; bound is false when a port
-	// not required cannot be bound for lack of privilege (then warned).
-	addStreamOn := func(ip netip.Addr, port int, mode streamMode, required bool) (bound bool, err error) {
-		raw, err := listenTCP(ip, port)
-		if err != nil {
-			if !required && isPermissionError(err) {
-				log.Warn(fmt.Sprintf("relay: cannot bind TCP port %d without privilege; running without it. "+
-					"Fix: run as root, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep turnkey), "+
-					"or set turn.alt_tcp_port to a port above 1023 (0 disables it)", port), "err", err)
-				s.metrics.listenerUp.WithLabelValues(fmt.Sprintf("tcp:%d", port)).Set(0)
-				return false, nil
-			}
-			return false, err
-		}
-		sl := newStreamListener(s, raw, mode)
-		opened = append(opened, sl)
-		listenerConfigs = append(listenerConfigs, turn.ListenerConfig{
-			Listener:              sl,
-			RelayAddressGenerator: gen(nil),
-			PermissionHandler:     s.permit,
-		})
-		switch mode {
-		case modeTLS:
-			s.addListener("turns", transportTCP, raw.Addr())
-		case modeMux:
-			s.addListener("turn", transportTCP, raw.Addr())
-			if tlsCfg() != nil {
-				s.addListener("turns", transportTCP, raw.Addr())
-			}
-		default:
-			s.addListener("turn", transportTCP, raw.Addr())
-		}
-		return true, nil
-	}
-	addStream := func(port int, mode streamMode, required bool) error {
-		for _, ip := range cfg.ListenIPs {
-			if bound, err := addStreamOn(ip, port, mode, required); err != nil || !bound {
-				return err
-			}
-		}
-		return nil
-	}
-	if cfg.TCPPort != 0 {
-		if err := addStream(cfg.TCPPort, modePlain, true); err != nil {
+	plan := PlanListeners(ListenPorts{UDP: cfg.UDPPort, TCP: cfg.TCPPort, AltTCP: cfg.AltTCPPort, TLS: cfg.TLSPort,
+		AltTCPRequired: cfg.AltTCPRequired, TLSEnabled: tlsCfg() != nil})
+	for _, pl := range plan {
+		if err := b.bind(pl); err != nil {
 			return fail(err)
 		}
 	}
-	if cfg.AltTCPPort != 0 {
-		if err := addStream(cfg.AltTCPPort, modeMux, cfg.AltTCPRequired); err != nil {
-			return fail(err)
-		}
-	}
-	if cfg.TLSPort != 0 && tlsCfg() != nil {
-		if err := addStream(cfg.TLSPort, modeTLS, true); err != nil {
-			return fail(err)
-		}
-	}
-	if len(packetConfigs) == 0 && len(listenerConfigs) == 0 {
+	if len(b.packets) == 0 && len(b.streams) == 0 {
 		return fail(errors.New("relay: no TURN listener could be started"))
 	}
 
@@ -424,8 +344,8 @@ func New(cfg Config) (*Server, error) {
 		AuthHandler:        s.authenticate,
 		QuotaHandler:       s.admit,
 		EventHandler:       s.eventHandler(),
-		PacketConnConfigs:  packetConfigs,
-		ListenerConfigs:    listenerConfigs,
+		PacketConnConfigs:  b.packets,
+		ListenerConfigs:    b.streams,
 		LoggerFactory:      pionLoggerFactory(log),
 		AllocationLifetime: lifetime,
 		PermissionTimeout:  cfg.PermissionLifetime,

@@ -274,20 +274,13 @@ func (n *node) apiListeners() []tokenapi.Listener {
 		return out
 	}
 	t := n.cfg.TURN
-	if t.UDPPort != 0 {
-		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.UDPPort, Transport: "udp"})
-	}
-	if t.TCPPort != 0 {
-		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.TCPPort, Transport: "tcp"})
-	}
-	if t.AltTCPPort != 0 {
-		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.AltTCPPort, Transport: "tcp"})
-		if n.cfg.TLS.Enabled() {
-			out = append(out, tokenapi.Listener{Scheme: "turns", Port: t.AltTCPPort, Transport: "tcp"})
+	// The relays run the same configuration: the relay's own plan says
+	// what they listen on.
+	for _, pl := range relay.PlanListeners(relay.ListenPorts{UDP: t.UDPPort, TCP: t.TCPPort, AltTCP: t.AltTCPPort,
+		TLS: t.TLSPort, TLSEnabled: n.cfg.TLS.Enabled()}) {
+		for _, scheme := range pl.Schemes {
+			out = append(out, tokenapi.Listener{Scheme: scheme, Port: pl.Port, Transport: pl.Transport})
 		}
-	}
-	if t.TLSPort != 0 && n.cfg.TLS.Enabled() {
-		out = append(out, tokenapi.Listener{Scheme: "turns", Port: t.TLSPort, Transport: "tcp"})
 	}
 	return out
 }
