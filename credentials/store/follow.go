@@ -25,7 +25,9 @@ func NewRevocationCache(keep time.Duration) *RevocationCache {
 	return &RevocationCache{revoked: map[string]time.Time{}, keep: keep}
 }
 
-// Revoked reports whether credentials issued under credID were revoked.
+// Revoked reports whether credentials issued under credID (a key SID, an
+// auth-token ID, or an account SID while the account is suspended or
+// closed) were revoked.
 func (c *RevocationCache) Revoked(credID string) bool {
 	c.mu.RLock()
 	_, ok := c.revoked[credID]
@@ -53,7 +55,13 @@ func (c *RevocationCache) Sync(ctx context.Context, st Store) error {
 		}
 		c.mu.Lock()
 		for _, r := range batch {
-			c.revoked[r.CredID] = r.RevokedAt
+			// The feed is in order, so a reactivation lifts exactly the
+			// suspensions before it.
+			if r.Reinstated {
+				delete(c.revoked, r.CredID)
+			} else {
+				c.revoked[r.CredID] = r.RevokedAt
+			}
 			if r.Seq > c.last {
 				c.last = r.Seq
 			}

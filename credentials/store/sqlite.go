@@ -58,10 +58,10 @@ func (rd *sqliteReads) prepare(ctx context.Context, db *sql.DB) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&rd.account, `SELECT ` + sqliteAccountColumns + ` FROM accounts WHERE sid = ?`},
+		{&rd.account, sqliteAccountSelect + ` WHERE a.sid = ?`},
 		{&rd.key, `SELECT ` + sqliteKeyColumns + ` FROM keys WHERE sid = ?`},
 		{&rd.accountKey, `SELECT ` + sqliteKeyColumns + ` FROM keys WHERE sid = ? AND account_sid = ?`},
-		{&rd.revocations, `SELECT seq, cred_id, account_sid, revoked_at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{&rd.revocations, `SELECT seq, cred_id, account_sid, revoked_at, reinstated FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -233,16 +233,20 @@ func (s *sqliteStore) CreateAccount(ctx context.Context, friendlyName string) (A
 		return Account{}, fmt.Errorf("store: create account: %w", err)
 	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO accounts
-		(sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		a.SID, a.FriendlyName, sealed, a.AuthTokenID, a.DateCreated.Unix(), a.DateUpdated.Unix())
+		(sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated, status)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.SID, a.FriendlyName, sealed, a.AuthTokenID, a.DateCreated.Unix(), a.DateUpdated.Unix(), a.Status)
 	if err != nil {
 		return Account{}, fmt.Errorf("store: create account: %w", err)
 	}
 	return a, nil
 }
 
-const sqliteAccountColumns = `sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated`
+// sqliteAccountSelect reads accounts with their parent's status, which
+// Standing needs.
+const sqliteAccountSelect = `SELECT a.sid, a.friendly_name, a.auth_token_sealed, a.auth_token_id,
+	a.date_created, a.date_updated, a.status, COALESCE(a.parent_sid, ''), COALESCE(p.status, '')
+	FROM accounts a LEFT JOIN accounts p ON p.sid = a.parent_sid`
 
 func (s *sqliteStore) scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 	var (
@@ -250,7 +254,8 @@ func (s *sqliteStore) scanAccount(row interface{ Scan(...any) error }) (Account,
 		sealed           []byte
 		created, updated int64
 	)
-	if err := row.Scan(&a.SID, &a.FriendlyName, &sealed, &a.AuthTokenID, &created, &updated); err != nil {
+	if err := row.Scan(&a.SID, &a.FriendlyName, &sealed, &a.AuthTokenID, &created, &updated,
+		&a.Status, &a.ParentSID, &a.ParentStatus); err != nil {
 		return Account{}, err
 	}
 	a.DateCreated, a.DateUpdated = unixUTC(created), unixUTC(updated)
@@ -272,7 +277,7 @@ func (s *sqliteStore) GetAccount(ctx context.Context, sid string) (Account, erro
 }
 
 func (s *sqliteStore) ListAccounts(ctx context.Context) ([]Account, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteAccountColumns+` FROM accounts ORDER BY date_created, sid`)
+	rows, err := s.r.QueryContext(ctx, sqliteAccountSelect+` ORDER BY a.date_created, a.sid`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
@@ -307,10 +312,12 @@ func (s *sqliteStore) RotateAuthToken(ctx context.Context, sid string) (Account,
 		if err != nil {
 			return err
 		}
-		a, err = s.scanAccount(tx.QueryRowContext(ctx, `UPDATE accounts
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts
 			SET auth_token_sealed = ?, auth_token_id = ?, date_updated = ?
-			WHERE sid = ? RETURNING `+sqliteAccountColumns,
-			next.sealed, next.tokenID, now.Unix(), sid))
+			WHERE sid = ?`, next.sealed, next.tokenID, now.Unix(), sid); err != nil {
+			return err
+		}
+		a, err = s.scanAccount(tx.QueryRowContext(ctx, sqliteAccountSelect+` WHERE a.sid = ?`, sid))
 		if err != nil {
 			return err
 		}
@@ -515,7 +522,7 @@ func (s *sqliteStore) RevocationsAfter(ctx context.Context, after int64, limit i
 			r  Revocation
 			at int64
 		)
-		if err := rows.Scan(&r.Seq, &r.CredID, &r.AccountSID, &at); err != nil {
+		if err := rows.Scan(&r.Seq, &r.CredID, &r.AccountSID, &at, &r.Reinstated); err != nil {
 			return nil, fmt.Errorf("store: revocations: %w", err)
 		}
 		r.RevokedAt = unixUTC(at)
