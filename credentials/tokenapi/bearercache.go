@@ -3,6 +3,7 @@ package tokenapi
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"time"
 
@@ -50,15 +51,35 @@ func newBearerCache() *bearerCache {
 // that gives the same answer, else in full.
 func (a *API) verifyBearer(ctx context.Context, raw string, now time.Time) (*credentials.Bearer, error) {
 	sum := sha256.Sum256([]byte(raw))
-	if b, ok := a.bearers.lookup(ctx, sum, now, a.cfg.Store); ok {
-		return b, nil
+	b, ok := a.bearers.lookup(ctx, sum, now, a.cfg.Store)
+	if !ok {
+		rec := &recordingResolvers{keys: a.keys, accounts: a.accounts}
+		var err error
+		if b, err = credentials.VerifyBearer(ctx, raw, rec, rec, now); err != nil {
+			return nil, err
+		}
+		if rec.secret != "" {
+			a.bearers.put(sum, b, rec.secret, now)
+		}
 	}
-	rec := &recordingResolvers{keys: a.keys, accounts: a.accounts}
-	b, err := credentials.VerifyBearer(ctx, raw, rec, rec, now)
-	if err == nil && rec.secret != "" {
-		a.bearers.put(sum, b, rec.secret, now)
+	// Checked after the signature, so a forged token learns nothing of the
+	// account; and on every hit, since a suspension changes no secret.
+	acct, err := a.cfg.Store.GetAccount(ctx, b.AccountSID)
+	if err != nil {
+		return nil, fmt.Errorf("reading account %s: %w", b.AccountSID, err)
 	}
-	return b, err
+	if acct.Standing() != store.StatusActive {
+		return nil, &inactiveAccountError{acct: acct}
+	}
+	return b, nil
+}
+
+// inactiveAccountError refuses a valid bearer token of a suspended or
+// closed account.
+type inactiveAccountError struct{ acct store.Account }
+
+func (e *inactiveAccountError) Error() string {
+	return "account " + e.acct.SID + " is " + e.acct.Standing()
 }
 
 // lookup returns a copy of the cached verification of the token hashing to

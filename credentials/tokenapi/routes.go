@@ -10,6 +10,7 @@ const (
 	routeKeysBare   = "/2010-04-01/Accounts/{AccountSid}/Keys"
 	routeKey        = "/2010-04-01/Accounts/{AccountSid}/Keys/{Sid}"
 	routeAccount    = "/2010-04-01/Accounts/{Sid}"
+	routeAccounts   = "/2010-04-01/Accounts.json"
 	routeIAMKeys    = "/v1/Keys"
 	routeIAMKey     = "/v1/Keys/{Sid}"
 	routeICEServers = "/v1/ice-servers"
@@ -32,6 +33,7 @@ func (a *API) routes() http.Handler {
 	handle(routeKeysBare, routeKeysBare, a.handleKeys)
 	handle(routeKey, routeKey+".json", a.handleKey)
 	handle(routeAccount, routeAccount+".json", a.handleAccount)
+	handle(routeAccounts, routeAccounts, a.handleAccounts)
 	handle(routeIAMKeys, routeIAMKeys, a.handleIAMKeys)
 	handle(routeIAMKey, routeIAMKey, a.handleIAMKey)
 	handle(routeICEServers, routeICEServers, a.handleICEServers)
