@@ -81,6 +81,9 @@ type TURN struct {
 	// (turnutils_uclient) still pick them. Off, they get 400 as RFC 8656 says.
 	LegacyChannelNumbers bool     `yaml:"legacy_channel_numbers" env:"LEGACY_CHANNEL_NUMBERS" flag:"legacy-channel-numbers" help:"accept RFC 5766 channel numbers 0x5000-0x7FFF (coturn's test clients use them)" reload:"restart"`
 	AllocationLifetime   Duration `yaml:"allocation_lifetime" env:"ALLOCATION_LIFETIME" flag:"allocation-lifetime" help:"allocation lifetime granted when the client asks for none or too much (max 1h)" reload:"restart"`
+	// Region names this relay node in usage records: its bytes count under
+	// the turnmegabytes-<region> category as well as turnmegabytes.
+	Region string `yaml:"region" env:"NODE_REGION" flag:"node-region" help:"region this relay's relayed bytes are recorded under in usage records (empty: none)" reload:"restart"`
 
 	PeerPolicy PeerPolicy `yaml:"peer_policy"`
 	Quotas     Quotas     `yaml:"quotas"`
@@ -163,6 +166,9 @@ type Store struct {
 	EncryptionKey Secret `yaml:"encryption_key" env:"STORE_ENCRYPTION_KEY" flag:"store-encryption-key" help:"base64 32-byte key sealing stored secrets (default: generated in the data dir)" reload:"restart"`
 	// RevocationPoll is how often relays read the revocation feed.
 	RevocationPoll Duration `yaml:"revocation_poll" env:"REVOCATION_POLL" flag:"revocation-poll" help:"how often the revocation feed is read" reload:"restart"`
+	// UsageFlush is how often relays add their relayed bytes to the usage
+	// records in the store (and once more at shutdown).
+	UsageFlush Duration `yaml:"usage_flush" env:"USAGE_FLUSH" flag:"usage-flush" help:"how often relays write relayed bytes to the usage records" reload:"restart"`
 }
 
 // TLS names the certificate used by turns: listeners and optionally the API.
@@ -216,6 +222,6 @@ func Default() Config {
 			TrackedAccounts:       100,
 		},
 		Admin: Admin{Listen: "127.0.0.1:9641"},
-		Store: Store{RevocationPoll: Duration(time.Second)},
+		Store: Store{RevocationPoll: Duration(time.Second), UsageFlush: Duration(10 * time.Second)},
 	}
 }
