@@ -130,6 +130,12 @@ type API struct {
 	// PublicHost names this relay in issued ICE servers; empty means the
 	// host the request was addressed to.
 	PublicHost string `yaml:"public_host" env:"PUBLIC_HOST" flag:"public-host" help:"host named in issued ICE server URLs (default: the request's Host)" reload:"restart"`
+	// STUNHost and TURNHost name the STUN and TURN servers apart in issued
+	// URLs (Twilio: global.stun.twilio.com, global.turn.twilio.com); a
+	// leading "global" label is replaced by the region's name for a Region
+	// not in Regions.
+	STUNHost string `yaml:"stun_host" env:"STUN_HOST" flag:"stun-host" help:"host named in issued stun: URLs, e.g. global.stun.example.com (default: public_host)" reload:"restart"`
+	TURNHost string `yaml:"turn_host" env:"TURN_HOST" flag:"turn-host" help:"host named in issued turn:/turns: URLs, e.g. global.turn.example.com (default: public_host)" reload:"restart"`
 	// Regions maps a region name to the relay host issued for it.
 	Regions map[string]string `yaml:"regions" env:"REGIONS" flag:"region" help:"region=host pairs, comma separated" reload:"live"`
 	// CORSOrigins may call /v1/ice-servers from a browser; "*" allows all.

@@ -185,6 +185,11 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(a.PublicHost, "/:?# ") && !isBracketedIPv6(a.PublicHost) {
 		bad("api.public_host", "%q must be a bare host name or IP", a.PublicHost)
 	}
+	for path, h := range map[string]string{"api.stun_host": a.STUNHost, "api.turn_host": a.TURNHost} {
+		if strings.ContainsAny(h, "/:?# ") && !isBracketedIPv6(h) {
+			bad(path, "%q must be a bare host name or IP", h)
+		}
+	}
 	for name, host := range a.Regions {
 		if name == "" || strings.ContainsAny(name, " /") {
 			bad("api.regions", "region name %q is not a single word", name)

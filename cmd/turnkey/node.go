@@ -288,6 +288,8 @@ func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
 		Secret:                secret,
 		Listeners:             n.apiListeners,
 		PublicHost:            a.PublicHost,
+		STUNHost:              a.STUNHost,
+		TURNHost:              a.TURNHost,
 		Regions:               a.Regions,
 		CORSOrigins:           a.CORSOrigins,
 		AuthFailuresPerMinute: a.AuthFailuresPerMinute,
