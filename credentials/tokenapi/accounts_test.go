@@ -208,3 +208,45 @@ func TestAccountsListPaging(t *testing.T) {
 		t.Errorf("a Standard key creating a subaccount: %d; want 401", res.StatusCode)
 	}
 }
+
+// TestParentAuthTokenScope: the parent's auth token reaches its
+// subaccount's 2010-04-01 resources (Keys, Tokens, Usage Records), not the
+// IAM v1 Keys, and never a sibling's or another tenant's subaccount.
+func TestParentAuthTokenScope(t *testing.T) {
+	st := openSQLite(t)
+	e := newEnv(t, st, nil)
+	sub, err := st.CreateSubaccount(t.Context(), e.account.SID, "sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := st.CreateAccount(t.Context(), "other")
+	if err != nil {
+		t.Fatal(err)
+	}
+	otherSub, err := st.CreateSubaccount(t.Context(), other.SID, "other's sub")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, p := e.account.SID, e.account.AuthToken
+	for _, tc := range []struct {
+		method, path string
+		want         int
+	}{
+		{"GET", "/2010-04-01/Accounts/" + sub.SID + ".json", 200},
+		{"GET", "/2010-04-01/Accounts/" + sub.SID + "/Keys.json", 200},
+		{"POST", "/2010-04-01/Accounts/" + sub.SID + "/Tokens.json", 201},
+		{"GET", "/2010-04-01/Accounts/" + sub.SID + "/Usage/Records.json", 200},
+		{"GET", "/v1/Keys?AccountSid=" + sub.SID, 401},
+		{"GET", "/2010-04-01/Accounts/" + otherSub.SID + ".json", 401},
+		{"POST", "/2010-04-01/Accounts/" + otherSub.SID + "/Tokens.json", 401},
+		{"GET", "/2010-04-01/Accounts/" + other.SID + ".json", 401},
+	} {
+		if res, body := e.do(tc.method, tc.path, u, p, "", nil); res.StatusCode != tc.want {
+			t.Errorf("%s %s: %d %s; want %d", tc.method, tc.path, res.StatusCode, body, tc.want)
+		}
+	}
+	// A subaccount's credentials never reach its parent.
+	if res, _ := e.do("GET", "/2010-04-01/Accounts/"+e.account.SID+".json", sub.SID, sub.AuthToken, "", nil); res.StatusCode != 401 {
+		t.Errorf("subaccount fetching its parent: %d, want 401", res.StatusCode)
+	}
+}

@@ -121,11 +121,7 @@ func (a *API) authAccount(w http.ResponseWriter, r *http.Request, accountSID str
 			return principal{}, false
 		}
 		if !ok {
-			// Twilio answers 401, not 404: the credentials are not valid
-			// for this account, and a 404 would tell which SIDs exist.
-			a.metrics.authFailure("wrong_account")
-			w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-			writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate: these credentials are not valid for account "+loggableSID(accountSID))
+			a.refuseOtherAccount(w, accountSID)
 			return principal{}, false
 		}
 		p.AccountSID, p.Account = sub.SID, sub
@@ -202,4 +198,13 @@ func loggableSID(user string) string {
 		return user
 	}
 	return "(not a SID)"
+}
+
+// refuseOtherAccount answers valid credentials used for an account they are
+// not valid for. Twilio answers 401, not 404: a 404 would tell which SIDs
+// exist.
+func (a *API) refuseOtherAccount(w http.ResponseWriter, accountSID string) {
+	a.metrics.authFailure("wrong_account")
+	w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+	writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate: these credentials are not valid for account "+loggableSID(accountSID))
 }
