@@ -1,6 +1,7 @@
 package main
 
 import (
+	"maps"
 	"net"
 	"strconv"
 	"strings"
@@ -137,4 +138,46 @@ func TestUsageIsFlushedAtShutdown(t *testing.T) {
 	if err != nil || got != want {
 		t.Errorf("usage after shutdown = %d bytes (%+v, %v), want %d", got, days, err, want)
 	}
+}
+
+// TestUsageAggregatesAcrossRelayNodes: two relay nodes in different regions
+// share a PostgreSQL store; the Usage Records show each region's bytes and
+// their sum.
+func TestUsageAggregatesAcrossRelayNodes(t *testing.T) {
+	dsn := mnFreshSchema(t, mnPostgresDSN(t))
+	key := config.Secret(mnEncryptionKey(t))
+	shared := func(region, role string) func(c *config.Config) {
+		return func(c *config.Config) {
+			c.Role = role
+			c.Store.DSN, c.Store.EncryptionKey = config.Secret(dsn), key
+			c.Store.UsageFlush = config.Duration(200 * time.Millisecond)
+			c.TURN.Region = region
+		}
+	}
+	eu := startTestNode(t, shared("eu", "all"))
+	us := startTestNode(t, shared("us", "relay"))
+	peer := testnet.UDPEcho(t)
+	c := twilioClient(t, eu.API, eu.AccountSID, eu.AuthToken, "")
+	tok, err := c.Api.CreateToken(&openapi.CreateTokenParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	viaEU := turnServers(tok)[0]
+	viaUS := iceServer{url: "turn:" + us.TURNUDP + "?transport=udp", username: viaEU.username, credential: viaEU.credential}
+	euBytes := relayCounted(t, viaEU, peer, 10, 1000)
+	usBytes := relayCounted(t, viaUS, peer, 20, 300)
+	mb := func(b int64) string { return strconv.FormatFloat(float64(b)/1e6, 'f', -1, 64) }
+	want := map[string]string{"turnmegabytes": mb(euBytes + usBytes), "turnmegabytes-eu": mb(euBytes), "turnmegabytes-us": mb(usBytes)}
+	var got map[string]string
+	testenv.WaitFor(t, "both nodes' bytes in the usage records", 10*time.Second, func() bool {
+		recs, err := c.Api.ListUsageRecord(&openapi.ListUsageRecordParams{})
+		if err != nil {
+			return false
+		}
+		got = map[string]string{}
+		for _, r := range recs {
+			got[*r.Category] = *r.Usage
+		}
+		return maps.Equal(got, want)
+	})
 }
