@@ -1,6 +1,7 @@
 // Package admin serves the operator listener: Prometheus /metrics, /healthz
 // (the process is alive), /readyz (every listener bound, store reachable, not
-// draining) and, when enabled, Go's pprof. It is meant for a private address
+// draining), the live allocations of every account (/v1/allocations), the
+// operator console (/console/) and, when enabled, Go's pprof. It is meant for a private address
 // (default 127.0.0.1:9641), apart from the public API.
 package admin
 
@@ -14,6 +15,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/turnkey-dev/turnkey/relay"
+	"github.com/turnkey-dev/turnkey/sessions"
 )
 
 // Check is one readiness condition; it returns nil when satisfied.
@@ -27,6 +31,11 @@ type Config struct {
 	Gatherer prometheus.Gatherer
 	Ready    []Check
 	Pprof    bool
+	// Allocations is the relay's allocation registry; nil on a node
+	// without a relay, which then has no /v1/allocations.
+	Allocations sessions.Registry
+	// Console, if set, is served at /console/ (the operator view).
+	Console http.Handler
 }
 
 // Handler returns the admin HTTP handler.
@@ -56,6 +65,21 @@ func Handler(cfg Config) http.Handler {
 		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"ready": true})
 	})
+	if reg := cfg.Allocations; reg != nil {
+		scope := sessions.Scope{Reason: relay.CloseOperator, Error: writeError}
+		mux.HandleFunc("GET /v1/allocations", func(w http.ResponseWriter, r *http.Request) {
+			sessions.List(w, r, reg, scope)
+		})
+		mux.HandleFunc("DELETE /v1/allocations", func(w http.ResponseWriter, r *http.Request) {
+			sessions.CloseMatching(w, r, reg, scope)
+		})
+		mux.HandleFunc("DELETE /v1/allocations/{id}", func(w http.ResponseWriter, r *http.Request) {
+			sessions.Close(w, r, reg, scope, r.PathValue("id"))
+		})
+	}
+	if cfg.Console != nil {
+		mux.Handle("GET /console/", cfg.Console)
+	}
 	if cfg.Pprof {
 		enableContentionProfiles()
 		mux.HandleFunc("/debug/pprof/", pprof.Index)
@@ -67,6 +91,13 @@ func Handler(cfg Config) http.Handler {
 		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	}
 	return mux
+}
+
+// writeError is the admin listener's refusal: {"error": "..."}.
+func writeError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 // Sampling rates for the contention profiles. Both are off by default in Go,

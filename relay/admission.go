@@ -75,7 +75,11 @@ func (s *Server) claim(client net.Addr) *reservation {
 // an allocation; called before each read of a client socket. transport is
 // unused for the key (the address type decides) but documents the caller.
 func (s *Server) settleAdmission(client net.Addr, _ string) {
-	if client == nil || s.pending.n.Load() == 0 {
+	if client == nil {
+		return
+	}
+	s.registry.settleGrant(client)
+	if s.pending.n.Load() == 0 {
 		return
 	}
 	if r := s.claim(client); r != nil {

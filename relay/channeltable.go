@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 )
@@ -85,7 +86,7 @@ func (ch *channel) change(bound bool) ChannelChange {
 // clientPath is how turnkey reaches an allocation's client: a UDP
 // listening socket and the client's address, or its stream connection.
 type clientPath struct {
-	udp    *net.UDPConn
+	udp    *udpSock
 	addr   netip.AddrPort
 	stream *streamConn
 }
@@ -353,4 +354,22 @@ func (p *permSet) count() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
 	return len(p.ips)
+}
+
+// snapshot lists the permitted IPs and the bound channels, each sorted, for
+// the allocation registry's view.
+func (p *permSet) snapshot() ([]netip.Addr, []*channel) {
+	p.mu.RLock()
+	ips := make([]netip.Addr, 0, len(p.ips))
+	for ip := range p.ips {
+		ips = append(ips, ip)
+	}
+	chans := make([]*channel, 0, len(p.chans))
+	for _, ch := range p.chans {
+		chans = append(chans, ch)
+	}
+	p.mu.RUnlock()
+	slices.SortFunc(ips, netip.Addr.Compare)
+	slices.SortFunc(chans, func(a, b *channel) int { return int(a.key.number) - int(b.key.number) })
+	return ips, chans
 }

@@ -92,6 +92,7 @@ func (s *Server) eventHandler() turn.EventHandler {
 				}
 				s.chans.setClient(src, rc, path)
 			}
+			s.allocationAdded(src, dst, userID, transport, relayAddr)
 			s.metrics.allocationsTotal.WithLabelValues(transport, info.family).Inc()
 			s.metrics.allocationsActive.WithLabelValues(transport, info.family).Inc()
 			s.log.Info("allocation created", "client", addrString(src), "transport", transport,
@@ -104,6 +105,7 @@ func (s *Server) eventHandler() turn.EventHandler {
 			delete(s.allocs.m, k)
 			s.allocs.mu.Unlock()
 			s.chans.dropClient(src)
+			s.allocationRemoved(src, dst)
 			if !ok {
 				return
 			}

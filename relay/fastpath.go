@@ -32,7 +32,7 @@ func isChannelData(b []byte) bool {
 // and reports true, or reports false and leaves b to pion: no such channel
 // in the table, or a length field longer than the message. k carries the
 // client's 5-tuple; the channel number is read from b.
-func (s *Server) channelData(k chanKey, b []byte) bool {
+func (s *Server) channelData(k chanKey, b []byte, snd *datagramSender) bool {
 	k.number = binary.BigEndian.Uint16(b[0:2])
 	l := int(binary.BigEndian.Uint16(b[2:4]))
 	if chanHeaderLen+l > len(b) {
@@ -42,12 +42,13 @@ func (s *Server) channelData(k chanKey, b []byte) bool {
 	if ch == nil {
 		return false
 	}
-	ch.relay.toPeer(ch, b[chanHeaderLen:chanHeaderLen+l])
+	ch.relay.toPeer(ch, b[chanHeaderLen:chanHeaderLen+l], snd)
 	return true
 }
 
-// toPeer sends a client's channel payload to the channel's peer.
-func (c *relayConn) toPeer(ch *channel, p []byte) {
+// toPeer sends a client's channel payload to the channel's peer; snd is
+// the calling reader's.
+func (c *relayConn) toPeer(ch *channel, p []byte, snd *datagramSender) {
 	if !ch.permitted.Load() {
 		c.st.counters.unpermitted.Add(1)
 		return
@@ -61,8 +62,8 @@ func (c *relayConn) toPeer(ch *channel, p []byte) {
 		return
 	}
 	var n int
-	if c.udp != nil {
-		n, _ = c.udp.WriteToUDPAddrPort(p, ch.dst)
+	if c.rd != nil {
+		n, _ = snd.writeTo(c.rd.sock, p, ch.dst)
 	} else {
 		n, _ = c.PacketConn.WriteTo(p, ch.dstAddr)
 	}
@@ -73,14 +74,17 @@ func (c *relayConn) toPeer(ch *channel, p []byte) {
 	}
 }
 
-// toClient frames the n payload bytes at c.buf[chanHeaderLen:] as
+// toClient frames the n payload bytes at b[chanHeaderLen:] as
 // ChannelData on ch and writes them to the client. It reports false when
-// the client's path is not known yet; the caller then hands the datagram to
-// pion.
-func (c *relayConn) toClient(ch *channel, n int) bool {
+// the client's path is not known yet, or a stream client's padding does
+// not fit in b; the caller then hands the datagram to pion.
+func (c *relayConn) toClient(ch *channel, b []byte, n int) bool {
 	path := c.client.Load()
 	if path == nil {
 		return false
+	}
+	if path.stream != nil && (chanHeaderLen+n+3)&^3 > len(b) {
+		return false // no room to pad in place: pion frames it
 	}
 	if !ch.permitted.Load() {
 		c.st.counters.unpermitted.Add(1)
@@ -90,13 +94,15 @@ func (c *relayConn) toClient(ch *channel, n int) bool {
 		c.st.counters.droppedDown.Add(1)
 		return true
 	}
-	b := c.buf
 	binary.BigEndian.PutUint16(b[0:2], ch.key.number)
 	binary.BigEndian.PutUint16(b[2:4], uint16(n)) //nolint:gosec // n < len(b) <= 64 KiB
 	var err error
 	if path.udp != nil {
 		// Over UDP ChannelData need not be padded (RFC 8656 §12.5).
-		_, err = path.udp.WriteToUDPAddrPort(b[:chanHeaderLen+n], path.addr)
+		if c.snd == nil {
+			c.snd = newDatagramSender()
+		}
+		_, err = c.snd.writeTo(path.udp, b[:chanHeaderLen+n], path.addr)
 	} else {
 		m := (chanHeaderLen + n + 3) &^ 3
 		clear(b[chanHeaderLen+n : m])
@@ -114,16 +120,16 @@ func (c *relayConn) toClient(ch *channel, n int) bool {
 // returned for pion. A datagram filling p is returned too: pion drops it
 // as possibly truncated.
 func (c *listenConn) readFrom(p []byte) (int, net.Addr, error) {
-	if c.udp == nil {
+	if c.rd == nil {
 		return c.PacketConn.ReadFrom(p)
 	}
 	for {
-		n, from, err := c.udp.ReadFromUDPAddrPort(p)
+		n, from, err := c.rd.readFrom(p)
 		if err != nil {
 			return n, nil, err
 		}
 		if n < len(p) && isChannelData(p[:n]) &&
-			c.in.s.channelData(chanKey{client: unmapped(from), server: c.local}, p[:n]) {
+			c.in.s.channelData(chanKey{client: unmapped(from), server: c.local}, p[:n], c.snd) {
 			continue
 		}
 		return n, net.UDPAddrFromAddrPort(from), nil
@@ -132,7 +138,9 @@ func (c *listenConn) readFrom(p []byte) (int, net.Addr, error) {
 
 func newListenConn(s *Server, pc net.PacketConn) *listenConn {
 	c := &listenConn{PacketConn: pc, in: inspector{s: s, transport: transportUDP, local: pc.LocalAddr()}}
-	c.udp, _ = pc.(*net.UDPConn)
+	if udp, ok := pc.(*net.UDPConn); ok {
+		c.rd, c.snd = newDatagramReader(newUDPSock(udp)), newDatagramSender()
+	}
 	if ap, ok := addrPort(pc.LocalAddr()); ok {
 		c.local = ap
 	}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+
+	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // chanClient is a raw TURN client with one channel bound to a UDP peer.
@@ -495,7 +497,13 @@ func TestFastPathThousandAllocations(t *testing.T) {
 	for err := range errs {
 		t.Error(err)
 	}
-	all, _, _ := ts.stats.totals("")
+	// The relay counts a datagram once its send returns, which may be just
+	// after the client has read it.
+	var all usage
+	testenv.Eventually(5*time.Second, func() bool {
+		all, _, _ = ts.stats.totals("")
+		return all.PacketsDown >= n
+	})
 	if all.PacketsDown < n || all.PacketsUp < all.PacketsDown {
 		t.Errorf("counted %d packets up, %d down, want %d each (more only for retries)", all.PacketsUp, all.PacketsDown, n)
 	}

@@ -45,7 +45,9 @@ type streamConn struct {
 	in  *inspector
 	// key is the connection's 5-tuple in the channel table: its
 	// ChannelData takes the fast path (fastpath.go).
-	key      chanKey
+	key chanKey
+	// snd sends the connection's channel payloads to relay sockets.
+	snd      *datagramSender
 	maxFrame int
 	// idle bounds how long a connection without an allocation may go
 	// without completing a frame, and how long any frame may take to
@@ -75,6 +77,7 @@ func (s *Server) newStreamConn(conn, raw net.Conn, transport string) *streamConn
 		s:        s,
 		in:       &inspector{s: s, transport: transport, local: conn.LocalAddr()},
 		key:      streamKey(raw),
+		snd:      newDatagramSender(),
 		maxFrame: s.maxFrame,
 		idle:     s.idleTimeout,
 		buf:      make([]byte, s.maxFrame),
@@ -94,7 +97,7 @@ func (c *streamConn) Read(p []byte) (int, error) {
 			return 0, c.refuse(err)
 		}
 		if n > 0 && c.end-c.start >= n {
-			if frame := c.buf[c.start : c.start+n]; isChannelData(frame) && c.s.channelData(c.key, frame) {
+			if frame := c.buf[c.start : c.start+n]; isChannelData(frame) && c.s.channelData(c.key, frame, c.snd) {
 				c.start += n
 				if c.start == c.end {
 					c.start, c.end = 0, 0

@@ -14,8 +14,11 @@ type listenConn struct {
 	// again only once it is done with it, so a quota reservation still
 	// open for that source then belongs to a failed Allocate.
 	last net.Addr
-	// udp and local serve the channel fast path (fastpath.go).
-	udp   *net.UDPConn
+	// rd, snd and local serve the channel fast path (fastpath.go,
+	// datagram_linux.go): this socket's reader and its sender to relay
+	// sockets.
+	rd    *datagramReader
+	snd   *datagramSender
 	local netip.AddrPort
 }
 

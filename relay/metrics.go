@@ -30,6 +30,7 @@ type metrics struct {
 	quotaRejections    *prometheus.CounterVec
 	listenerUp         *prometheus.GaugeVec
 	streamClosed       *prometheus.CounterVec
+	allocationsClosed  *prometheus.CounterVec
 	portsInUse         prometheus.Gauge
 	portRange          prometheus.Gauge
 
@@ -70,6 +71,9 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 		streamClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "turnkey_stream_connections_closed_total", Help: "TCP/TLS client connections the relay closed, by reason (frame_too_large, not_turn, idle, per_source_limit).",
 		}, []string{"reason"}),
+		allocationsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "turnkey_allocations_closed_total", Help: "Live allocations turnkey closed before their lifetime ended, by reason (operator: the admin listener; tenant: the account through the API; revoked: its credential or account was revoked).",
+		}, []string{"reason"}),
 		portsInUse: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "turnkey_relay_ports_in_use", Help: "Relay sockets open now.",
 		}),
@@ -98,10 +102,13 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	for _, r := range []string{"auth", "quota", "draining", "ports_exhausted", "address_family", "insufficient_capacity"} {
 		m.allocationFailures.WithLabelValues(r)
 	}
+	for _, r := range []string{CloseOperator, CloseTenant, CloseRevoked} {
+		m.allocationsClosed.WithLabelValues(r)
+	}
 	if reg != nil {
 		reg.MustRegister(m.allocationsTotal, m.allocationsActive, m.allocationFailures,
 			m.bindingRequests, m.authFailures, m.peerDenied, m.quotaRejections,
-			m.listenerUp, m.streamClosed, m.portsInUse, m.portRange, stats)
+			m.listenerUp, m.streamClosed, m.allocationsClosed, m.portsInUse, m.portRange, stats)
 	}
 	return m
 }

@@ -24,7 +24,7 @@ type relayGenerator struct {
 	// listener is the UDP listening socket whose allocations this
 	// generator serves (nil for a stream listener): the fast path answers
 	// UDP clients on it.
-	listener *net.UDPConn
+	listener *udpSock
 }
 
 // errNoFamily: the allocation asks for an address family this relay has no
@@ -104,8 +104,11 @@ func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net
 	st := g.s.openAlloc(conf.UserID)
 	rl := &relayListener{Listener: ln, st: st, s: g.s}
 	if ap, ok := addrPort(addr); ok {
-		rl.port = ap.Port()
+		rl.port, rl.addr = ap.Port(), ap
 		g.s.hostAddrs.tcpLive.set(rl.port)
+		if conf.UserID != "" {
+			g.s.registry.trackListener(ap, rl)
+		}
 	}
 	return rl, addr, nil
 }
@@ -174,18 +177,19 @@ type relayConn struct {
 	// listener is the UDP listening socket of the allocation's client, if
 	// it is a UDP client; client is how the fast path reaches the client,
 	// set when pion reports the allocation.
-	listener *net.UDPConn
+	listener *udpSock
 	client   atomic.Pointer[clientPath]
-	// buf is the reader's buffer on the fast path, with room for the
-	// ChannelData header before and padding after the payload; allocated
-	// at the first read, used only by the socket's one reader (pion's
-	// allocation goroutine).
-	buf []byte
 	// udp is the socket itself when it is a *net.UDPConn (always, with
 	// pion's generator): reads and writes then use the netip.AddrPort
 	// calls, which neither allocate a *net.UDPAddr per datagram nor
 	// convert one back into a sockaddr.
 	udp *net.UDPConn
+	// rd and snd do the fast path's datagram I/O (datagram_linux.go): rd
+	// reads this socket, snd writes ChannelData to the client's listener
+	// (made at the first, so an idle allocation has none). Both belong to
+	// the socket's one reader.
+	rd  *datagramReader
+	snd *datagramSender
 	// lastPeer is the address ReadFrom returned last; a datagram from the
 	// same peer (the common case: one peer per allocation, or a few)
 	// returns the same *net.UDPAddr instead of a new one. pion only reads
@@ -203,6 +207,9 @@ func (s *Server) newRelayConn(pc net.PacketConn, userID string) *relayConn {
 	s.metrics.portsInUse.Inc()
 	c := &relayConn{PacketConn: pc, s: s, st: s.openAlloc(userID)}
 	c.udp, _ = pc.(*net.UDPConn)
+	if c.udp != nil {
+		c.rd = newDatagramReader(newUDPSock(c.udp))
+	}
 	return c
 }
 
@@ -269,15 +276,18 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 // traffic, and they must not use up the bandwidth budget) and what exceeds
 // the bandwidth limit.
 func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
-	if c.udp == nil {
+	if c.rd == nil || len(p) <= chanHeaderLen {
 		return c.readFromConn(p)
 	}
-	if len(c.buf) < chanHeaderLen+len(p)+3 {
-		c.buf = make([]byte, chanHeaderLen+len(p)+3)
-	}
-	in := c.buf[chanHeaderLen : chanHeaderLen+len(p)]
+	// The datagram is read into p after room for a ChannelData header, so
+	// the fast path frames it in place: pion reads every datagram of the
+	// allocation into this one buffer and is done with it before the next
+	// read, and no allocation keeps a buffer of its own (idle allocations
+	// are most of a relay's memory). A datagram filling in may be
+	// truncated, as it would be in pion's buffer 4 bytes later.
+	in := p[chanHeaderLen:]
 	for {
-		n, as, err := c.udp.ReadFromUDPAddrPort(in)
+		n, as, err := c.rd.readFrom(in)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -289,7 +299,7 @@ func (c *relayConn) ReadFrom(p []byte) (int, net.Addr, error) {
 			ap = netip.AddrPortFrom(pub, ap.Port())
 			as = ap
 		}
-		if ch := c.perms.channelOf(ap); ch != nil && c.toClient(ch, n) {
+		if ch := c.perms.channelOf(ap); ch != nil && c.toClient(ch, p, n) {
 			continue
 		}
 		if !c.admitDown(ap, n) {
@@ -364,6 +374,7 @@ type relayListener struct {
 	s    *Server
 	st   *allocState
 	port uint16 // marked live in the host-port guard while open
+	addr netip.AddrPort
 }
 
 func (l *relayListener) Accept() (net.Conn, error) {
@@ -378,6 +389,7 @@ func (l *relayListener) Close() error {
 	err := l.Listener.Close()
 	if l.port != 0 {
 		l.s.hostAddrs.tcpLive.clear(l.port)
+		l.s.registry.forgetListener(l.addr, l)
 	}
 	l.s.closeAlloc(l.st)
 	return err

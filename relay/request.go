@@ -70,10 +70,16 @@ func (s *Server) request(p []byte, n int, t tuple) (int, []byte) {
 		// itself (401, counted), the MESSAGE-INTEGRITY left as it was.
 		return s.handOn(p, msg, pionNonce, nil, 0)
 	}
-	if code := s.refusal(msg, t, username); code != 0 {
+	code, credsOK := s.refusal(msg, t, username)
+	if code != 0 {
 		s.log.Debug("relay: request answered by turnkey", "client", addrString(t.client),
 			"method", msg.Type.Method.String(), "code", int(code))
 		return 0, errorAnswer(msg, code, key)
+	}
+	if credsOK {
+		// What pion will grant, for the registry's expires_at; before
+		// handOn, which rewrites the bytes msg points into.
+		s.noteLifetime(msg, t)
 	}
 	return s.handOn(p, msg, pionNonce, key, s.lifetimeFor(msg))
 }
@@ -123,14 +129,19 @@ func (s *Server) verifyIntegrity(msg *stun.Message) (string, []byte) {
 }
 
 // refusal is the error turnkey answers an authenticated request with, or 0
-// to let pion handle it. Credentials pion would refuse (expired, revoked,
-// another realm) go to pion, which refuses and counts them.
-func (s *Server) refusal(msg *stun.Message, t tuple, username string) stun.ErrorCode {
+// to let pion handle it; credsOK says whether pion will accept the
+// credentials. Credentials pion would refuse (expired, revoked, another
+// realm) go to pion, which refuses and counts them.
+func (s *Server) refusal(msg *stun.Message, t tuple, username string) (code stun.ErrorCode, credsOK bool) {
 	var realm stun.Realm
 	_ = realm.GetFrom(msg)
 	if _, reason, _ := s.checkCredentials(username, realm.String()); reason != "" {
-		return 0
+		return 0, false
 	}
+	return s.refusalFor(msg, t, username), true
+}
+
+func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) stun.ErrorCode {
 	switch msg.Type.Method {
 	case stun.MethodAllocate:
 		// RFC 6062 §5.1: TCP relays only for clients on TCP or TLS.

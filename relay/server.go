@@ -179,6 +179,7 @@ type Server struct {
 	pending     admissions
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
 	allocs      allocTable
+	registry    *allocRegistry
 	chans       channelTable
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
@@ -242,6 +243,7 @@ func New(cfg Config) (*Server, error) {
 		maxPerSource:      cfg.MaxConnsPerSource,
 		maxPerms:          cfg.MaxPermissions,
 		allocs:            allocTable{m: map[allocKey]allocInfo{}},
+		registry:          newAllocRegistry(),
 		idle:              make(chan struct{}, 1),
 		nonces:            nonces,
 		allocLifetime:     lifetime,
@@ -273,7 +275,7 @@ func New(cfg Config) (*Server, error) {
 
 	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
 		lc, _ := listener.(*net.UDPConn)
-		g := &relayGenerator{s: s, listener: lc}
+		g := &relayGenerator{s: s, listener: newUDPSock(lc)}
 		g.v4, g.v6 = relays.generators(cfg.MinPort, cfg.MaxPort)
 		return g
 	}

@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pion/logging"
+	"github.com/pion/turn/v5"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/internal/testenv"
@@ -36,9 +39,17 @@ func TestSuspendingAnAccountRefusesItsCredentials(t *testing.T) {
 		t.Fatalf("before suspension: %v", err)
 	}
 
+	live := holdAllocation(t, subCreds)
+	if got := n.relay.AllocationCount(); got != 1 {
+		t.Fatalf("%d live allocations before suspension, want 1", got)
+	}
 	if _, err := parent.Api.UpdateAccount(*sub.Sid, &openapi.UpdateAccountParams{Status: ptrTo("suspended")}); err != nil {
 		t.Fatal(err)
 	}
+	testenv.WaitFor(t, "the suspended subaccount's live allocation to be closed", 5*time.Second, func() bool {
+		return n.relay.AllocationCount() == 0
+	})
+	live.Close()
 	testenv.WaitFor(t, "the relay to refuse a suspended subaccount's credentials", 5*time.Second, func() bool {
 		return relayThrough(t, subCreds, peer) != nil
 	})
@@ -91,3 +102,31 @@ func TestSuspendingAnAccountRefusesItsCredentials(t *testing.T) {
 }
 
 func ptrTo[T any](v T) *T { return &v }
+
+// holdAllocation allocates with s over UDP and keeps the allocation until
+// the returned client is closed (or the test ends).
+func holdAllocation(t *testing.T, s iceServer) *turn.Client {
+	t.Helper()
+	hostPort, _, _ := strings.Cut(strings.TrimPrefix(s.url, "turn:"), "?")
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	cl, err := turn.NewClient(&turn.ClientConfig{
+		STUNServerAddr: hostPort, TURNServerAddr: hostPort, Conn: conn,
+		Username: s.username, Password: s.credential, Realm: "turnkey",
+		LoggerFactory: logging.NewDefaultLoggerFactory(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := cl.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cl.Allocate(); err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}

@@ -30,6 +30,7 @@ func commands() []command {
 		{"keys", "create, list or delete API keys", runKeys},
 		{"token", "mint or decode Access and Capability Tokens", runToken},
 		{"check", "test STUN/TURN URLs from the client's side", runCheck},
+		{"sessions", "list or close this node's live allocations", runSessions},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
 	"github.com/turnkey-dev/turnkey/relay"
+	"github.com/turnkey-dev/turnkey/sessions"
 )
 
 // generatedSecretFile holds the TURN secret made on first start when none is
@@ -283,7 +284,12 @@ func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
 	if n.relay != nil {
 		secret = n.relay.PrimarySecret
 	}
+	var allocs sessions.Registry
+	if n.relay != nil {
+		allocs = n.relay
+	}
 	return tokenapi.Config{
+		Allocations:           allocs,
 		Store:                 n.store,
 		Secret:                secret,
 		Listeners:             n.apiListeners,

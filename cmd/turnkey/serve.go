@@ -23,6 +23,7 @@ import (
 
 	"github.com/turnkey-dev/turnkey/admin"
 	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/console"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
 	"github.com/turnkey-dev/turnkey/relay"
@@ -203,6 +204,14 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if err != nil {
 			return nil, err
 		}
+		// Revoking a key or auth token (or suspending an account) ends
+		// the allocations made with it here, on every relay following
+		// the feed, not at their lifetime's end.
+		n.revoked.OnRevoke(func(r store.Revocation) {
+			if closed := n.relay.CloseRevoked(r.CredID); closed > 0 {
+				log.Info("revocation closed live allocations", "credential", r.CredID, "closed", closed)
+			}
+		})
 		for _, l := range n.relay.Listeners() {
 			log.Info("TURN listener up", "scheme", l.Scheme, "transport", l.Transport, "addr", l.Addr.String())
 		}
@@ -228,7 +237,11 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if _, err := tokenapi.EnsureBootstrapAccount(ctx, n.store, cfg.DataDir, stdout); err != nil {
 			return nil, err
 		}
-		api, err := tokenapi.New(n.apiConfig(secrets))
+		apiCfg := n.apiConfig(secrets)
+		if apiCfg.Console, err = console.Handler(console.Tenant); err != nil {
+			return nil, err
+		}
+		api, err := tokenapi.New(apiCfg)
 		if err != nil {
 			return nil, err
 		}
@@ -240,11 +253,18 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	}
 
 	if cfg.Admin.Listen != "" {
-		n.admin = admin.Server(cfg.Admin.Listen, admin.Handler(admin.Config{
+		ac := admin.Config{
 			Gatherer: n.registry,
 			Ready:    n.readyChecks(),
 			Pprof:    cfg.Admin.Pprof,
-		}))
+		}
+		if n.relay != nil {
+			ac.Allocations = n.relay
+		}
+		if ac.Console, err = console.Handler(console.Operator); err != nil {
+			return nil, err
+		}
+		n.admin = admin.Server(cfg.Admin.Listen, admin.Handler(ac))
 		if n.adminAddr, err = n.serveHTTP(n.admin, "admin", false); err != nil {
 			return nil, err
 		}

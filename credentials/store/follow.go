@@ -18,6 +18,33 @@ type RevocationCache struct {
 	// keep is how long an entry matters: no credential issued before a
 	// revocation can still be valid after the longest TTL (plus skew).
 	keep time.Duration
+	// onRevoke are told each revocation new to the cache (OnRevoke).
+	onRevoke []func(Revocation)
+}
+
+// OnRevoke registers f to be told each revocation the cache learns, from
+// Sync or Add, once per credential ID while it is in the cache; relays
+// close the live allocations it covers. f runs on the caller's goroutine
+// after the cache is updated, so it must not call back into Add or Sync.
+func (c *RevocationCache) OnRevoke(f func(Revocation)) {
+	c.mu.Lock()
+	c.onRevoke = append(c.onRevoke, f)
+	c.mu.Unlock()
+}
+
+// tell runs the hooks for revocations just applied.
+func (c *RevocationCache) tell(fresh []Revocation) {
+	if len(fresh) == 0 {
+		return
+	}
+	c.mu.RLock()
+	hooks := c.onRevoke
+	c.mu.RUnlock()
+	for _, r := range fresh {
+		for _, f := range hooks {
+			f(r)
+		}
+	}
 }
 
 // NewRevocationCache returns an empty cache whose entries expire after keep.
@@ -39,8 +66,12 @@ func (c *RevocationCache) Revoked(credID string) bool {
 // rather than at the next poll.
 func (c *RevocationCache) Add(credID string, at time.Time) {
 	c.mu.Lock()
+	_, had := c.revoked[credID]
 	c.revoked[credID] = at
 	c.mu.Unlock()
+	if !had {
+		c.tell([]Revocation{{CredID: credID, RevokedAt: at}})
+	}
 }
 
 // Sync reads the feed entries not yet seen and drops expired ones.
@@ -53,18 +84,22 @@ func (c *RevocationCache) Sync(ctx context.Context, st Store) error {
 		if err != nil {
 			return err
 		}
+		var fresh []Revocation
 		c.mu.Lock()
 		for _, r := range batch {
+			if r.Seq > c.last {
+				c.last = r.Seq
+			}
 			// The feed is in order, so a reactivation lifts exactly the
 			// suspensions before it.
 			if r.Reinstated {
 				delete(c.revoked, r.CredID)
-			} else {
-				c.revoked[r.CredID] = r.RevokedAt
+				continue
 			}
-			if r.Seq > c.last {
-				c.last = r.Seq
+			if _, had := c.revoked[r.CredID]; !had {
+				fresh = append(fresh, r)
 			}
+			c.revoked[r.CredID] = r.RevokedAt
 		}
 		cutoff := time.Now().Add(-c.keep)
 		for id, at := range c.revoked {
@@ -73,6 +108,7 @@ func (c *RevocationCache) Sync(ctx context.Context, st Store) error {
 			}
 		}
 		c.mu.Unlock()
+		c.tell(fresh)
 		if len(batch) < 1000 {
 			return nil
 		}

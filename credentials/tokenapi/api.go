@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnkey-dev/turnkey/credentials/store"
+	"github.com/turnkey-dev/turnkey/sessions"
 )
 
 // Defaults applied by New to zero Config fields.
@@ -67,9 +68,16 @@ type Config struct {
 	TrackedAccounts int
 	// Usage reports an account's relay usage for GET /v1/usage; nil reports
 	// zeros.
-	Usage  func(accountSID string) UsageReport
-	Logger *slog.Logger
-	Now    func() time.Time
+	Usage func(accountSID string) UsageReport
+	// Allocations is the relay's allocation registry, for an account's
+	// view of its live allocations (/v1/allocations); nil on a node
+	// without a relay.
+	Allocations sessions.Registry
+	// Console, if set, is served at /console/ (the web console's tenant
+	// view, which calls this API).
+	Console http.Handler
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // Listener is a TURN/STUN listener the relay runs.

@@ -17,6 +17,9 @@ const (
 	routeIAMKey     = "/v1/Keys/{Sid}"
 	routeICEServers = "/v1/ice-servers"
 	routeUsage      = "/v1/usage"
+	routeAllocs     = "/v1/allocations"
+	routeAlloc      = "/v1/allocations/{Id}"
+	routeConsole    = "/console/"
 	routeUnmatched  = "unmatched"
 )
 
@@ -42,6 +45,11 @@ func (a *API) routes() http.Handler {
 	handle(routeIAMKey, routeIAMKey, a.handleIAMKey)
 	handle(routeICEServers, routeICEServers, a.handleICEServers)
 	handle(routeUsage, routeUsage, a.handleUsage)
+	handle(routeAllocs, routeAllocs, a.handleAllocations)
+	handle(routeAlloc, routeAlloc, a.handleAllocation)
+	if a.cfg.Console != nil {
+		mux.Handle(routeConsole, a.instrument(routeConsole, a.cfg.Console.ServeHTTP))
+	}
 	handle("/", routeUnmatched, notFound)
 	return mux
 }

@@ -1,0 +1,505 @@
+package relay
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/stun/v4"
+
+	"github.com/turnkey-dev/turnkey/credentials"
+)
+
+// The allocation registry is the operator's view of pion's live
+// allocations: who holds each one, where it relays, until when, and its
+// traffic. It is kept incrementally by the allocation events (events.go) and
+// the request layer (request.go, which sees the lifetime each Allocate and
+// Refresh is granted); permissions, channels and counters are read live from
+// the relay socket (channeltable.go, relaystats.go) when an allocation is
+// listed, never copied. Closing one closes turnkey's relay socket wrapper:
+// pion's read on it fails and pion deletes the allocation, which runs the
+// ordinary deletion path (quota slot, gauges, the client's next Refresh 437).
+
+// Close reasons, the label of turnkey_allocations_closed_total.
+const (
+	CloseOperator = "operator" // the admin listener or `turnkey sessions close`
+	CloseTenant   = "tenant"   // the account itself, through the API
+	CloseRevoked  = "revoked"  // its credential or account was revoked
+)
+
+// closeWait bounds how long a close waits for pion to delete the
+// allocation after its relay socket is closed (it takes one read wakeup).
+const closeWait = 2 * time.Second
+
+// Allocation is one live allocation as the admin listener and the API
+// report it.
+type Allocation struct {
+	ID            string `json:"id"`
+	AccountSID    string `json:"account_sid"`
+	Identity      string `json:"identity"`
+	Username      string `json:"username"`
+	CredentialSID string `json:"credential_sid"`
+	// Transport is the client's: udp, tcp or tls.
+	Transport   string    `json:"transport"`
+	Client      string    `json:"client"`
+	Relay       string    `json:"relay"`
+	CreatedAt   time.Time `json:"created_at"`
+	ExpiresAt   time.Time `json:"expires_at"`
+	Permissions []string  `json:"permissions"`
+	Channels    []Channel `json:"channels"`
+
+	BytesClientToPeer   uint64 `json:"bytes_client_to_peer"`
+	BytesPeerToClient   uint64 `json:"bytes_peer_to_client"`
+	PacketsClientToPeer uint64 `json:"packets_client_to_peer"`
+	PacketsPeerToClient uint64 `json:"packets_peer_to_client"`
+}
+
+// Channel is a channel bound on an allocation.
+type Channel struct {
+	Number uint16 `json:"number"`
+	Peer   string `json:"peer"`
+}
+
+// AllocationFilter selects allocations; every set field must match.
+type AllocationFilter struct {
+	// AccountSIDs: the allocation's account is one of these (nil: any).
+	// A tenant's view passes the accounts its principal may see.
+	AccountSIDs   []string
+	Identity      string
+	Username      string
+	CredentialSID string
+}
+
+// Empty reports whether f matches every allocation.
+func (f AllocationFilter) Empty() bool {
+	return f.AccountSIDs == nil && f.Identity == "" && f.Username == "" && f.CredentialSID == ""
+}
+
+func (f AllocationFilter) matches(a *liveAlloc) bool {
+	return (f.AccountSIDs == nil || slices.Contains(f.AccountSIDs, a.user.AccountSID)) &&
+		(f.Identity == "" || f.Identity == a.user.Identity) &&
+		(f.Username == "" || f.Username == a.username) &&
+		(f.CredentialSID == "" || f.CredentialSID == a.user.CredID)
+}
+
+// liveAlloc is the registry's entry for one allocation. Everything but
+// expires and closing is set before it is published.
+type liveAlloc struct {
+	id        string
+	seq       uint64
+	key       allocKey
+	user      credentials.TURNUser
+	username  string
+	transport string
+	client    string
+	relay     string
+	created   time.Time
+	expires   atomic.Int64   // unix nanoseconds
+	rc        *relayConn     // UDP relay socket, or nil
+	rl        *relayListener // TCP relay listener (RFC 6062), or nil
+	gone      chan struct{}  // closed when pion has deleted it
+	closing   atomic.Bool
+}
+
+// allocRegistry holds the live allocations by ID, by 5-tuple and in
+// creation order (for paging), plus what the request layer learns before
+// pion creates an allocation.
+type allocRegistry struct {
+	mu    sync.Mutex
+	byID  map[string]*liveAlloc
+	byKey map[allocKey]*liveAlloc
+	// order is by seq; entries deleted since the last compaction stay as
+	// nil so a page is a binary search and a forward scan.
+	order []*liveAlloc
+	holes int
+	seq   uint64
+
+	// grants is the lifetime of an Allocate handed to pion now, by client
+	// transport address; settled (admission.go) when the request is done.
+	grants  map[pendingKey]time.Duration
+	grantsN atomic.Int32
+	// listeners are TCP relay listeners opened for an Allocate and not yet
+	// reported by pion, by relay address.
+	listeners map[netip.AddrPort]*relayListener
+}
+
+func newAllocRegistry() *allocRegistry {
+	return &allocRegistry{byID: map[string]*liveAlloc{}, byKey: map[allocKey]*liveAlloc{},
+		grants: map[pendingKey]time.Duration{}, listeners: map[netip.AddrPort]*relayListener{}}
+}
+
+// newAllocationID is opaque and unguessable: knowing one allocation's ID
+// says nothing about another's, so a tenant cannot probe IDs.
+func newAllocationID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand panics rather)
+	return "AL" + hex.EncodeToString(b[:])
+}
+
+// grantedLifetime is the lifetime pion grants msg, an Allocate or Refresh
+// as the client sent it: pion takes the LIFETIME it is handed when under an
+// hour, else the default, and lifetimeFor raises a LIFETIME below the
+// default to it (0 on a Refresh is kept: it deletes).
+func (s *Server) grantedLifetime(msg *stun.Message) time.Duration {
+	d := s.allocLifetime
+	if v, err := msg.Get(stun.AttrLifetime); err == nil && len(v) == 4 {
+		if asked := time.Duration(binary.BigEndian.Uint32(v)) * time.Second; asked < time.Hour {
+			d = asked
+		}
+	}
+	if d < s.allocLifetime && (d != 0 || msg.Type.Method == stun.MethodAllocate) {
+		d = s.allocLifetime // lifetimeFor's raise
+	}
+	return d
+}
+
+// noteLifetime records what an authenticated Allocate or Refresh that pion
+// is about to handle will be granted.
+func (s *Server) noteLifetime(msg *stun.Message, t tuple) {
+	r := s.registry
+	switch msg.Type.Method {
+	case stun.MethodAllocate:
+		d := s.grantedLifetime(msg)
+		r.mu.Lock()
+		r.grants[keyOf(t.client)] = d
+		r.grantsN.Store(int32(len(r.grants))) //nolint:gosec // bounded by sockets
+		r.mu.Unlock()
+	case stun.MethodRefresh:
+		d := s.grantedLifetime(msg)
+		if d == 0 {
+			return // pion deletes it; the deletion event removes it here
+		}
+		r.mu.Lock()
+		a := r.byKey[allocKeyOf(t.client, t.local)]
+		r.mu.Unlock()
+		if a == nil || !refreshFamilyOK(msg, a.relay) {
+			return
+		}
+		a.expires.Store(s.now().Add(d).UnixNano())
+	}
+}
+
+// refreshFamilyOK mirrors pion's one refusal of an authenticated Refresh
+// of the client's own allocation: REQUESTED-ADDRESS-FAMILY present and not
+// the allocation's (443, or 400 when malformed).
+func refreshFamilyOK(msg *stun.Message, relay string) bool {
+	v, err := msg.Get(stun.AttrRequestedAddressFamily)
+	if err != nil {
+		return true
+	}
+	ap, perr := netip.ParseAddrPort(relay)
+	if len(v) != 4 || perr != nil {
+		return false
+	}
+	return (v[0] == familyByteIPv4 && ap.Addr().Is4()) || (v[0] == familyByteIPv6 && !ap.Addr().Is4())
+}
+
+// settleGrant forgets the lifetime noted for client's Allocate once the
+// request is done (with or without an allocation).
+func (r *allocRegistry) settleGrant(client net.Addr) {
+	if r.grantsN.Load() == 0 {
+		return
+	}
+	r.mu.Lock()
+	delete(r.grants, keyOf(client))
+	r.grantsN.Store(int32(len(r.grants))) //nolint:gosec // bounded by sockets
+	r.mu.Unlock()
+}
+
+// trackListener remembers a TCP relay listener until pion reports its
+// allocation; forgetListener when it closes.
+func (r *allocRegistry) trackListener(ap netip.AddrPort, l *relayListener) {
+	r.mu.Lock()
+	r.listeners[ap] = l
+	r.mu.Unlock()
+}
+
+func (r *allocRegistry) forgetListener(ap netip.AddrPort, l *relayListener) {
+	r.mu.Lock()
+	if r.listeners[ap] == l {
+		delete(r.listeners, ap)
+	}
+	r.mu.Unlock()
+}
+
+// added registers an allocation pion has just created.
+func (s *Server) allocationAdded(src, dst net.Addr, userID, transport string, relayAddr net.Addr) {
+	r := s.registry
+	a := &liveAlloc{id: newAllocationID(), key: allocKeyOf(src, dst), username: userID, transport: transport,
+		client: addrString(src), relay: addrString(relayAddr), created: s.now(), gone: make(chan struct{})}
+	if e, err := s.parseUser(userID); err == nil {
+		a.user = e.user
+	}
+	a.rc = s.chans.relay(relayAddr)
+	ap, _ := addrPort(relayAddr)
+	r.mu.Lock()
+	d, ok := r.grants[keyOf(src)]
+	if !ok {
+		d = s.allocLifetime
+	}
+	delete(r.grants, keyOf(src))
+	r.grantsN.Store(int32(len(r.grants))) //nolint:gosec // bounded by sockets
+	if a.rc == nil {
+		a.rl = r.listeners[ap]
+		delete(r.listeners, ap)
+	}
+	a.expires.Store(a.created.Add(d).UnixNano())
+	r.seq++
+	a.seq = r.seq
+	if old := r.byKey[a.key]; old != nil {
+		// pion never reports a 5-tuple twice without deleting it first;
+		// should it, the older entry must not linger.
+		r.removeLocked(old)
+	}
+	r.byID[a.id] = a
+	r.byKey[a.key] = a
+	r.order = append(r.order, a)
+	r.mu.Unlock()
+}
+
+// allocationRemoved drops the allocation pion has deleted on src→dst.
+func (s *Server) allocationRemoved(src, dst net.Addr) {
+	r := s.registry
+	r.mu.Lock()
+	a := r.byKey[allocKeyOf(src, dst)]
+	if a != nil {
+		r.removeLocked(a)
+	}
+	r.mu.Unlock()
+}
+
+func (r *allocRegistry) removeLocked(a *liveAlloc) {
+	delete(r.byID, a.id)
+	if r.byKey[a.key] == a {
+		delete(r.byKey, a.key)
+	}
+	if i, ok := r.indexLocked(a.seq); ok && r.order[i] == a {
+		r.order[i] = nil
+		r.holes++
+	}
+	close(a.gone)
+	if r.holes > 64 && r.holes > len(r.order)/2 {
+		live := r.order[:0]
+		for _, e := range r.order {
+			if e != nil {
+				live = append(live, e)
+			}
+		}
+		clear(r.order[len(live):])
+		r.order, r.holes = live, 0
+	}
+}
+
+// indexLocked finds seq in order, whose live entries are sorted by seq.
+// Holes (nil) keep their slot, so the search skips to a live neighbour.
+func (r *allocRegistry) indexLocked(seq uint64) (int, bool) {
+	i := r.firstAfterLocked(seq - 1)
+	return i, i < len(r.order) && r.order[i] != nil && r.order[i].seq == seq
+}
+
+// firstAfterLocked is the index of the first live entry with seq > after
+// (len(order) if none).
+func (r *allocRegistry) firstAfterLocked(after uint64) int {
+	lo, hi := 0, len(r.order)
+	for lo < hi {
+		mid := int(uint(lo+hi) >> 1)
+		j := mid
+		for j < hi && r.order[j] == nil {
+			j++
+		}
+		if j == hi {
+			hi = mid
+			continue
+		}
+		if r.order[j].seq <= after {
+			lo = j + 1
+		} else {
+			hi = mid
+		}
+	}
+	for lo < len(r.order) && r.order[lo] == nil {
+		lo++
+	}
+	return lo
+}
+
+// AllocationPage is one page of a listing.
+type AllocationPage struct {
+	Allocations []Allocation
+	// Next is the cursor of the following page, "" at the end.
+	Next string
+	// Total is how many allocations match the filter now.
+	Total int
+}
+
+// MaxAllocationPage is the largest page Allocations returns.
+const MaxAllocationPage = 1000
+
+// Allocations lists the live allocations matching f in creation order,
+// limit at a time (at most MaxAllocationPage), starting after cursor ("" is
+// the start; a cursor stays valid when its allocation has gone).
+func (s *Server) Allocations(f AllocationFilter, cursor string, limit int) (AllocationPage, error) {
+	var after uint64
+	if cursor != "" {
+		v, err := strconv.ParseUint(cursor, 10, 64)
+		if err != nil {
+			return AllocationPage{}, errBadCursor
+		}
+		after = v
+	}
+	limit = min(max(limit, 1), MaxAllocationPage)
+	r := s.registry
+	var picked []*liveAlloc
+	var page AllocationPage
+	r.mu.Lock()
+	start := r.firstAfterLocked(after)
+	for i, a := range r.order {
+		if a == nil || !f.matches(a) {
+			continue
+		}
+		page.Total++
+		switch {
+		case i < start:
+		case len(picked) < limit:
+			picked = append(picked, a)
+		case page.Next == "":
+			page.Next = strconv.FormatUint(picked[len(picked)-1].seq, 10)
+		}
+	}
+	r.mu.Unlock()
+	page.Allocations = make([]Allocation, len(picked))
+	for i, a := range picked {
+		page.Allocations[i] = a.view()
+	}
+	return page, nil
+}
+
+// errBadCursor refuses a paging cursor Allocations did not hand out.
+var errBadCursor = errors.New("relay: not a cursor of this listing")
+
+// Allocation returns the live allocation id, if there is one.
+func (s *Server) Allocation(id string) (Allocation, bool) {
+	a := s.lookupAllocation(id)
+	if a == nil {
+		return Allocation{}, false
+	}
+	return a.view(), true
+}
+
+func (s *Server) lookupAllocation(id string) *liveAlloc {
+	s.registry.mu.Lock()
+	defer s.registry.mu.Unlock()
+	return s.registry.byID[id]
+}
+
+// view reads an allocation's live state: its permissions and channels
+// from the channel table, its traffic from its counters.
+func (a *liveAlloc) view() Allocation {
+	v := Allocation{ID: a.id, AccountSID: a.user.AccountSID, Identity: a.user.Identity, Username: a.username,
+		CredentialSID: a.user.CredID, Transport: a.transport, Client: a.client, Relay: a.relay,
+		CreatedAt: a.created.UTC(), ExpiresAt: time.Unix(0, a.expires.Load()).UTC(),
+		Permissions: []string{}, Channels: []Channel{}}
+	var c *allocCounters
+	switch {
+	case a.rc != nil:
+		c = a.rc.st.counters
+		ips, chans := a.rc.perms.snapshot()
+		for _, ip := range ips {
+			v.Permissions = append(v.Permissions, ip.String())
+		}
+		for _, ch := range chans {
+			v.Channels = append(v.Channels, Channel{Number: ch.key.number, Peer: ch.peer.String()})
+		}
+	case a.rl != nil:
+		c = a.rl.st.counters
+	}
+	if c != nil {
+		v.BytesClientToPeer, v.BytesPeerToClient = c.bytesUp.Load(), c.bytesDown.Load()
+		v.PacketsClientToPeer, v.PacketsPeerToClient = c.packetsUp.Load(), c.packetsDown.Load()
+	}
+	return v
+}
+
+// CloseAllocation closes the live allocation id now and waits (briefly)
+// until pion has deleted it; false when there is no such allocation.
+func (s *Server) CloseAllocation(id, reason string) bool {
+	a := s.lookupAllocation(id)
+	if a == nil {
+		return false
+	}
+	s.closeAllocations([]*liveAlloc{a}, reason)
+	return true
+}
+
+// CloseAllocations closes every live allocation matching f and returns how
+// many it closed. An empty filter closes all of them: callers refuse that
+// unless asked explicitly.
+func (s *Server) CloseAllocations(f AllocationFilter, reason string) int {
+	return s.closeAllocations(s.matching(func(a *liveAlloc) bool { return f.matches(a) }), reason)
+}
+
+// CloseRevoked closes the allocations made with credentials issued under
+// id, a key SID or auth-token ID, or belonging to the account id (a
+// suspended account's feed entry names the account).
+func (s *Server) CloseRevoked(id string) int {
+	if id == "" {
+		return 0
+	}
+	return s.closeAllocations(s.matching(func(a *liveAlloc) bool {
+		return a.user.CredID == id || a.user.AccountSID == id
+	}), CloseRevoked)
+}
+
+func (s *Server) matching(match func(*liveAlloc) bool) []*liveAlloc {
+	r := s.registry
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*liveAlloc
+	for _, a := range r.order {
+		if a != nil && match(a) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
+// closeAllocations closes each relay socket (pion's read on it fails and
+// pion deletes the allocation, which gives back its quota slot and drops
+// the gauges in the deletion event) and waits for the deletions.
+func (s *Server) closeAllocations(list []*liveAlloc, reason string) int {
+	n := 0
+	for _, a := range list {
+		if !a.closing.CompareAndSwap(false, true) {
+			continue // another close is on it
+		}
+		n++
+		s.metrics.allocationsClosed.WithLabelValues(reason).Inc()
+		s.log.Info("allocation closed", "id", a.id, "reason", reason, "account", a.user.AccountSID,
+			"credential", a.user.CredID, "client", a.client, "transport", a.transport, "relay", a.relay)
+		switch {
+		case a.rc != nil:
+			_ = a.rc.Close()
+		case a.rl != nil:
+			_ = a.rl.Close()
+		}
+	}
+	deadline := time.NewTimer(closeWait)
+	defer deadline.Stop()
+	for _, a := range list {
+		select {
+		case <-a.gone:
+		case <-deadline.C:
+			s.log.Warn("relay: closed allocations not yet deleted by pion", "within", closeWait.String())
+			return n
+		}
+	}
+	return n
+}
