@@ -1,11 +1,13 @@
 // Drives accounts, keys, tokens and usage records through Twilio's Node
 // helper library against a turnkey node: create a subaccount, fetch it,
-// list, keys (Standard refused on Keys; page-and-remove removes all), a
+// list, keys (Standard refused on Keys, Main allowed; page-and-remove
+// removes all), a
 // token, suspend (the subaccount is refused), reactivate, and the usage
 // records of category turnmegabytes. Prints one JSON object on stdout. Run
 // by cmd/turnkey's Go tests.
 //
-// Environment: BASE_URL, ACCOUNT_SID, AUTH_TOKEN; TWILIO_EDGE and
+// Environment: BASE_URL, ACCOUNT_SID, AUTH_TOKEN, MAIN_KEY, MAIN_SECRET (a
+// Main key of the account); TWILIO_EDGE and
 // TWILIO_REGION unset.
 "use strict";
 
@@ -27,7 +29,8 @@ async function refusal(promise) {
 }
 
 async function main() {
-  const { ACCOUNT_SID: sid, AUTH_TOKEN: token } = process.env;
+  const env = process.env;
+  const { ACCOUNT_SID: sid, AUTH_TOKEN: token } = env;
   const parent = client(sid, token);
   const out = {};
 
@@ -43,6 +46,8 @@ async function main() {
   const std = client(keys[0].sid, keys[0].secret, { accountSid: created.sid });
   out.standardOnKeys = await refusal(std.keys.list({ limit: 1 }));
   out.standardToken = Boolean((await std.tokens.create()).username);
+  const main = client(env.MAIN_KEY, env.MAIN_SECRET, { accountSid: sid });
+  out.mainListsKeys = Array.isArray(await main.keys.list({ limit: 1 }));
   let page = await sub.keys.page({ pageSize: 2 });
   out.removed = 0;
   for (;;) {

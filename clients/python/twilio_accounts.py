@@ -3,7 +3,8 @@ python3-twilio against a turnkey node, as clients/node/twilio-accounts.js
 does for npm twilio. Prints one JSON object on stdout. Run by cmd/turnkey's
 Go tests.
 
-Environment: BASE_URL, ACCOUNT_SID, AUTH_TOKEN.
+Environment: BASE_URL, ACCOUNT_SID, AUTH_TOKEN, MAIN_KEY, MAIN_SECRET (a Main
+key of the account).
 """
 
 import json
@@ -60,6 +61,8 @@ def main():
     std = client(keys[0].sid, keys[0].secret, account_sid=created.sid)
     out["standardOnKeys"] = refusal(lambda: std.keys.list(limit=1))
     out["standardToken"] = bool(std.tokens.create().username)
+    main_key = client(os.environ["MAIN_KEY"], os.environ["MAIN_SECRET"], account_sid=sid)
+    out["mainListsKeys"] = isinstance(main_key.keys.list(limit=1), list)
     removed = 0
     page = sub.keys.page(page_size=2)
     while page is not None:

@@ -30,6 +30,7 @@ type libraryAccountsRun struct {
 	Listed           []string
 	StandardOnKeys   libraryRefusal
 	StandardToken    bool
+	MainListsKeys    bool
 	Removed          int
 	KeysLeft         int
 	Token            struct {
@@ -71,7 +72,7 @@ func pythonTwilio(t *testing.T) string {
 
 // TestHelperLibrariesDriveAccountsAndUsage: npm twilio and python3-twilio
 // create a subaccount, fetch and list it, manage its keys (a Standard key
-// is refused on Keys; page-and-remove removes all), get a token, suspend
+// is refused on Keys, a Main key is not; page-and-remove removes all), get a token, suspend
 // it (refused with 20005) and reactivate it, and read as usage records of
 // category turnmegabytes the bytes this test relayed through the server.
 func TestHelperLibrariesDriveAccountsAndUsage(t *testing.T) {
@@ -105,10 +106,15 @@ func TestHelperLibrariesDriveAccountsAndUsage(t *testing.T) {
 				return err == nil && len(recs) == 1 && *recs[0].Usage == wantMB
 			})
 
+			mainKey, err := n.store.CreateMainKey(t.Context(), n.AccountSID, "main")
+			if err != nil {
+				t.Fatal(err)
+			}
 			ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-			cmd.Env = append(libraryEnv(), "BASE_URL="+n.API, "ACCOUNT_SID="+n.AccountSID, "AUTH_TOKEN="+n.AuthToken)
+			cmd.Env = append(libraryEnv(), "BASE_URL="+n.API, "ACCOUNT_SID="+n.AccountSID, "AUTH_TOKEN="+n.AuthToken,
+				"MAIN_KEY="+mainKey.SID, "MAIN_SECRET="+mainKey.Secret)
 			var stderr strings.Builder
 			cmd.Stderr = &stderr
 			stdout, err := cmd.Output()
@@ -126,8 +132,9 @@ func TestHelperLibrariesDriveAccountsAndUsage(t *testing.T) {
 			if len(got.Listed) != 2 || !slices.Contains(got.Listed, sub) || !slices.Contains(got.Listed, n.AccountSID) {
 				t.Errorf("listed %v; want the parent and %s", got.Listed, sub)
 			}
-			if got.StandardOnKeys.Status != 401 || got.StandardOnKeys.Code != 20003 || !got.StandardToken {
-				t.Errorf("Standard key: on Keys %+v, token %v; want 401/20003 and a token", got.StandardOnKeys, got.StandardToken)
+			if got.StandardOnKeys.Status != 401 || got.StandardOnKeys.Code != 20003 || !got.StandardToken || !got.MainListsKeys {
+				t.Errorf("Standard key: on Keys %+v, token %v; Main key lists keys %v; want 401/20003, a token, true",
+					got.StandardOnKeys, got.StandardToken, got.MainListsKeys)
 			}
 			if got.Removed != 5 || got.KeysLeft != 0 {
 				t.Errorf("page-and-remove removed %d, left %d; want 5, 0", got.Removed, got.KeysLeft)
