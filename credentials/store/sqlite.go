@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 )
 
 // sqliteBusyTimeoutMS is how long a statement waits for another process
@@ -146,7 +146,7 @@ func prepareSQLiteFile(path string) (string, error) {
 
 // init checks the connection, migrates the schema and verifies the seal key.
 func (s *sqliteStore) init(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := pingWriter(ctx, s.w); err != nil {
 		return errOpen("sqlite", err)
 	}
 	var mode string
@@ -176,6 +176,33 @@ func (s *sqliteStore) init(ctx context.Context) error {
 		return s.seal.verifySealCheck(sealed)
 	})
 }
+
+// pingWriter opens the writer's connection, whose DSN pragmas switch the
+// file to WAL. Processes opening a brand-new file at once race to switch
+// it, and the loser's switch can fail with SQLITE_BUSY at once instead of
+// waiting on busy_timeout (for a moment the two connections are in
+// different journal modes), so a busy open is tried again, within the
+// same bound. database/sql drops the failed connection; each try is a
+// fresh one.
+func pingWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeoutMS * time.Millisecond)
+	for {
+		err := w.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code (extended codes add
+// bits above the low byte).
+const sqliteBusy = 5
 
 // migrate applies pending migrations in one BEGIN IMMEDIATE transaction, so
 // two processes opening a new file at once cannot both apply a version.
