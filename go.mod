@@ -3,6 +3,7 @@ module github.com/turnkey-dev/turnkey
 go 1.26.8
 
 require (
+	github.com/cilium/ebpf v0.22.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/pion/logging v0.2.4

@@ -103,6 +103,10 @@ machine_info() {
 
 # start_turnkey NAME UDP_PORT MIN_PORT MAX_PORT: writes a config, starts
 # turnkey serve, waits for /readyz; sets TK_PID, TK_DATA, TK_ADMIN, TK_API.
+# TK_KERNEL_OFFLOAD (off) is turn.kernel_offload: off keeps every packet on
+# the userspace path (as root the default, auto, would attach the eBPF
+# program); on is the kernel fast path's row, which fails to start without
+# the privilege for it.
 start_turnkey() {
 	local name=$1 port=$2 minp=$3 maxp=$4
 	TK_DATA=$WORK/$name-data
@@ -124,6 +128,7 @@ turn:
   tls_port: 0
   min_port: $minp
   max_port: $maxp
+  kernel_offload: ${TK_KERNEL_OFFLOAD:-off}
   peer_policy:
     allow: ["127.0.0.0/8"]
   quotas:

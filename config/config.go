@@ -37,10 +37,11 @@ type Log struct {
 // TURN configures the STUN/TURN relay.
 type TURN struct {
 	Realm string `yaml:"realm" env:"REALM" flag:"realm" help:"TURN realm; requests with another REALM are refused" reload:"restart"`
-	// ListenIP is where the TURN listeners bind.
-	ListenIP string `yaml:"listen_ip" env:"LISTEN_IP" flag:"listen-ip" help:"address the TURN listeners bind to" reload:"restart"`
-	UDPPort  int    `yaml:"udp_port" env:"UDP_PORT" flag:"udp-port" help:"STUN/TURN over UDP (0 disables)" reload:"restart"`
-	TCPPort  int    `yaml:"tcp_port" env:"TCP_PORT" flag:"tcp-port" help:"STUN/TURN over TCP (0 disables)" reload:"restart"`
+	// ListenIP is where the TURN listeners bind: at most one address per
+	// family, each port bound on each; "::" alone listens on both.
+	ListenIP AddrList `yaml:"listen_ip" env:"LISTEN_IP" flag:"listen-ip" help:"addresses the TURN listeners bind to, at most one IPv4 and one IPv6 (:: alone: both), comma separated" reload:"restart"`
+	UDPPort  int      `yaml:"udp_port" env:"UDP_PORT" flag:"udp-port" help:"STUN/TURN over UDP (0 disables)" reload:"restart"`
+	TCPPort  int      `yaml:"tcp_port" env:"TCP_PORT" flag:"tcp-port" help:"STUN/TURN over TCP (0 disables)" reload:"restart"`
 	// AltTCPPort is the plain TURN-over-TCP listener for networks that only
 	// let 443 out; with TLS configured it also accepts TLS on the same port.
 	AltTCPPort int `yaml:"alt_tcp_port" env:"ALT_TCP_PORT" flag:"alt-tcp-port" help:"second TCP port, plain TURN and (with a certificate) TLS (0 disables)" reload:"restart"`
@@ -58,8 +59,8 @@ type TURN struct {
 
 	// RelayIP are the local addresses relay sockets bind to, at most one
 	// per address family (IPv4, IPv6); an Allocate gets the family it asks
-	// for. Empty: ListenIP when it is a specific address, else the host's
-	// first global address of each family.
+	// for. Empty: the specific ListenIP addresses, else the host's first
+	// global address of each family.
 	RelayIP AddrList `yaml:"relay_ip" env:"RELAY_IP" flag:"relay-ip" help:"local addresses relay sockets bind to, at most one IPv4 and one IPv6, comma separated" reload:"restart"`
 	// PublicIP are the relay addresses advertised to clients behind 1:1
 	// NAT, at most one per family, each paired with the relay IP of its
@@ -84,6 +85,9 @@ type TURN struct {
 	// Region names this relay node in usage records: its bytes count under
 	// the turnmegabytes-<region> category as well as turnmegabytes.
 	Region string `yaml:"region" env:"NODE_REGION" flag:"node-region" help:"region this relay's relayed bytes are recorded under in usage records (empty: none)" reload:"restart"`
+	// KernelOffload relays UDP ChannelData in the kernel (eBPF on TCX
+	// ingress): auto when it can attach, on or fail start-up, off.
+	KernelOffload string `yaml:"kernel_offload" env:"KERNEL_OFFLOAD" flag:"kernel-offload" help:"relay UDP ChannelData in the kernel with eBPF: auto, on (fail start-up if it cannot attach) or off" reload:"restart"`
 
 	PeerPolicy PeerPolicy `yaml:"peer_policy"`
 	Quotas     Quotas     `yaml:"quotas"`
@@ -194,7 +198,7 @@ func Default() Config {
 		DrainTimeout: Duration(30 * time.Second),
 		TURN: TURN{
 			Realm:              "turnkey",
-			ListenIP:           "0.0.0.0",
+			ListenIP:           AddrList{"0.0.0.0"},
 			UDPPort:            3478,
 			TCPPort:            3478,
 			AltTCPPort:         443,
@@ -206,6 +210,7 @@ func Default() Config {
 			MaxTTL:             Duration(24 * time.Hour),
 			ClockSkew:          Duration(60 * time.Second),
 			AllocationLifetime: Duration(10 * time.Minute),
+			KernelOffload:      "auto",
 			Quotas: Quotas{
 				// One identity in an 8-party mesh: 7 peer connections × the
 				// 3 TURN URLs of an ICE server list, with room to spare.

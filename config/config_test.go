@@ -103,6 +103,10 @@ func TestValidationNamesTheField(t *testing.T) {
 		{"turn:\n  min_port: 60000\n  max_port: 50000\n", "", "turn.min_port"},
 		{"turn:\n  realm: \"\"\n", "", "turn.realm"},
 		{"turn:\n  listen_ip: not-an-ip\n", "", "turn.listen_ip"},
+		{"turn:\n  listen_ip: [10.0.0.5, 10.0.0.6]\n", "", "turn.listen_ip"},
+		{"turn:\n  listen_ip: [\"::\", 10.0.0.5]\n", "", "turn.listen_ip"},
+		{"turn:\n  listen_ip: []\n", "", "turn.listen_ip"},
+		{"", "TURNKEY_LISTEN_IP=2001:db8::1,2001:db8::2", "turn.listen_ip"},
 		{"turn:\n  secrets: [short]\n", "", "turn.secrets[0]"},
 		{"turn:\n  peer_policy:\n    allow: [10.0.0.0/33]\n", "", "turn.peer_policy.allow[0]"},
 		{"turn:\n  quotas:\n    bandwidth_bytes_per_second: 100\n", "", "turn.quotas.bandwidth_bytes_per_second"},
@@ -149,6 +153,63 @@ func TestValidationNamesTheField(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), tc.field+":") {
 				t.Errorf("error %q does not name %s", err, tc.field)
+			}
+		})
+	}
+}
+
+// TestListenIPForms (#19): turn.listen_ip takes one address, or one per
+// family, from YAML (scalar or list), the environment and repeated flags.
+func TestListenIPForms(t *testing.T) {
+	for _, tc := range []struct {
+		yaml string
+		env  []string
+		args []string
+		want AddrList
+	}{
+		{"", nil, nil, AddrList{"0.0.0.0"}},
+		{"turn:\n  listen_ip: \"::\"\n", nil, nil, AddrList{"::"}},
+		{"turn:\n  listen_ip: [127.0.0.1, \"::1\"]\n", nil, nil, AddrList{"127.0.0.1", "::1"}},
+		{"", []string{"TURNKEY_LISTEN_IP=10.0.0.5,2001:db8::5"}, nil, AddrList{"10.0.0.5", "2001:db8::5"}},
+		{"", nil, []string{"-listen-ip", "127.0.0.1", "-listen-ip", "::1"}, AddrList{"127.0.0.1", "::1"}},
+	} {
+		l, err := load(t, tc.yaml, tc.env, tc.args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Validate(); err != nil {
+			t.Errorf("%q %v: %v", tc.yaml, tc.env, err)
+		}
+		if !slices.Equal(l.TURN.ListenIP, tc.want) {
+			t.Errorf("%q %v: listen_ip %v, want %v", tc.yaml, tc.env, l.TURN.ListenIP, tc.want)
+		}
+	}
+}
+
+// TestPublicHostForms (#19): api.public_host takes a name or an address of
+// either family, an IPv6 literal bracketed or not; a URL or host:port is
+// refused.
+func TestPublicHostForms(t *testing.T) {
+	for _, tc := range []struct {
+		host string
+		ok   bool
+	}{
+		{"turn.example.com", true},
+		{"203.0.113.10", true},
+		{"2001:db8::10", true},
+		{"[2001:db8::10]", true},
+		{"::1", true},
+		{"fe80::1%eth0", false},
+		{"turn.example.com:3478", false},
+		{"https://turn.example.com", false},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			l, err := load(t, "api:\n  public_host: \""+tc.host+"\"\n", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Validate(); (err == nil) != tc.ok {
+				t.Errorf("Validate: %v, want ok=%v", err, tc.ok)
 			}
 		})
 	}

@@ -55,9 +55,7 @@ func (c *Config) Validate() error {
 	if t.Realm == "" {
 		bad("turn.realm", "must not be empty")
 	}
-	if _, err := netip.ParseAddr(t.ListenIP); err != nil {
-		bad("turn.listen_ip", "%q is not an IP address", t.ListenIP)
-	}
+	validListenIPs(t.ListenIP, bad)
 	for _, p := range []struct {
 		path string
 		port int
@@ -114,6 +112,11 @@ func (c *Config) Validate() error {
 	}
 	if t.ClockSkew < 0 || t.ClockSkew.D() > 10*time.Minute {
 		bad("turn.clock_skew", "%s is outside [0, 10m]", t.ClockSkew)
+	}
+	switch t.KernelOffload {
+	case "auto", "on", "off":
+	default:
+		bad("turn.kernel_offload", "%q is not one of auto, on, off", t.KernelOffload)
 	}
 	if t.AllocationLifetime.D() < time.Minute || t.AllocationLifetime.D() > time.Hour {
 		bad("turn.allocation_lifetime", "%s is outside [1m, 1h]", t.AllocationLifetime)
@@ -182,7 +185,7 @@ func (c *Config) Validate() error {
 			bad("api.listen", "%q is not host:port", a.Listen)
 		}
 	}
-	if strings.ContainsAny(a.PublicHost, "/:?# ") && !isBracketedIPv6(a.PublicHost) {
+	if strings.ContainsAny(a.PublicHost, "/:?# ") && !isBracketedIPv6(a.PublicHost) && !isIPv6Literal(a.PublicHost) {
 		bad("api.public_host", "%q must be a bare host name or IP", a.PublicHost)
 	}
 	for path, h := range map[string]string{"api.stun_host": a.STUNHost, "api.turn_host": a.TURNHost} {
@@ -252,6 +255,13 @@ func (c *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
+// isIPv6Literal accepts an IPv6 address as written in YAML ("::1"); the
+// API brackets it in the URLs it issues.
+func isIPv6Literal(h string) bool {
+	a, err := netip.ParseAddr(h)
+	return err == nil && a.Is6() && a.Zone() == ""
+}
+
 func isBracketedIPv6(h string) bool {
 	if !strings.HasPrefix(h, "[") || !strings.HasSuffix(h, "]") {
 		return false
@@ -279,6 +289,38 @@ func ParsePrefix(s string) (netip.Prefix, error) {
 
 // addrsPerFamily checks a list of specific IP addresses with at most one per
 // family; it returns the families present (true: IPv4) and the address.
+// validListenIPs checks turn.listen_ip: one or two addresses, at most one
+// per family; "::" listens on both families (a dual-stack socket), so it
+// stands alone.
+func validListenIPs(list []string, bad func(path, format string, args ...any)) {
+	const path = "turn.listen_ip"
+	if len(list) == 0 {
+		bad(path, "must name at least one address (0.0.0.0 or :: for all)")
+		return
+	}
+	seen := map[bool]netip.Addr{}
+	for _, s := range list {
+		a, err := netip.ParseAddr(strings.TrimSpace(s))
+		if err != nil {
+			bad(path, "%q is not an IP address", s)
+			continue
+		}
+		a = a.Unmap()
+		if a.Zone() != "" {
+			bad(path, "%s: zoned addresses are not supported", a)
+			continue
+		}
+		if prev, dup := seen[a.Is4()]; dup {
+			bad(path, "%s and %s are of the same address family (at most one IPv4 and one IPv6)", prev, a)
+			continue
+		}
+		seen[a.Is4()] = a
+	}
+	if v6, ok := seen[false]; ok && v6 == netip.IPv6Unspecified() && len(seen) > 1 {
+		bad(path, ":: listens on IPv4 as well; name it alone, or a specific IPv6 address beside %s", seen[true])
+	}
+}
+
 func addrsPerFamily(path string, list []string, bad func(path, format string, args ...any)) map[bool]netip.Addr {
 	out := map[bool]netip.Addr{}
 	for _, s := range list {

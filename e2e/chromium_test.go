@@ -110,6 +110,43 @@ func TestChromiumTURNS(t *testing.T) {
 	}
 }
 
+// TestChromiumIPv6 (#19): with the TURN listeners on :: and an IPv6
+// public host, Tokens.json issues bracketed IPv6 URLs, and Chromium relays
+// a call through the IPv6 TURN URL alone, over UDP and TCP (webrtc.js
+// keeps the address out of its resolver rules, else TCP fails with 701).
+func TestChromiumIPv6(t *testing.T) {
+	requireNetns(t)
+	requireChromium(t)
+	ns := newNetns(t)
+	const addr6 = "2001:db8:1::10"
+	// Chromium gathers IPv6 only on an interface that is not loopback and
+	// has a route to the Internet's IPv6 (it probes for its default local
+	// address): a veth pair inside the namespace, the address on one end,
+	// a default route into it that leads nowhere outside the namespace.
+	for _, args := range [][]string{
+		{"link", "add", "tk6a", "type", "veth", "peer", "name", "tk6b"},
+		{"addr", "add", addr6 + "/64", "dev", "tk6a", "nodad"},
+		{"link", "set", "tk6a", "up"},
+		{"link", "set", "tk6b", "up"},
+		{"-6", "route", "add", "default", "dev", "tk6a"},
+	} {
+		if out, err := ipCmd(append([]string{"-n", ns.name}, args...)...); err != nil {
+			t.Fatalf("ip %v in %s: %v: %s", args, ns.name, err, out)
+		}
+	}
+	srv := startTurnkey(t, ns, serverOptions{listenIP: "::", relayIPs: []string{"127.0.0.1", addr6}, publicHost: addr6})
+	servers := srv.twilioICEServers(t)
+	for _, tc := range []relayCase{
+		{"ipv6-udp-3478", "turn:[" + addr6 + "]:3478?transport=udp", "udp", "udp"},
+		{"ipv6-tcp-3478", "turn:[" + addr6 + "]:3478?transport=tcp", "tcp", "tcp"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			requireURL(t, servers, tc.url)
+			checkRelayCall(t, srv, servers, tc)
+		})
+	}
+}
+
 // chromiumServer checks prerequisites and starts turnkey in a fresh
 // namespace with the default peer policy.
 func chromiumServer(t *testing.T) *server {
@@ -159,6 +196,12 @@ func checkRelayCall(t *testing.T, srv *server, servers []json.RawMessage, tc rel
 	t.Logf("%s: turnkey after:  %s", tc.name, after)
 	if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
 		t.Errorf("turnkey_relay_bytes_total did not rise in both directions: %s -> %s", before, after)
+	}
+	// With the kernel fast path attached (turn.kernel_offload auto, as
+	// root) a UDP relay-only call between two allocations of this server
+	// is relayed in the kernel.
+	if tc.protocol == "udp" && after.kernelAttached == 1 && after.kernelPackets <= before.kernelPackets {
+		t.Errorf("turnkey_kernel_relay_packets_total did not rise on a UDP call with the kernel path attached: %s -> %s", before, after)
 	}
 	if alloc(after, tc.transport)-alloc(before, tc.transport) < 2 {
 		t.Errorf("turnkey_allocations_total{transport=%q} rose by %g, want >= 2 (one per peer)",

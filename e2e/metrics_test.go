@@ -3,9 +3,12 @@ package e2e
 import (
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
-	"strconv"
+	"slices"
 	"strings"
+
+	"github.com/turnkey-dev/turnkey/internal/promtext"
 )
 
 // metricsText fetches turnkey's Prometheus exposition.
@@ -32,94 +35,42 @@ type sample struct {
 	value  float64
 }
 
-// parseMetrics reads the text exposition format, enough for turnkey's own
-// output: no timestamps needed, label values may contain escaped quotes.
+// parseMetrics reads the text exposition format (promtext) into one
+// sample per series.
 func parseMetrics(text string) ([]sample, error) {
+	fams, err := promtext.Parse(strings.NewReader(text))
+	if err != nil {
+		return nil, err
+	}
 	var out []sample
-	for n, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		s := sample{labels: map[string]string{}}
-		rest := line
-		if i := strings.IndexAny(line, "{ "); i < 0 {
-			return nil, fmt.Errorf("metrics line %d: %q has no value", n+1, line)
-		} else {
-			s.name, rest = line[:i], line[i:]
-		}
-		if strings.HasPrefix(rest, "{") {
-			var err error
-			if rest, err = parseLabels(rest[1:], s.labels); err != nil {
-				return nil, fmt.Errorf("metrics line %d: %w", n+1, err)
+	for _, name := range slices.Sorted(maps.Keys(fams)) {
+		for _, m := range fams[name].GetMetric() {
+			s := sample{name: name, labels: map[string]string{}, value: promtext.Sample(m)}
+			for _, l := range m.GetLabel() {
+				s.labels[l.GetName()] = l.GetValue()
 			}
+			out = append(out, s)
 		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			return nil, fmt.Errorf("metrics line %d: %q has no value", n+1, line)
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %d: value %q: %w", n+1, fields[0], err)
-		}
-		s.value = v
-		out = append(out, s)
 	}
 	return out, nil
-}
-
-// parseLabels reads `k="v",...}` into into and returns what follows the brace.
-func parseLabels(s string, into map[string]string) (string, error) {
-	for {
-		s = strings.TrimLeft(s, " ,")
-		if strings.HasPrefix(s, "}") {
-			return s[1:], nil
-		}
-		eq := strings.Index(s, `="`)
-		if eq < 0 {
-			return "", fmt.Errorf("bad labels near %q", s)
-		}
-		key := s[:eq]
-		s = s[eq+2:]
-		var val strings.Builder
-		for {
-			if s == "" {
-				return "", fmt.Errorf("unterminated label %s", key)
-			}
-			c := s[0]
-			s = s[1:]
-			if c == '"' {
-				break
-			}
-			if c == '\\' && s != "" {
-				switch s[0] {
-				case 'n':
-					val.WriteByte('\n')
-				default:
-					val.WriteByte(s[0])
-				}
-				s = s[1:]
-				continue
-			}
-			val.WriteByte(c)
-		}
-		into[key] = val.String()
-	}
 }
 
 // relayCounters is what the e2e tests watch move.
 type relayCounters struct {
 	allocUDP, allocTCP     float64 // turnkey_allocations_total by transport
 	allocTLS               float64
+	allocIPv6              float64 // turnkey_allocations_total{family="ipv6"}, all transports
 	bytesC2P, bytesP2C     float64 // turnkey_relay_bytes_total by direction
 	packetsC2P, packetsP2C float64 // turnkey_relay_packets_total by direction
 	authExpired            float64 // turnkey_auth_failures_total{reason="expired"}
 	peerDenied             float64 // turnkey_peer_denied_total, all reasons
+	kernelAttached         float64 // turnkey_kernel_offload_attached
+	kernelPackets          float64 // turnkey_kernel_relay_packets_total, both directions
 }
 
 func (c relayCounters) String() string {
-	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f tls=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f",
-		c.allocUDP, c.allocTCP, c.allocTLS, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied)
+	return fmt.Sprintf("allocations udp=%.0f tcp=%.0f tls=%.0f ipv6=%.0f, relay bytes client_to_peer=%.0f peer_to_client=%.0f, packets %.0f/%.0f, auth expired=%.0f, peer denied=%.0f, kernel path attached=%.0f packets=%.0f",
+		c.allocUDP, c.allocTCP, c.allocTLS, c.allocIPv6, c.bytesC2P, c.bytesP2C, c.packetsC2P, c.packetsP2C, c.authExpired, c.peerDenied, c.kernelAttached, c.kernelPackets)
 }
 
 // counters scrapes /metrics once.
@@ -136,6 +87,9 @@ func (s *server) counters() (relayCounters, error) {
 	for _, m := range samples {
 		switch m.name {
 		case "turnkey_allocations_total":
+			if m.labels["family"] == "ipv6" {
+				c.allocIPv6 += m.value
+			}
 			switch m.labels["transport"] {
 			case "udp":
 				c.allocUDP += m.value
@@ -157,6 +111,10 @@ func (s *server) counters() (relayCounters, error) {
 			}
 		case "turnkey_peer_denied_total":
 			c.peerDenied += m.value
+		case "turnkey_kernel_offload_attached":
+			c.kernelAttached = m.value
+		case "turnkey_kernel_relay_packets_total":
+			c.kernelPackets += m.value
 		case "turnkey_relay_packets_total":
 			switch m.labels["direction"] {
 			case "client_to_peer":

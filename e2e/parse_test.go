@@ -2,37 +2,8 @@ package e2e
 
 import "testing"
 
-// The parsers are tested everywhere: they need no tools.
-
-// TestParseMetrics reads the Prometheus text format as turnkey writes it.
-func TestParseMetrics(t *testing.T) {
-	text := `# HELP turnkey_relay_bytes_total Bytes relayed.
-# TYPE turnkey_relay_bytes_total counter
-turnkey_relay_bytes_total{direction="client_to_peer"} 1234
-turnkey_relay_bytes_total{direction="peer_to_client"} 5.5e+03
-turnkey_allocations_total{transport="udp",note="a \"q\", b"} 3
-go_goroutines 12
-`
-	got, err := parseMetrics(text)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 4 {
-		t.Fatalf("got %d samples, want 4: %+v", len(got), got)
-	}
-	if got[1].value != 5500 || got[1].labels["direction"] != "peer_to_client" {
-		t.Errorf("sample 1 = %+v", got[1])
-	}
-	if got[2].labels["note"] != `a "q", b` || got[2].labels["transport"] != "udp" {
-		t.Errorf("escaped label: %+v", got[2].labels)
-	}
-	if got[3].name != "go_goroutines" || got[3].value != 12 {
-		t.Errorf("unlabelled sample = %+v", got[3])
-	}
-	if _, err := parseMetrics("broken{x=\"1\" 2\n"); err == nil {
-		t.Error("unterminated labels parsed without error")
-	}
-}
+// The parsers are tested everywhere: they need no tools. (The metrics
+// text is read by internal/promtext, tested there.)
 
 // TestParseUclient reads the summary of a real turnutils_uclient run
 // (coturn 4.6.1), progress lines included.

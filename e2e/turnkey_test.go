@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -103,6 +104,11 @@ type serverOptions struct {
 	// tls writes a self-signed certificate for 127.0.0.1 and turns on
 	// turns: on 443 and 5349.
 	tls bool
+	// listenIP, relayIPs and publicHost are turn.listen_ip, turn.relay_ip
+	// and api.public_host; empty: 127.0.0.1 for each.
+	listenIP   string
+	relayIPs   []string
+	publicHost string
 }
 
 // server is a running turnkey inside a namespace.
@@ -198,13 +204,17 @@ func configYAML(dir string, opt serverOptions) string {
 	if opt.legacyChannels {
 		quotas += "\n  legacy_channel_numbers: true"
 	}
+	listenIP, relayIPs, publicHost := cmp.Or(opt.listenIP, "127.0.0.1"), opt.relayIPs, cmp.Or(opt.publicHost, "127.0.0.1")
+	if len(relayIPs) == 0 {
+		relayIPs = []string{"127.0.0.1"}
+	}
 	return fmt.Sprintf(`data_dir: %s
 log: {level: info, format: json}
 drain_timeout: 1s
 turn:
   realm: turnkey
-  listen_ip: 127.0.0.1
-  relay_ip: 127.0.0.1
+  listen_ip: "%s"
+  relay_ip: ["%s"]
   udp_port: 3478
   tcp_port: 3478
   alt_tcp_port: 443
@@ -213,9 +223,9 @@ turn:
   max_port: 50999
   secrets: ["%s"]
   peer_policy: {allow: %s}%s
-api: {listen: "%s", public_host: 127.0.0.1}
+api: {listen: "%s", public_host: "%s"}
 admin: {listen: "%s"}
-%s`, filepath.Join(dir, "data"), tlsPort, e2eSecret, allow, quotas, apiAddr, adminAddr, tlsSection)
+%s`, filepath.Join(dir, "data"), listenIP, strings.Join(relayIPs, `", "`), tlsPort, e2eSecret, allow, quotas, apiAddr, publicHost, adminAddr, tlsSection)
 }
 
 // twilioICEServers asks the Twilio-compatible Tokens endpoint for ICE

@@ -66,6 +66,54 @@ func TestCoturnUclientLoad(t *testing.T) {
 	}
 }
 
+// TestCoturnUclientIPv6 (#19): coturn's client over IPv6 ([::1]) with IPv6
+// relays (-x: REQUESTED-ADDRESS-FAMILY IPv6), client to client (-y: each
+// client's peer is another client's IPv6 relayed address), with no loss.
+func TestCoturnUclientIPv6(t *testing.T) {
+	requireNetns(t)
+	requireCoturnTools(t)
+	ns := newNetns(t)
+	srv := startTurnkey(t, ns, serverOptions{
+		unlimitedQuotas: true,
+		legacyChannels:  true,
+		listenIP:        "::",
+		relayIPs:        []string{"127.0.0.1", "::1"},
+	})
+	const clients, messages = 10, 200
+	for _, tc := range []struct {
+		name  string
+		flags []string
+	}{
+		{"udp", nil},
+		{"tcp", []string{"-t"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := mustCounters(t, srv)
+			res, all, perr := runUclientArgs(t, ns, append(append([]string{}, tc.flags...),
+				"-x", "-y", "-u", "e2e-v6", "-W", e2eSecret, "-p", "3478",
+				"-m", strconv.Itoa(clients), "-n", strconv.Itoa(messages), "-l", "120", "-c", "::1"))
+			after := mustCounters(t, srv)
+			t.Logf("%s: %d clients x %d messages over IPv6: sent %d, received %d, lost %d (%s%%)",
+				tc.name, clients, messages, res.sent, res.received, res.lost, res.lostPct)
+			t.Logf("%s: turnkey before: %s", tc.name, before)
+			t.Logf("%s: turnkey after:  %s", tc.name, after)
+			if perr != nil {
+				t.Fatalf("reading turnutils_uclient output: %v\n%s", perr, tail(all, 4096))
+			}
+			if want := clients * messages; res.sent != want || res.received != want || res.lost != 0 {
+				t.Errorf("sent %d, received %d, lost %d: want %d each way and no loss\n%s",
+					res.sent, res.received, res.lost, want, tail(all, 2048))
+			}
+			if got := after.allocIPv6 - before.allocIPv6; got < clients {
+				t.Errorf(`turnkey_allocations_total{family="ipv6"} rose by %g, want >= %d`, got, clients)
+			}
+			if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
+				t.Errorf("turnkey_relay_bytes_total did not rise in both directions")
+			}
+		})
+	}
+}
+
 // startPeer starts coturn's UDP echo peer in ns and waits until it echoes.
 func startPeer(t *testing.T, ns *netns) {
 	t.Helper()
@@ -108,12 +156,18 @@ func udpEcho(ns *netns, addr string) error {
 // fails the test if the client itself fails.
 func runUclient(t *testing.T, ns *netns, flags ...string) (uclientResult, string, error) {
 	t.Helper()
-	args := append(append([]string{}, flags...),
+	return runUclientArgs(t, ns, append(append([]string{}, flags...),
 		// Without -u the client sends a bare "<expiry>" username, which
 		// coturn accepts and turnkey refuses as malformed: name a user.
 		"-u", "e2e-load", "-W", e2eSecret, "-p", "3478", "-e", "127.0.0.1", "-r", peerPort,
 		"-m", strconv.Itoa(uclientClients), "-n", strconv.Itoa(uclientMessages), "-l", "120",
-		"-c", "-X", "127.0.0.1")
+		"-c", "-X", "127.0.0.1"))
+}
+
+// runUclientArgs runs turnutils_uclient in ns with args and parses its
+// totals, failing the test if the client itself fails.
+func runUclientArgs(t *testing.T, ns *netns, args []string) (uclientResult, string, error) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	out, errOut, err := runOut(ctx, ns.command(ctx, "turnutils_uclient", args...))

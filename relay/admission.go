@@ -78,6 +78,7 @@ func (s *Server) settleAdmission(client net.Addr, _ string) {
 	if client == nil {
 		return
 	}
+	s.wants.settle(client)
 	s.registry.settleGrant(client)
 	if s.pending.n.Load() == 0 {
 		return

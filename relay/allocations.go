@@ -105,8 +105,11 @@ type liveAlloc struct {
 	expires   atomic.Int64   // unix nanoseconds
 	rc        *relayConn     // UDP relay socket, or nil
 	rl        *relayListener // TCP relay listener (RFC 6062), or nil
-	gone      chan struct{}  // closed when pion has deleted it
-	closing   atomic.Bool
+	// gone is closed when pion has deleted it; made (under the registry's
+	// lock) only for a close that waits, so idle allocations carry none.
+	gone    chan struct{}
+	removed bool // under the registry's lock
+	closing atomic.Bool
 }
 
 // allocRegistry holds the live allocations by ID, by 5-tuple and in
@@ -180,7 +183,7 @@ func (s *Server) noteLifetime(msg *stun.Message, t tuple) {
 		r.mu.Lock()
 		a := r.byKey[allocKeyOf(t.client, t.local)]
 		r.mu.Unlock()
-		if a == nil || !refreshFamilyOK(msg, a.relay) {
+		if a == nil || !refreshFamilyOK(msg, a.relay, a.rc) {
 			return
 		}
 		a.expires.Store(s.now().Add(d).UnixNano())
@@ -189,8 +192,9 @@ func (s *Server) noteLifetime(msg *stun.Message, t tuple) {
 
 // refreshFamilyOK mirrors pion's one refusal of an authenticated Refresh
 // of the client's own allocation: REQUESTED-ADDRESS-FAMILY present and not
-// the allocation's (443, or 400 when malformed).
-func refreshFamilyOK(msg *stun.Message, relay string) bool {
+// the allocation's (443, or 400 when malformed); a dual allocation (rc
+// with an IPv6 half, dual.go) has both families.
+func refreshFamilyOK(msg *stun.Message, relay string, rc *relayConn) bool {
 	v, err := msg.Get(stun.AttrRequestedAddressFamily)
 	if err != nil {
 		return true
@@ -199,7 +203,12 @@ func refreshFamilyOK(msg *stun.Message, relay string) bool {
 	if len(v) != 4 || perr != nil {
 		return false
 	}
-	return (v[0] == familyByteIPv4 && ap.Addr().Is4()) || (v[0] == familyByteIPv6 && !ap.Addr().Is4())
+	dual := false
+	if rc != nil {
+		d := rc.dual.Load()
+		dual = d != nil && d.conn != nil
+	}
+	return (v[0] == familyByteIPv4 && ap.Addr().Is4()) || (v[0] == familyByteIPv6 && (!ap.Addr().Is4() || dual))
 }
 
 // settleGrant forgets the lifetime noted for client's Allocate once the
@@ -234,7 +243,7 @@ func (r *allocRegistry) forgetListener(ap netip.AddrPort, l *relayListener) {
 func (s *Server) allocationAdded(src, dst net.Addr, userID, transport string, relayAddr net.Addr) {
 	r := s.registry
 	a := &liveAlloc{id: newAllocationID(), key: allocKeyOf(src, dst), username: userID, transport: transport,
-		client: addrString(src), relay: addrString(relayAddr), created: s.now(), gone: make(chan struct{})}
+		client: addrString(src), relay: addrString(relayAddr), created: s.now()}
 	if e, err := s.parseUser(userID); err == nil {
 		a.user = e.user
 	}
@@ -285,7 +294,10 @@ func (r *allocRegistry) removeLocked(a *liveAlloc) {
 		r.order[i] = nil
 		r.holes++
 	}
-	close(a.gone)
+	a.removed = true
+	if a.gone != nil {
+		close(a.gone)
+	}
 	if r.holes > 64 && r.holes > len(r.order)/2 {
 		live := r.order[:0]
 		for _, e := range r.order {
@@ -422,8 +434,14 @@ func (a *liveAlloc) view() Allocation {
 		c = a.rl.st.counters
 	}
 	if c != nil {
-		v.BytesClientToPeer, v.BytesPeerToClient = c.bytesUp.Load(), c.bytesDown.Load()
-		v.PacketsClientToPeer, v.PacketsPeerToClient = c.packetsUp.Load(), c.packetsDown.Load()
+		// With what the kernel fast path relayed for it (kernelpath.go).
+		var k *kernelOffload
+		if a.rc != nil {
+			k = a.rc.s.kernel
+		}
+		u := k.counted(c)
+		v.BytesClientToPeer, v.BytesPeerToClient = u.BytesUp, u.BytesDown
+		v.PacketsClientToPeer, v.PacketsPeerToClient = u.PacketsUp, u.PacketsDown
 	}
 	return v
 }
@@ -494,8 +512,18 @@ func (s *Server) closeAllocations(list []*liveAlloc, reason string) int {
 	deadline := time.NewTimer(closeWait)
 	defer deadline.Stop()
 	for _, a := range list {
+		s.registry.mu.Lock()
+		if a.removed {
+			s.registry.mu.Unlock()
+			continue
+		}
+		if a.gone == nil {
+			a.gone = make(chan struct{})
+		}
+		gone := a.gone
+		s.registry.mu.Unlock()
 		select {
-		case <-a.gone:
+		case <-gone:
 		case <-deadline.C:
 			s.log.Warn("relay: closed allocations not yet deleted by pion", "within", closeWait.String())
 			return n

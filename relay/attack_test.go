@@ -570,7 +570,7 @@ func TestAttackPermissionFlood(t *testing.T) {
 		t.Fatal("no relay socket for the client")
 	}
 	rc.perms.mu.RLock()
-	n := len(rc.perms.ips)
+	n := rc.perms.ips.len()
 	rc.perms.mu.RUnlock()
 	if n > limit || refused == 0 {
 		t.Fatalf("%d permissions held (limit %d), %d requests refused", n, limit, refused)

@@ -29,7 +29,7 @@ func newAuthBenchServer(tb testing.TB) *Server {
 	port := probe.LocalAddr().(*net.UDPAddr).Port
 	probe.Close()
 	s, err := New(Config{
-		Realm: testRealm, ListenIP: loopback, UDPPort: port, SocketsPerPort: 1,
+		Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: port, SocketsPerPort: 1,
 		RelayIPs: []netip.Addr{loopback}, MinPort: 62000, MaxPort: 62999,
 		Secrets: [][]byte{[]byte(testSecret)}, MaxTTL: time.Hour,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),

@@ -24,6 +24,9 @@ func (s *Server) noteRefusal(client net.Addr) {
 // answered 400 become 401, and every NONCE is bound to t (nonce.go).
 // Anything but an error response costs a two-byte test.
 func (s *Server) outgoing(p []byte, t tuple) []byte {
+	if t.client != nil && s.wants.n.Load() != 0 {
+		p = s.dualAnswer(p, t)
+	}
 	if !isErrorResponse(p) || t.client == nil {
 		return p
 	}

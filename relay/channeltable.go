@@ -80,7 +80,7 @@ type ChannelChange struct {
 
 func (ch *channel) change(bound bool) ChannelChange {
 	return ChannelChange{Bound: bound, Client: ch.key.client, Server: ch.key.server, TCP: ch.key.tcp,
-		Number: ch.key.number, Relay: ch.relay.relayAddr, Peer: ch.peer, Permitted: ch.permitted.Load()}
+		Number: ch.key.number, Relay: ch.relay.relayAddrFor(ch.peer), Peer: ch.peer, Permitted: ch.permitted.Load()}
 }
 
 // clientPath is how turnkey reaches an allocation's client: a UDP
@@ -220,6 +220,13 @@ func (t *channelTable) relay(relayAddr net.Addr) *relayConn {
 	return t.relays[ap]
 }
 
+// relayAt is relay for a relay address as a ChannelChange carries it.
+func (t *channelTable) relayAt(ap netip.AddrPort) *relayConn {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.relays[ap]
+}
+
 // setClient records the client of a UDP relay socket and how to reach it.
 func (t *channelTable) setClient(client net.Addr, rc *relayConn, path *clientPath) {
 	if path != nil {
@@ -248,14 +255,14 @@ func (t *channelTable) relayOfClient(client net.Addr) *relayConn {
 }
 
 // permSet is one relay socket's part of the table: the peer IPs with a
-// permission and the channels by peer address. Adding or removing one is a
-// map operation, O(1) whatever the size (a copy-on-write set cost 9
+// permission and the channels by peer address. Adding or removing one is
+// O(1) whatever the size (ipset.go; a map past two IPs) (a copy-on-write set cost 9
 // CPU-seconds for 10,000 permissions); the per-packet check takes the
 // socket's own read lock, uncontended: its reader is its only frequent
 // user.
 type permSet struct {
 	mu    sync.RWMutex
-	ips   map[netip.Addr]struct{}
+	ips   ipSet
 	chans map[netip.AddrPort]*channel
 }
 
@@ -263,7 +270,7 @@ type permSet struct {
 // Data indication: its IP holds a permission.
 func (p *permSet) allows(src netip.AddrPort) bool {
 	p.mu.RLock()
-	_, ok := p.ips[src.Addr()]
+	ok := p.ips.has(src.Addr())
 	p.mu.RUnlock()
 	return ok
 }
@@ -282,12 +289,9 @@ func (p *permSet) setIP(ip netip.Addr, on bool) []*channel {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if on {
-		if p.ips == nil {
-			p.ips = map[netip.Addr]struct{}{}
-		}
-		p.ips[ip] = struct{}{}
+		p.ips.add(ip)
 	} else {
-		delete(p.ips, ip)
+		p.ips.remove(ip)
 	}
 	var changed []*channel
 	for peer, ch := range p.chans {
@@ -303,8 +307,7 @@ func (p *permSet) addChan(ch *channel) {
 	if p.chans == nil {
 		p.chans = map[netip.AddrPort]*channel{}
 	}
-	_, has := p.ips[ch.peer.Addr()]
-	ch.permitted.Store(has)
+	ch.permitted.Store(p.ips.has(ch.peer.Addr()))
 	p.chans[ch.peer] = ch
 	p.mu.Unlock()
 }
@@ -325,7 +328,7 @@ func (p *permSet) clear() []*channel {
 	for _, ch := range p.chans {
 		chans = append(chans, ch)
 	}
-	p.ips, p.chans = nil, nil
+	p.ips, p.chans = ipSet{}, nil
 	return chans
 }
 
@@ -337,14 +340,13 @@ func (p *permSet) full(ip netip.Addr, limit int) bool {
 	}
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	_, has := p.ips[ip]
-	return !has && len(p.ips) >= limit
+	return !p.ips.has(ip) && p.ips.len() >= limit
 }
 
 // has reports whether ip holds a permission.
 func (p *permSet) has(ip netip.Addr) bool {
 	p.mu.RLock()
-	_, ok := p.ips[ip]
+	ok := p.ips.has(ip)
 	p.mu.RUnlock()
 	return ok
 }
@@ -353,17 +355,14 @@ func (p *permSet) has(ip netip.Addr) bool {
 func (p *permSet) count() int {
 	p.mu.RLock()
 	defer p.mu.RUnlock()
-	return len(p.ips)
+	return p.ips.len()
 }
 
 // snapshot lists the permitted IPs and the bound channels, each sorted, for
 // the allocation registry's view.
 func (p *permSet) snapshot() ([]netip.Addr, []*channel) {
 	p.mu.RLock()
-	ips := make([]netip.Addr, 0, len(p.ips))
-	for ip := range p.ips {
-		ips = append(ips, ip)
-	}
+	ips := p.ips.all()
 	chans := make([]*channel, 0, len(p.chans))
 	for _, ch := range p.chans {
 		chans = append(chans, ch)

@@ -3,6 +3,7 @@ package relay
 import (
 	"encoding/binary"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -20,11 +21,18 @@ const confDefaultLifetime = 600
 // authenticated error carries MESSAGE-INTEGRITY, a 401 or 438 REALM and
 // NONCE.
 func TestRFC8656Answers(t *testing.T) {
-	ts := startServer(t, func(c *Config) {
+	conf := func(c *Config) {
 		c.AllocationLifetime = confDefaultLifetime * time.Second
 		c.MaxPermissions = 4
 		c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"),
-			netip.MustParsePrefix("10.0.0.0/8")}}
+			netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("::1/128"),
+			netip.MustParsePrefix("2001:db8::/32")}}
+	}
+	ts := startServer(t, conf)
+	// dualTS has an IPv6 relay address too (::1): dual allocations.
+	dualTS := startServer(t, func(c *Config) {
+		conf(c)
+		c.RelayIPs = []netip.Addr{loopback, loopback6}
 	})
 	peer := netip.MustParseAddrPort(testnet.UDPEcho(t).String())
 	lifetime := func(s uint32) stun.Setter {
@@ -35,6 +43,15 @@ func TestRFC8656Answers(t *testing.T) {
 		var out []stun.Setter
 		for i := range n {
 			out = append(out, peerAddr(netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)}), 5000)))
+		}
+		return out
+	}
+	peers6 := func(n int) []stun.Setter {
+		var out []stun.Setter
+		for i := range n {
+			ip := netip.MustParseAddr("2001:db8::").As16()
+			ip[15] = byte(i + 1)
+			out = append(out, peerAddr(netip.AddrPortFrom(netip.AddrFrom16(ip), 5000)))
 		}
 		return out
 	}
@@ -49,6 +66,27 @@ func TestRFC8656Answers(t *testing.T) {
 
 	type step func(c *rawClient) int
 	allocate := func(c *rawClient) int { return c.allocate() }
+	allocateDual := func(c *rawClient) int {
+		return c.do(stun.MethodAllocate, udpTransport, additional(familyByteIPv6))
+	}
+	reservation := stun.RawAttribute{Type: stun.AttrReservationToken, Value: []byte("12345678")}
+	evenPort := stun.RawAttribute{Type: stun.AttrEvenPort, Value: []byte{0x80}}
+	// relayed checks a success's XOR-RELAYED-ADDRESS families and its
+	// ADDRESS-ERROR-CODE for IPv6 (0: none).
+	relayed := func(families []netip.Addr, addrErr int) func(*testing.T, *stun.Message) {
+		return func(t *testing.T, m *stun.Message) {
+			var got []netip.Addr
+			for _, ap := range relayedAddrs(t, m) {
+				got = append(got, ap.Addr())
+			}
+			if !slices.Equal(got, families) {
+				t.Errorf("XOR-RELAYED-ADDRESS %v, want %v", got, families)
+			}
+			if f, code := addressError(m); code != addrErr || (code != 0 && f != familyByteIPv6) {
+				t.Errorf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 %d", f, code, addrErr)
+			}
+		}
+	}
 	cases := []struct {
 		name       string
 		transports []string
@@ -61,6 +99,8 @@ func TestRFC8656Answers(t *testing.T) {
 		// unsigned: the answer cannot carry MESSAGE-INTEGRITY (a request
 		// too large to read cannot be verified).
 		unsigned bool
+		dual     bool // on dualTS
+		check    func(*testing.T, *stun.Message)
 	}{
 		{name: "ChannelBind 0x5000 out of range", setup: []step{allocate},
 			req: func(c *rawClient) int { return c.channelBind(0x5000, peer) }, code: 400},
@@ -113,6 +153,57 @@ func TestRFC8656Answers(t *testing.T) {
 			req: func(c *rawClient) int { return c.createPermission(peer6) }, code: 443},
 		{name: "ChannelBind IPv6 peer on IPv4", setup: []step{allocate},
 			req: func(c *rawClient) int { return c.channelBind(0x4001, peer6) }, code: 443},
+		{name: "Refresh REQUESTED-ADDRESS-FAMILY IPv6 on IPv4", setup: []step{allocate},
+			req: func(c *rawClient) int { return c.do(stun.MethodRefresh, family(familyByteIPv6)) }, code: 443},
+		{name: "Allocate ADDITIONAL-ADDRESS-FAMILY with RESERVATION-TOKEN", transports: []string{"udp"}, dual: true,
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodAllocate, udpTransport, additional(familyByteIPv6), reservation)
+			}, code: 400},
+		{name: "Allocate ADDITIONAL-ADDRESS-FAMILY with EVEN-PORT", dual: true,
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodAllocate, udpTransport, additional(familyByteIPv6), evenPort)
+			}, code: 400},
+		{name: "Allocate ADDITIONAL-ADDRESS-FAMILY unknown family", dual: true,
+			req: func(c *rawClient) int { return c.do(stun.MethodAllocate, udpTransport, additional(0x03)) }, code: 400},
+		{name: "dual Allocate without an IPv6 relay: IPv4 and ADDRESS-ERROR-CODE 440",
+			req: allocateDual, lifetime: confDefaultLifetime, check: relayed([]netip.Addr{loopback}, 440)},
+		{name: "dual Allocate: IPv4 then IPv6", dual: true,
+			req: allocateDual, lifetime: confDefaultLifetime, check: relayed([]netip.Addr{loopback, loopback6}, 0)},
+		{name: "dual Allocate LIFETIME 1 gets the default", dual: true,
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodAllocate, udpTransport, additional(familyByteIPv6), lifetime(1))
+			}, lifetime: confDefaultLifetime, check: relayed([]netip.Addr{loopback, loopback6}, 0)},
+		{name: "dual Allocate of a TCP relay: one family and ADDRESS-ERROR-CODE 440", transports: []string{"tcp"}, dual: true,
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodAllocate, tcpTransport, additional(familyByteIPv6))
+			}, lifetime: -1, check: relayed([]netip.Addr{loopback}, 440)},
+		{name: "dual Allocate again on the 5-tuple", dual: true, setup: []step{allocateDual},
+			req: allocateDual, code: 437},
+		{name: "dual CreatePermission IPv6 and IPv4", dual: true, setup: []step{allocateDual},
+			req:      func(c *rawClient) int { return c.do(stun.MethodCreatePermission, peerAddr(peer6), peerAddr(peer)) },
+			lifetime: -1},
+		{name: "dual ChannelBind IPv6", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int { return c.channelBind(0x4001, peer6) }, lifetime: -1},
+		{name: "dual ChannelBind 0x5000 IPv6", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int { return c.channelBind(0x5000, peer6) }, code: 400},
+		{name: "dual CreatePermission IPv6 peer the policy denies", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int { return c.createPermission(netip.MustParseAddrPort("[fd00::1]:9")) }, code: 403},
+		{name: "dual CreatePermission in the stand-in range", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int { return c.createPermission(netip.MustParseAddrPort("240.0.0.1:9")) }, code: 403},
+		{name: "dual CreatePermission past the permission limit", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int { return c.do(stun.MethodCreatePermission, peers6(5)...) }, code: 508},
+		{name: "dual Refresh REQUESTED-ADDRESS-FAMILY IPv6", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodRefresh, family(familyByteIPv6), lifetime(1200))
+			}, lifetime: 1200},
+		{name: "dual Refresh REQUESTED-ADDRESS-FAMILY IPv4", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int {
+				return c.do(stun.MethodRefresh, family(familyByteIPv4), lifetime(1200))
+			}, lifetime: 1200},
+		{name: "dual Refresh LIFETIME 0 deletes", dual: true, setup: []step{allocateDual},
+			req: func(c *rawClient) int { return c.refresh(0) }, lifetime: 0, gone: true},
+		{name: "dual Refresh by another user", dual: true, setup: []step{allocateDual}, intruder: true,
+			req: func(c *rawClient) int { return c.refresh(600) }, code: 441},
 		{name: "CreatePermission larger than a frame", setup: []step{allocate},
 			req: func(c *rawClient) int { return c.do(stun.MethodCreatePermission, peers(400)...) }, code: 400, unsigned: true},
 	}
@@ -124,7 +215,11 @@ func TestRFC8656Answers(t *testing.T) {
 		for _, transport := range transports {
 			t.Run(transport+"/"+tc.name, func(t *testing.T) {
 				user, pass := creds("conf-"+transport+"-"+tc.name, time.Hour)
-				c := newRawClient(t, transport, ts.addr("turn", transport, 0), user, pass, testRealm)
+				server := ts
+				if tc.dual {
+					server = dualTS
+				}
+				c := newRawClient(t, transport, server.addr("turn", transport, 0), user, pass, testRealm)
 				for i, s := range tc.setup {
 					if code := s(c); code != 0 {
 						t.Fatalf("setup step %d: code %d", i, code)
@@ -141,8 +236,11 @@ func TestRFC8656Answers(t *testing.T) {
 					assertErrorAttrs(t, c.last, !tc.unsigned)
 					return
 				}
-				if !c.last.Contains(stun.AttrMessageIntegrity) {
-					t.Errorf("success without MESSAGE-INTEGRITY: %v", c.last)
+				if err := stun.NewLongTermIntegrity(user, testRealm, pass).Check(c.last); err != nil && !tc.intruder {
+					t.Errorf("success without a valid MESSAGE-INTEGRITY: %v (%v)", err, c.last)
+				}
+				if tc.check != nil {
+					tc.check(t, c.last)
 				}
 				if tc.lifetime >= 0 && tc.code == 0 {
 					if got := c.lifetime(); got != uint32(tc.lifetime) { //nolint:gosec // test values

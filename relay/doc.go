@@ -7,4 +7,12 @@
 // client side (count Binding requests, pick the secret that signed a request)
 // and relayConn on the peer side (policy for this host's own ports, bandwidth
 // limits, byte counts). Both keep locks and allocations off that path.
+//
+// Relays of both address families (families.go) and dual allocations
+// (dual.go: an IPv6 relay socket beside the IPv4 one pion owns) are
+// turnkey's, around pion's one-socket allocations.
+//
+// UDP ChannelData on installed channels can skip both: the kernel fast path
+// (kernelpath.go, internal/kernelpath) relays it in an eBPF program fed
+// from the channel table.
 package relay

@@ -3,6 +3,7 @@ package relay
 import (
 	"net"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -33,7 +34,7 @@ var dsNetns = [][]string{
 func startDualStack(t *testing.T, relayIPs ...netip.Addr) *testServer {
 	t.Helper()
 	return startServer(t, func(c *Config) {
-		c.ListenIP = netip.IPv6Unspecified()
+		c.ListenIPs = []netip.Addr{netip.IPv6Unspecified()}
 		c.RelayIPs = relayIPs
 		c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{
 			netip.PrefixFrom(dsAddr4, 24), netip.PrefixFrom(dsAddr6, 64)}}
@@ -176,9 +177,10 @@ func TestDualStackRelay(t *testing.T) {
 // 6156 about families, in the test namespace: 440 for a family the relay
 // has no address of (asked for, or the default), the default family
 // (IPv4; the listener's where the relay has IPv6 only), 443 for a
-// permission or channel to a peer of the other family, and a dual
-// allocation request (ADDITIONAL-ADDRESS-FAMILY) answered with the
-// default family only, or 400 where invalid.
+// permission or channel to a peer of the other family (but on a dual
+// allocation), and a dual allocation (ADDITIONAL-ADDRESS-FAMILY): both
+// relayed addresses, IPv4 first; IPv4 and ADDRESS-ERROR-CODE 440 for IPv6
+// on a relay without IPv6; 440 without IPv4; 400 where invalid.
 func TestDualStackAnswers(t *testing.T) {
 	if !testenv.InNetns(t, dsNetns...) {
 		return
@@ -199,6 +201,8 @@ func TestDualStackAnswers(t *testing.T) {
 		allocate     []stun.Setter
 		code         int        // of the Allocate
 		relayed      netip.Addr // when it succeeds
+		second       netip.Addr // a dual allocation's IPv6 relayed address
+		addrErr      int        // ADDRESS-ERROR-CODE for IPv6
 		then         func(c *rawClient) int
 		thenCode     int
 	}{
@@ -221,8 +225,28 @@ func TestDualStackAnswers(t *testing.T) {
 		{name: "same-family permission", server: "dual", client: dsAddr4, relayed: dsAddr6,
 			allocate: []stun.Setter{requestedFamily(familyByteIPv6)},
 			then:     func(c *rawClient) int { return c.createPermission(peer6) }},
-		{name: "ADDITIONAL-ADDRESS-FAMILY IPv6: the default family only", server: "dual", client: dsAddr4,
-			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4},
+		{name: "dual from IPv4", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6},
+		{name: "dual from IPv6", server: "dual", client: dsAddr6,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6},
+		{name: "dual: IPv6 and IPv4 permissions", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.do(stun.MethodCreatePermission, peerAddr(peer6), peerAddr(peer4)) }},
+		{name: "dual: IPv6 channel", server: "dual", client: dsAddr6,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.channelBind(0x4001, peer6) }},
+		{name: "dual: Refresh naming IPv6", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.do(stun.MethodRefresh, requestedFamily(familyByteIPv6)) }},
+		{name: "dual: Refresh naming IPv4", server: "dual", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, second: dsAddr6,
+			then: func(c *rawClient) int { return c.do(stun.MethodRefresh, requestedFamily(familyByteIPv4)) }},
+		{name: "IPv4 only: Refresh naming IPv6", server: "dual", client: dsAddr4, relayed: dsAddr4,
+			then: func(c *rawClient) int { return c.do(stun.MethodRefresh, requestedFamily(familyByteIPv6)) }, thenCode: 443},
+		{name: "dual on an IPv4-only relay", server: "ipv4", client: dsAddr4,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, relayed: dsAddr4, addrErr: 440},
+		{name: "dual on an IPv6-only relay", server: "ipv6", client: dsAddr6,
+			allocate: []stun.Setter{additional(familyByteIPv6)}, code: 440},
 		{name: "ADDITIONAL-ADDRESS-FAMILY IPv4", server: "dual", client: dsAddr4,
 			allocate: []stun.Setter{additional(familyByteIPv4)}, code: 400},
 		{name: "ADDITIONAL- with REQUESTED-ADDRESS-FAMILY", server: "dual", client: dsAddr4,
@@ -242,14 +266,19 @@ func TestDualStackAnswers(t *testing.T) {
 			if got := c.relayedAddr(); got != tc.relayed {
 				t.Fatalf("relayed address %v, want %v", got, tc.relayed)
 			}
-			count := 0
-			for _, a := range c.last.Attributes {
-				if a.Type == stun.AttrXORRelayedAddress {
-					count++
-				}
+			want := []netip.Addr{tc.relayed}
+			if tc.second.IsValid() {
+				want = append(want, tc.second)
 			}
-			if count != 1 {
-				t.Errorf("%d XOR-RELAYED-ADDRESS, want 1", count)
+			var got []netip.Addr
+			for _, ap := range relayedAddrs(t, c.last) {
+				got = append(got, ap.Addr())
+			}
+			if !slices.Equal(got, want) {
+				t.Errorf("XOR-RELAYED-ADDRESS %v, want %v", got, want)
+			}
+			if f, code := addressError(c.last); code != tc.addrErr || (code != 0 && f != familyByteIPv6) {
+				t.Errorf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 %d", f, code, tc.addrErr)
 			}
 			if tc.then == nil {
 				return
@@ -262,4 +291,85 @@ func TestDualStackAnswers(t *testing.T) {
 			}
 		})
 	}
+}
+
+// rawDial is a rawClient from client's address to server over transport.
+func rawDial(t *testing.T, transport string, client netip.Addr, server, user string) *rawClient {
+	t.Helper()
+	if transport == "udp" {
+		return rawFrom(t, client, server, user)
+	}
+	d := net.Dialer{Timeout: 5 * time.Second, LocalAddr: net.TCPAddrFromAddrPort(netip.AddrPortFrom(client, 0))}
+	tc, err := d.Dial("tcp", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn := turn.NewSTUNConn(tc)
+	t.Cleanup(func() { conn.Close() })
+	u, p := creds(user, time.Hour)
+	return &rawClient{t: t, conn: conn, user: u, password: p, realm: testRealm}
+}
+
+// TestDualStackDualAllocation (#19, RFC 8656 §7.2): in the test namespace,
+// a dual allocation spoken by hand (pion's client cannot ask for one) over
+// UDP and TCP from either family gets 198.51.100.10 and 2001:db8:1::10 as
+// relayed addresses and relays to an IPv4 and an IPv6 echo peer on the one
+// allocation, by Send indication and channel both ways; it counts as one
+// dual allocation.
+func TestDualStackDualAllocation(t *testing.T) {
+	if !testenv.InNetns(t, dsNetns...) {
+		return
+	}
+	ts := startDualStack(t, dsAddr4, dsAddr6)
+	echo4 := netip.MustParseAddrPort(testnet.UDPEchoOn(t, dsAddr4).String())
+	echo6 := netip.MustParseAddrPort(testnet.UDPEchoOn(t, dsAddr6).String())
+	// A fresh namespace sometimes drops its very first IPv6 datagram; the
+	// exact counts below need a path that is up.
+	waitEcho(t, dsAddr6, echo6)
+	for _, transport := range []string{"udp", "tcp"} {
+		for _, client := range []netip.Addr{dsAddr4, dsAddr6} {
+			t.Run(transport+"/from-"+familyName(client), func(t *testing.T) {
+				before := testutil.ToFloat64(ts.metrics.allocationsTotal.WithLabelValues(transport, familyDual))
+				c := rawDial(t, transport, client, listenerOn(ts, transport, client), "dsd-"+transport+client.String())
+				if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
+					t.Fatalf("dual Allocate answered %d (%v)", code, c.last)
+				}
+				addrs := relayedAddrs(t, c.last)
+				if len(addrs) != 2 || addrs[0].Addr() != dsAddr4 || addrs[1].Addr() != dsAddr6 {
+					t.Fatalf("XOR-RELAYED-ADDRESS %v, want %v then %v", addrs, dsAddr4, dsAddr6)
+				}
+				dualRoundTrips(t, ts, c, echo4, echo6)
+				// The host-port guard covers the IPv6 socket: the TURN
+				// listener on the (permitted) IPv6 address is not a peer.
+				guarded := testutil.ToFloat64(ts.metrics.hostPortDropped)
+				ap, _ := addrPort(ts.Listeners()[0].Addr)
+				c.sendTo(netip.AddrPortFrom(dsAddr6, ap.Port()), []byte("to our own listener"))
+				testenv.WaitFor(t, "peer_denied{reason=host_port} to count the IPv6 send", 5*time.Second, func() bool {
+					return testutil.ToFloat64(ts.metrics.hostPortDropped) == guarded+1
+				})
+				if d := testutil.ToFloat64(ts.metrics.allocationsTotal.WithLabelValues(transport, familyDual)) - before; d != 1 {
+					t.Errorf("turnkey_allocations_total{transport=%s,family=dual} moved by %v, want 1", transport, d)
+				}
+			})
+		}
+	}
+}
+
+// waitEcho waits until a datagram from local reaches echo and comes back.
+func waitEcho(t *testing.T, local netip.Addr, echo netip.AddrPort) {
+	t.Helper()
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(local, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	buf := make([]byte, 64)
+	testenv.WaitFor(t, "the echo peer "+echo.String()+" to answer", 10*time.Second, func() bool {
+		if _, err := pc.WriteToUDPAddrPort([]byte("probe"), echo); err != nil {
+			return false
+		}
+		_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		_, _, err := pc.ReadFromUDPAddrPort(buf)
+		return err == nil
+	})
 }

@@ -81,6 +81,15 @@ func (s *Server) eventHandler() turn.EventHandler {
 			s.allocs.m[allocKeyOf(src, dst)] = info
 			s.allocs.mu.Unlock()
 			if rc := s.chans.relay(relayAddr); rc != nil {
+				if s.wants.has(src) {
+					// ADDITIONAL-ADDRESS-FAMILY: the IPv6 half (dual.go).
+					if d := s.openDual(rc, userID); d.conn != nil {
+						info.family = familyDual
+						s.allocs.mu.Lock()
+						s.allocs.m[allocKeyOf(src, dst)] = info
+						s.allocs.mu.Unlock()
+					}
+				}
 				// Without a way to reach the client (a stream no longer
 				// registered) the path stays unset and pion answers it.
 				var path *clientPath
@@ -99,13 +108,15 @@ func (s *Server) eventHandler() turn.EventHandler {
 				"family", info.family, "relay", addrString(relayAddr), "user", userID)
 		},
 		OnAllocationDeleted: func(src, dst net.Addr, _, userID, _ string) {
+			// Last: a close waiting on the registry (allocations.go) returns
+			// once the quota slot and the gauge are given back.
+			defer s.allocationRemoved(src, dst)
 			k := allocKeyOf(src, dst)
 			s.allocs.mu.Lock()
 			info, ok := s.allocs.m[k]
 			delete(s.allocs.m, k)
 			s.allocs.mu.Unlock()
 			s.chans.dropClient(src)
-			s.allocationRemoved(src, dst)
 			if !ok {
 				return
 			}
@@ -130,20 +141,21 @@ func (s *Server) eventHandler() turn.EventHandler {
 		OnPermissionCreated: func(_, _ net.Addr, _, _, _ string, relayAddr net.Addr, peer net.IP) {
 			if ip, ok := ipOf(peer); ok {
 				if rc := s.chans.relay(relayAddr); rc != nil {
-					s.chans.permit(rc, ip, true)
+					s.chans.permit(rc, rc.fromPion(ip, +1), true)
 				}
 			}
 		},
 		OnPermissionDeleted: func(_, _ net.Addr, _, _, _ string, relayAddr net.Addr, peer net.IP) {
 			if ip, ok := ipOf(peer); ok {
 				if rc := s.chans.relay(relayAddr); rc != nil {
-					s.chans.permit(rc, ip, false)
+					s.chans.permit(rc, rc.fromPion(ip, -1), false)
 				}
 			}
 		},
 		OnChannelCreated: func(src, dst net.Addr, _, _, _ string, relayAddr, peer net.Addr, number uint16) {
 			if ap, ok := addrPort(peer); ok {
 				if rc := s.chans.relay(relayAddr); rc != nil {
+					ap = netip.AddrPortFrom(rc.fromPion(ap.Addr(), +1), ap.Port())
 					s.chans.bind(s, chanKeyOf(src, dst, number), rc, ap)
 				}
 			}
@@ -151,7 +163,7 @@ func (s *Server) eventHandler() turn.EventHandler {
 		OnChannelDeleted: func(_, _ net.Addr, _, _, _ string, relayAddr, peer net.Addr, _ uint16) {
 			if ap, ok := addrPort(peer); ok {
 				if rc := s.chans.relay(relayAddr); rc != nil {
-					s.chans.unbind(rc, ap)
+					s.chans.unbind(rc, netip.AddrPortFrom(rc.fromPion(ap.Addr(), -1), ap.Port()))
 				}
 			}
 		},

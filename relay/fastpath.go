@@ -62,7 +62,10 @@ func (c *relayConn) toPeer(ch *channel, p []byte, snd *datagramSender) {
 		return
 	}
 	var n int
-	if c.rd != nil {
+	if d := c.dual.Load(); d != nil && d.sock != nil && ch.dst.Addr().Is6() {
+		// An IPv6 peer of a dual allocation: its own socket (dual.go).
+		n, _ = snd.writeTo(d.sock, p, ch.dst)
+	} else if c.rd != nil {
 		n, _ = snd.writeTo(c.rd.sock, p, ch.dst)
 	} else {
 		n, _ = c.PacketConn.WriteTo(p, ch.dstAddr)
@@ -79,6 +82,13 @@ func (c *relayConn) toPeer(ch *channel, p []byte, snd *datagramSender) {
 // the client's path is not known yet, or a stream client's padding does
 // not fit in b; the caller then hands the datagram to pion.
 func (c *relayConn) toClient(ch *channel, b []byte, n int) bool {
+	return c.toClientWith(ch, b, n, &c.snd)
+}
+
+// toClientWith is toClient writing UDP with *snd (made at the first): the
+// sender of the calling reader (the IPv6 socket of a dual allocation has
+// its own reader, dual.go).
+func (c *relayConn) toClientWith(ch *channel, b []byte, n int, snd **datagramSender) bool {
 	path := c.client.Load()
 	if path == nil {
 		return false
@@ -99,10 +109,10 @@ func (c *relayConn) toClient(ch *channel, b []byte, n int) bool {
 	var err error
 	if path.udp != nil {
 		// Over UDP ChannelData need not be padded (RFC 8656 §12.5).
-		if c.snd == nil {
-			c.snd = newDatagramSender()
+		if *snd == nil {
+			*snd = newDatagramSender()
 		}
-		_, err = c.snd.writeTo(path.udp, b[:chanHeaderLen+n], path.addr)
+		_, err = (*snd).writeTo(path.udp, b[:chanHeaderLen+n], path.addr)
 	} else {
 		m := (chanHeaderLen + n + 3) &^ 3
 		clear(b[chanHeaderLen+n : m])

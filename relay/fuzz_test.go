@@ -159,7 +159,7 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 	}
 	srv, err := New(Config{
 		Realm:          testRealm,
-		ListenIP:       loopback,
+		ListenIPs:      []netip.Addr{loopback},
 		UDPPort:        udpPort,
 		TCPPort:        tcpPort,
 		SocketsPerPort: 2,

@@ -55,7 +55,7 @@ func startServer(t testing.TB, mutate func(*Config)) *testServer {
 	reg := prometheus.NewRegistry()
 	cfg := Config{
 		Realm:           testRealm,
-		ListenIP:        loopback,
+		ListenIPs:       []netip.Addr{loopback},
 		UDPPort:         0,
 		TCPPort:         0,
 		AltTCPPort:      0,

@@ -29,6 +29,9 @@ type hostAddrs struct {
 	services map[uint16]bool
 	// udpLive and tcpLive mark the relay ports of live allocations.
 	udpLive, tcpLive portBits
+	// changed, if set, is called after each new snapshot (the kernel fast
+	// path checks its entries to this host again).
+	changed atomic.Pointer[func()]
 }
 
 func newHostAddrs(extra, relayAddrs []netip.Addr, minPort, maxPort int) *hostAddrs {
@@ -61,6 +64,9 @@ func (h *hostAddrs) refresh() {
 		}
 	}
 	h.snapshot.Store(&m)
+	if f := h.changed.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // isLocal reports whether a is an address of this host. Loopback and

@@ -9,6 +9,7 @@ const (
 	stunHeaderLen   = 20
 	stunMaxFrameLen = 0xffff + stunHeaderLen
 	bindingRequest  = 0x0001
+	sendIndication  = 0x0016
 	// classMask selects the two class bits of a STUN message type; both zero
 	// means a request.
 	classMask = 0x0110
@@ -37,6 +38,9 @@ func (in *inspector) datagram(p []byte, n int, client net.Addr) (int, []byte) {
 	if typ == bindingRequest {
 		in.s.metrics.binding(in.transport).Inc()
 		return n, nil
+	}
+	if typ == sendIndication && in.s.sendIndication(p[:n], client) {
+		return 0, nil // for an IPv6 peer of a dual allocation (dual.go)
 	}
 	if typ&classMask != 0 {
 		return n, nil // indications; responses pion ignores

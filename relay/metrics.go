@@ -88,7 +88,7 @@ func newMetrics(reg prometheus.Registerer, stats *relayStats) *metrics {
 	m.staleNonces = m.authFailures.WithLabelValues("stale_nonce")
 	// Pre-create the usual label values so dashboards see zeros, not gaps.
 	for _, t := range []string{transportUDP, transportTCP, transportTLS} {
-		for _, f := range []string{familyIPv4, familyIPv6} {
+		for _, f := range []string{familyIPv4, familyIPv6, familyDual} {
 			m.allocationsTotal.WithLabelValues(t, f)
 			m.allocationsActive.WithLabelValues(t, f)
 		}

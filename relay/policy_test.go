@@ -58,12 +58,12 @@ func TestPeerPolicyOnCreatePermissionAndChannelBind(t *testing.T) {
 	}
 	allow := []netip.Prefix{netip.MustParsePrefix("10.1.2.0/24")}
 	v4 := startServer(t, func(c *Config) {
-		c.ListenIP, c.RelayIPs = netip.MustParseAddr("127.0.0.2"), []netip.Addr{netip.MustParseAddr("127.0.0.2")}
+		c.ListenIPs, c.RelayIPs = []netip.Addr{netip.MustParseAddr("127.0.0.2")}, []netip.Addr{netip.MustParseAddr("127.0.0.2")}
 		c.PeerPolicy = PeerPolicy{Allow: allow}
 		c.TCPPort = -1
 	})
 	v6 := startServer(t, func(c *Config) {
-		c.ListenIP, c.RelayIPs = netip.MustParseAddr("::1"), []netip.Addr{netip.MustParseAddr("::1")}
+		c.ListenIPs, c.RelayIPs = []netip.Addr{netip.MustParseAddr("::1")}, []netip.Addr{netip.MustParseAddr("::1")}
 		c.PeerPolicy = PeerPolicy{Allow: allow}
 		c.TCPPort = -1
 	})

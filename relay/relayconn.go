@@ -195,6 +195,9 @@ type relayConn struct {
 	// returns the same *net.UDPAddr instead of a new one. pion only reads
 	// it (permission and channel lookups, the XOR-PEER-ADDRESS it copies).
 	lastPeer atomic.Pointer[cachedPeer]
+	// dual is the IPv6 half of a dual allocation (dual.go), set when pion
+	// reports the allocation; nil for any other.
+	dual atomic.Pointer[dualHalf]
 }
 
 // cachedPeer is an immutable pair of a peer address and its net.Addr form.
@@ -233,6 +236,9 @@ func (c *relayConn) WriteTo(p []byte, addr net.Addr) (int, error) {
 	if ua, ok := addr.(*net.UDPAddr); ok {
 		ip, _ := netip.AddrFromSlice(ua.IP)
 		ap := netip.AddrPortFrom(ip.Unmap(), uint16(ua.Port)) //nolint:gosec // ports fit in 16 bits
+		if d := c.dual.Load(); d != nil && (ap.Addr().Is6() || isAlias(ap.Addr())) {
+			return c.writeDual(d, p, ap)
+		}
 		if c.s.isHostPort(ap) {
 			c.s.metrics.hostPortDropped.Inc()
 			return len(p), nil
@@ -353,8 +359,14 @@ func (c *relayConn) admitDown(src netip.AddrPort, n int) bool {
 
 func (c *relayConn) Close() error {
 	err := c.PacketConn.Close()
+	if d := c.dual.Load(); d != nil {
+		d.close(c.s)
+	}
 	if c.s.chans.removeRelay(c) {
 		c.s.hostAddrs.udpLive.clear(c.relayAddr.Port())
+		// A channel to this socket from another allocation is now a
+		// channel to a closed port of this host.
+		c.s.kernel.recheck()
 	}
 	if c.s.closeAlloc(c.st) {
 		c.s.metrics.portsInUse.Dec()

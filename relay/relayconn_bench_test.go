@@ -49,7 +49,7 @@ func newPacketBench(tb testing.TB) *packetBench {
 	port := probe.LocalAddr().(*net.UDPAddr).Port
 	probe.Close()
 	s, err := New(Config{
-		Realm: testRealm, ListenIP: loopback, UDPPort: port, SocketsPerPort: 1,
+		Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: port, SocketsPerPort: 1,
 		RelayIPs: []netip.Addr{loopback}, MinPort: 61000, MaxPort: 61999,
 		Secrets: [][]byte{[]byte(testSecret)}, MaxTTL: time.Hour,
 		// The peer is a loopback port outside the relay range, which the

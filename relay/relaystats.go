@@ -60,6 +60,9 @@ type relayStats struct {
 	accounts map[string]*usage // closed totals per tracked account
 	maxAccts int
 	ledger   usageLedger
+	// kernel is the kernel fast path, if attached: its live entries'
+	// traffic belongs to their allocations (kernelpath.go).
+	kernel atomic.Pointer[kernelOffload]
 
 	bytesDesc, packetsDesc, acctDesc, droppedDesc, unpermittedDesc *prometheus.Desc
 }
@@ -118,7 +121,8 @@ func (s *relayStats) close(c *allocCounters) bool {
 		return false
 	}
 	delete(s.live, c)
-	s.ledger.take(c)
+	// The kernel fast path moved its counts into c when the channel went.
+	s.ledger.take(c, s.kernel.Load())
 	s.closed.add(c)
 	if c.account != "" {
 		u := s.accounts[c.account]
@@ -136,6 +140,13 @@ func (s *relayStats) close(c *allocCounters) bool {
 func (s *relayStats) totals(account string) (all, acct usage, perAccount map[string]usage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	k := s.kernel.Load()
+	if k != nil {
+		// Held across both readings: an entry removed meanwhile moves
+		// its kernel counts into its allocation's counters under k.mu.
+		k.mu.Lock()
+		defer k.mu.Unlock()
+	}
 	all = s.closed
 	perAccount = make(map[string]usage, len(s.accounts))
 	for name, u := range s.accounts {
@@ -150,6 +161,19 @@ func (s *relayStats) totals(account string) (all, acct usage, perAccount map[str
 			p.plus(u)
 			perAccount[c.account] = p
 		}
+	}
+	if k != nil {
+		k.eachLive(func(c *allocCounters, u usage) {
+			if _, live := s.live[c]; !live {
+				return
+			}
+			all.plus(u)
+			if c.account != "" {
+				p := perAccount[c.account]
+				p.plus(u)
+				perAccount[c.account] = p
+			}
+		})
 	}
 	return all, perAccount[account], perAccount
 }

@@ -68,9 +68,9 @@ func (s *Server) request(p []byte, n int, t tuple) (int, []byte) {
 	if key == nil {
 		// Not verified: pion sees its nonce and refuses the credentials
 		// itself (401, counted), the MESSAGE-INTEGRITY left as it was.
-		return s.handOn(p, msg, pionNonce, nil, 0)
+		return s.handOn(p, msg, pionNonce, nil, 0, nil)
 	}
-	code, credsOK := s.refusal(msg, t, username)
+	code, credsOK, dual := s.refusal(msg, t, username)
 	if code != 0 {
 		s.log.Debug("relay: request answered by turnkey", "client", addrString(t.client),
 			"method", msg.Type.Method.String(), "code", int(code))
@@ -80,19 +80,29 @@ func (s *Server) request(p []byte, n int, t tuple) (int, []byte) {
 		// What pion will grant, for the registry's expires_at; before
 		// handOn, which rewrites the bytes msg points into.
 		s.noteLifetime(msg, t)
+		if msg.Type.Method == stun.MethodAllocate && msg.Contains(attrAdditionalAddressFamily) {
+			s.wants.want(t.client, msg.TransactionID, key)
+		}
 	}
-	return s.handOn(p, msg, pionNonce, key, s.lifetimeFor(msg))
+	return s.handOn(p, msg, pionNonce, key, s.lifetimeFor(msg), dual)
 }
 
 // handOn rewrites msg into p for pion: pion's nonce, LIFETIME raised to
-// lifetime when not 0, signed with key (nil keeps the client's bytes).
-func (s *Server) handOn(p []byte, msg *stun.Message, pionNonce string, key []byte, lifetime uint32) (int, []byte) {
+// lifetime when not 0, the values dual names replaced (XOR-PEER-ADDRESS
+// stand-ins of a dual allocation; REQUESTED-ADDRESS-FAMILY dropped),
+// signed with key (nil keeps the client's bytes).
+func (s *Server) handOn(p []byte, msg *stun.Message, pionNonce string, key []byte, lifetime uint32,
+	dual map[string][]byte) (int, []byte) {
 	out, err := rebuild(msg, func(a stun.RawAttribute) []byte {
 		switch {
 		case a.Type == stun.AttrNonce:
 			return []byte(pionNonce)
 		case a.Type == stun.AttrLifetime && lifetime != 0:
 			return binary.BigEndian.AppendUint32(nil, lifetime)
+		case dual != nil && (a.Type == stun.AttrXORPeerAddress || a.Type == stun.AttrRequestedAddressFamily):
+			if v, ok := dual[string(a.Value)]; ok {
+				return v
+			}
 		}
 		return a.Value
 	}, key)
@@ -130,53 +140,69 @@ func (s *Server) verifyIntegrity(msg *stun.Message) (string, []byte) {
 
 // refusal is the error turnkey answers an authenticated request with, or 0
 // to let pion handle it; credsOK says whether pion will accept the
-// credentials. Credentials pion would refuse (expired, revoked, another
-// realm) go to pion, which refuses and counts them.
-func (s *Server) refusal(msg *stun.Message, t tuple, username string) (code stun.ErrorCode, credsOK bool) {
+// credentials, dual holds the rewrites a dual allocation needs (handOn).
+// Credentials pion would refuse (expired, revoked, another realm) go to
+// pion, which refuses and counts them.
+func (s *Server) refusal(msg *stun.Message, t tuple, username string) (code stun.ErrorCode, credsOK bool, dual map[string][]byte) {
 	var realm stun.Realm
 	_ = realm.GetFrom(msg)
 	if _, reason, _ := s.checkCredentials(username, realm.String()); reason != "" {
-		return 0, false
+		return 0, false, nil
 	}
-	return s.refusalFor(msg, t, username), true
+	code, dual = s.refusalFor(msg, t, username)
+	return code, true, dual
 }
 
-func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) stun.ErrorCode {
+func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) (stun.ErrorCode, map[string][]byte) {
 	switch msg.Type.Method {
 	case stun.MethodAllocate:
 		// RFC 6062 §5.1: TCP relays only for clients on TCP or TLS.
 		if v, err := msg.Get(stun.AttrRequestedTransport); err == nil && len(v) == 4 &&
 			v[0] == protoTCP && t.transport == transportUDP {
-			return stun.CodeBadRequest
+			return stun.CodeBadRequest, nil
 		}
-		return s.familyRefusal(msg, t)
+		return s.familyRefusal(msg, t), nil
 	case stun.MethodRefresh, stun.MethodCreatePermission, stun.MethodChannelBind, stun.MethodConnect:
 	default:
-		return 0
+		return 0, nil
 	}
 	s.allocs.mu.Lock()
 	info, ok := s.allocs.m[allocKeyOf(t.client, t.local)]
 	s.allocs.mu.Unlock()
 	switch {
 	case !ok:
-		return stun.CodeAllocMismatch
+		return stun.CodeAllocMismatch, nil
 	case info.user != username:
-		return stun.CodeWrongCredentials
+		return stun.CodeWrongCredentials, nil
 	}
 	switch msg.Type.Method {
+	case stun.MethodRefresh:
+		// RFC 8656 §7.3: REQUESTED-ADDRESS-FAMILY must name a family of
+		// the allocation. pion knows a dual allocation as IPv4 and would
+		// answer 443 for IPv6; both families share one lifetime, so the
+		// attribute is dropped and pion refreshes (or deletes) both.
+		if v, err := msg.Get(stun.AttrRequestedAddressFamily); err == nil && len(v) == 4 && v[0] == familyByteIPv6 &&
+			info.family == familyDual {
+			return 0, map[string][]byte{string(v): nil}
+		}
+		return 0, nil
 	case stun.MethodChannelBind:
 		v, err := msg.Get(stun.AttrChannelNumber)
 		if err != nil || len(v) != 4 {
-			return stun.CodeBadRequest
+			return stun.CodeBadRequest, nil
 		}
 		if ch := binary.BigEndian.Uint16(v); ch < minChannel || ch > s.maxChannel {
-			return stun.CodeBadRequest
+			return stun.CodeBadRequest, nil
 		}
-		return s.permissionRoom(msg, t)
 	case stun.MethodCreatePermission:
-		return s.permissionRoom(msg, t)
+	default:
+		return 0, nil
 	}
-	return 0
+	rc := s.chans.relayOfClient(t.client)
+	if code := s.permissionRoom(msg, rc); code != 0 || rc == nil {
+		return code, nil
+	}
+	return s.dualPeers(msg, rc)
 }
 
 const protoTCP = 6
@@ -193,22 +219,28 @@ const (
 // familyRefusal is the answer to an Allocate whose address family this
 // relay cannot serve (RFC 8656 §7.2, RFC 6156), or 0:
 //
-//   - REQUESTED-ADDRESS-FAMILY together with ADDITIONAL-ADDRESS-FAMILY, or
-//     ADDITIONAL-ADDRESS-FAMILY other than IPv6: 400;
-//   - a family (requested, or the default) without a relay address: 440.
-//     pion would try to open the socket and answer 508 when it fails.
+//   - ADDITIONAL-ADDRESS-FAMILY other than IPv6, or together with
+//     REQUESTED-ADDRESS-FAMILY, RESERVATION-TOKEN or EVEN-PORT: 400 (a
+//     dual allocation reserves no port pair; coturn refuses EVEN-PORT too);
+//   - a family (requested, or the default) without a relay address: 440,
+//     where pion would try to open the socket and answer 508. A dual
+//     allocation's first family is IPv4: 440 without an IPv4 relay.
 //
-// A dual allocation (ADDITIONAL-ADDRESS-FAMILY IPv6) is not supported:
-// pion's allocation manager keeps one relay per 5-tuple. The request goes
-// on to pion, which ignores the comprehension-optional attribute and
-// allocates the default family only, as a server without dual allocation
-// does; the client sees one XOR-RELAYED-ADDRESS and can allocate IPv6 on
-// another 5-tuple with REQUESTED-ADDRESS-FAMILY.
+// A valid dual request goes on to pion, which allocates the IPv4 relay;
+// the IPv6 half is turnkey's (dual.go).
 func (s *Server) familyRefusal(msg *stun.Message, t tuple) stun.ErrorCode {
 	requested, reqErr := msg.Get(stun.AttrRequestedAddressFamily)
 	additional, addErr := msg.Get(attrAdditionalAddressFamily)
-	if addErr == nil && (reqErr == nil || len(additional) != 4 || additional[0] != familyByteIPv6) {
-		return stun.CodeBadRequest
+	if addErr == nil {
+		switch {
+		case reqErr == nil || len(additional) != 4 || additional[0] != familyByteIPv6,
+			msg.Contains(stun.AttrReservationToken), msg.Contains(stun.AttrEvenPort):
+			return stun.CodeBadRequest
+		case s.relays.v4 == nil:
+			s.metrics.allocationFailures.WithLabelValues("address_family").Inc()
+			return stun.CodeAddrFamilyNotSupported
+		}
+		return 0
 	}
 	var f *relayFamily
 	switch {
@@ -251,23 +283,21 @@ func (s *Server) defaultFamily(t tuple) *relayFamily {
 // permissionRoom is 508 when the peers msg names would take the
 // allocation past its permission limit (RFC 8656 §9.2: a capacity limit is
 // 508, a refused address 403).
-func (s *Server) permissionRoom(msg *stun.Message, t tuple) stun.ErrorCode {
-	if s.maxPerms <= 0 {
+func (s *Server) permissionRoom(msg *stun.Message, rc *relayConn) stun.ErrorCode {
+	if s.maxPerms <= 0 || rc == nil {
 		return 0
 	}
-	rc := s.chans.relayOfClient(t.client)
-	if rc == nil {
-		return 0
-	}
+	d := rc.dual.Load()
+	dual := d != nil && d.conn != nil
 	var fresh []netip.Addr
 	for _, a := range msg.Attributes {
 		if a.Type != stun.AttrXORPeerAddress {
 			continue
 		}
 		ip, ok := xorPeerIP(a.Value, msg.TransactionID)
-		if !ok || s.relays.isRelay(ip) || ip.Is4() != rc.relayAddr.Addr().Is4() {
-			// Malformed ones pion answers 400, the other family 443; our
-			// relay is always permitted.
+		if !ok || s.relays.isRelay(ip) || (ip.Is4() != rc.relayAddr.Addr().Is4() && !dual) {
+			// Malformed ones pion answers 400, the other family 443 (but
+			// on a dual allocation); our relay is always permitted.
 			continue
 		}
 		dup := false

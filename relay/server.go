@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,8 +23,10 @@ import (
 
 // Config is what the relay needs; cmd/turnkey builds it from config.Config.
 type Config struct {
-	Realm    string
-	ListenIP netip.Addr
+	Realm string
+	// ListenIPs are the addresses every TURN listener port is bound on, at
+	// most one per family; "::" alone listens on both (dual-stack).
+	ListenIPs []netip.Addr
 	// Ports of the listeners; 0 disables one. AltTCPPort is plain TURN over
 	// TCP that also accepts TLS when TLS is configured.
 	UDPPort, TCPPort, AltTCPPort, TLSPort int
@@ -89,6 +92,11 @@ type Config struct {
 	// when TLS is off. Called per handshake, so a reloaded certificate
 	// applies to new connections at once.
 	TLS func() *tls.Config
+
+	// KernelOffload is OffloadAuto, OffloadOn or OffloadOff (empty: off):
+	// whether UDP ChannelData is relayed by the eBPF fast path
+	// (kernelpath.go).
+	KernelOffload string
 
 	Logger          *slog.Logger
 	Metrics         prometheus.Registerer
@@ -181,6 +189,14 @@ type Server struct {
 	allocs      allocTable
 	registry    *allocRegistry
 	chans       channelTable
+	// wants, dualGen and dualLive serve dual allocations (dual.go): the
+	// Allocates asking for one, the IPv6 port range (nil without an IPv6
+	// relay) and the number of live IPv6 halves.
+	wants    dualWants
+	dualGen  *turn.RelayAddressGeneratorPortRange
+	dualLive atomic.Int32
+	// kernel is the kernel fast path, nil when not attached.
+	kernel *kernelOffload
 
 	idle     chan struct{} // signalled when an allocation ends, for Drain
 	closeErr error
@@ -194,6 +210,9 @@ type Server struct {
 func New(cfg Config) (*Server, error) {
 	if len(cfg.Secrets) == 0 {
 		return nil, errors.New("relay: no TURN secret")
+	}
+	if len(cfg.ListenIPs) == 0 {
+		return nil, errors.New("relay: no listen address")
 	}
 	relays, err := newRelayFamilies(cfg.RelayIPs, cfg.PublicIPs)
 	if err != nil {
@@ -231,7 +250,7 @@ func New(cfg Config) (*Server, error) {
 		secrets:   newSecretSet(cfg.Secrets),
 		quota:     quota.New(cfg.Quotas.limits()),
 		relays:    relays,
-		hostAddrs: newHostAddrs(append([]netip.Addr{cfg.ListenIP}, relays.addrs()...),
+		hostAddrs: newHostAddrs(append(slices.Clone(cfg.ListenIPs), relays.addrs()...),
 			relays.addrs(), cfg.MinPort, cfg.MaxPort),
 		stats:             stats,
 		metrics:           newMetrics(cfg.Metrics, stats),
@@ -273,6 +292,12 @@ func New(cfg Config) (*Server, error) {
 	s.bandwidth.Store(cfg.BandwidthBPS)
 	s.metrics.portRange.Set(float64(cfg.MaxPort - cfg.MinPort + 1))
 
+	if _, s.dualGen = relays.generators(cfg.MinPort, cfg.MaxPort); s.dualGen != nil {
+		if err := s.dualGen.Validate(); err != nil {
+			s.stopWatch()
+			return nil, fmt.Errorf("relay: IPv6 relay ports: %w", err)
+		}
+	}
 	gen := func(listener net.PacketConn) turn.RelayAddressGenerator {
 		lc, _ := listener.(*net.UDPConn)
 		g := &relayGenerator{s: s, listener: newUDPSock(lc)}
@@ -290,41 +315,59 @@ func New(cfg Config) (*Server, error) {
 		for _, c := range opened {
 			c.Close()
 		}
+		s.kernel.close()
 		return nil, err
+	}
+	if cfg.Metrics != nil {
+		cfg.Metrics.MustRegister(newKernelStats(s))
+	}
+	kernel, err := startKernelOffload(s, cfg.KernelOffload, log)
+	if err != nil {
+		return fail(err)
+	}
+	if kernel != nil {
+		s.kernel = kernel
+		s.chans.watch = kernel.watch
+		s.stats.kernel.Store(kernel)
+		s.hostAddrs.changed.Store(&kernel.recheckFn)
 	}
 	if cfg.UDPPort != 0 {
 		n := cfg.SocketsPerPort
 		if n <= 0 {
 			n = runtime.NumCPU()
 		}
-		conns, err := listenUDP(cfg.ListenIP, cfg.UDPPort, n)
-		if err != nil {
-			return fail(err)
-		}
-		for _, pc := range conns {
-			opened = append(opened, pc)
-			if err := s.sockBufs.set(pc, cfg.ListenSocketBuffer, "listening"); err != nil {
+		for _, ip := range cfg.ListenIPs {
+			conns, err := listenUDP(ip, cfg.UDPPort, n)
+			if err != nil {
 				return fail(err)
 			}
-			packetConfigs = append(packetConfigs, turn.PacketConnConfig{
-				PacketConn:            newListenConn(s, pc),
-				RelayAddressGenerator: gen(pc),
-				PermissionHandler:     s.permit,
-			})
+			for _, pc := range conns {
+				opened = append(opened, pc)
+				if err := s.sockBufs.set(pc, cfg.ListenSocketBuffer, "listening"); err != nil {
+					return fail(err)
+				}
+				packetConfigs = append(packetConfigs, turn.PacketConnConfig{
+					PacketConn:            newListenConn(s, pc),
+					RelayAddressGenerator: gen(pc),
+					PermissionHandler:     s.permit,
+				})
+			}
+			s.addListener("turn", transportUDP, conns[0].LocalAddr())
 		}
-		s.addListener("turn", transportUDP, conns[0].LocalAddr())
 	}
-	addStream := func(port int, mode streamMode, required bool) error {
-		raw, err := listenTCP(cfg.ListenIP, port)
+	// addStreamOn binds one stream listener; bound is false when a port
+	// not required cannot be bound for lack of privilege (then warned).
+	addStreamOn := func(ip netip.Addr, port int, mode streamMode, required bool) (bound bool, err error) {
+		raw, err := listenTCP(ip, port)
 		if err != nil {
 			if !required && isPermissionError(err) {
 				log.Warn(fmt.Sprintf("relay: cannot bind TCP port %d without privilege; running without it. "+
 					"Fix: run as root, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep turnkey), "+
 					"or set turn.alt_tcp_port to a port above 1023 (0 disables it)", port), "err", err)
 				s.metrics.listenerUp.WithLabelValues(fmt.Sprintf("tcp:%d", port)).Set(0)
-				return nil
+				return false, nil
 			}
-			return err
+			return false, err
 		}
 		sl := newStreamListener(s, raw, mode)
 		opened = append(opened, sl)
@@ -343,6 +386,14 @@ func New(cfg Config) (*Server, error) {
 			}
 		default:
 			s.addListener("turn", transportTCP, raw.Addr())
+		}
+		return true, nil
+	}
+	addStream := func(port int, mode streamMode, required bool) error {
+		for _, ip := range cfg.ListenIPs {
+			if bound, err := addStreamOn(ip, port, mode, required); err != nil || !bound {
+				return err
+			}
 		}
 		return nil
 	}
@@ -435,10 +486,16 @@ func (s *Server) permit(client net.Addr, peer net.IP) bool {
 	if !ok {
 		return false
 	}
-	if s.relays.isRelay(ip.Unmap()) {
+	ip = ip.Unmap()
+	rc := s.chans.relayOfClient(client)
+	if rc != nil {
+		// A dual allocation's IPv6 peer, by its stand-in (dual.go).
+		ip = rc.fromPion(ip, 0)
+	}
+	if s.relays.isRelay(ip) {
 		return true
 	}
-	if rc := s.chans.relayOfClient(client); rc != nil && rc.perms.full(ip.Unmap(), s.maxPerms) {
+	if rc != nil && rc.perms.full(ip, s.maxPerms) {
 		s.metrics.peerDenied.WithLabelValues("permission_limit").Inc()
 		s.log.Debug("relay: permission refused: allocation at its limit", "client", addrString(client),
 			"peer", ip.String(), "limit", s.maxPerms)
@@ -583,6 +640,7 @@ func (s *Server) Close() error {
 	s.closed.Do(func() {
 		s.closeErr = s.turn.Close()
 		s.stopWatch()
+		s.kernel.close()
 		s.closeClientConns()
 		for _, l := range s.listeners {
 			s.metrics.listenerUp.WithLabelValues(listenerName(l)).Set(0)
@@ -609,6 +667,7 @@ func (s *Server) Apply(u Update) error {
 	s.policy.Store(u.PeerPolicy.build())
 	s.quota.SetLimits(u.Quotas.limits())
 	s.bandwidth.Store(u.BandwidthBPS)
+	s.kernel.recheck() // the allow-list decides the host-port guard too
 	return nil
 }
 

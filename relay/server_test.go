@@ -319,7 +319,7 @@ func TestOnlyTheCreatorMayUseAnAllocation(t *testing.T) {
 // one that asks for IPv6 on an IPv4-only relay is refused and counted.
 func TestIPv6ClientGetsAnIPv4Relay(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
-		c.ListenIP = netip.MustParseAddr("::")
+		c.ListenIPs = []netip.Addr{netip.MustParseAddr("::")}
 		c.TCPPort = -1
 	})
 	port := strings.TrimPrefix(ts.addr("turn", "udp", 0), "[::]:")

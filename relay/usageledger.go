@@ -5,24 +5,30 @@ package relay
 // untouched: a drain reads each live allocation's atomic counters and keeps
 // what it has taken in the allocation (allocCounters.flushed), and an
 // allocation that closes leaves its untaken remainder here. All of it runs
-// under relayStats.mu.
+// under relayStats.mu (then the kernel path's lock, as totals takes them).
 type usageLedger struct {
 	pending map[string]uint64
 }
 
-// take moves c's bytes since the last drain into the ledger.
-func (l *usageLedger) take(c *allocCounters) {
+// take moves c's bytes since the last drain into the ledger: its own
+// counters plus what the kernel fast path (k, may be nil) relayed for it
+// and has not yet moved into them. A total that reads lower than what was
+// taken (a kernel counter that could not be read) takes nothing until it
+// is past it again.
+func (l *usageLedger) take(c *allocCounters, k *kernelOffload) {
 	if c.accountSID == "" {
 		return
 	}
-	total := c.bytesUp.Load() + c.bytesDown.Load()
-	if d := total - c.flushed; d > 0 {
-		if l.pending == nil {
-			l.pending = map[string]uint64{}
-		}
-		l.pending[c.accountSID] += d
-		c.flushed = total
+	u := k.counted(c)
+	total := u.BytesUp + u.BytesDown
+	if total <= c.flushed {
+		return
 	}
+	if l.pending == nil {
+		l.pending = map[string]uint64{}
+	}
+	l.pending[c.accountSID] += total - c.flushed
+	c.flushed = total
 }
 
 // TakeUsage returns the bytes (sent plus received, as Twilio bills) each
@@ -32,8 +38,9 @@ func (s *Server) TakeUsage() map[string]uint64 {
 	st := s.stats
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	k := st.kernel.Load()
 	for c := range st.live {
-		st.ledger.take(c)
+		st.ledger.take(c, k)
 	}
 	out := st.ledger.pending
 	st.ledger.pending = nil

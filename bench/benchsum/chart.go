@@ -19,9 +19,10 @@ var serverStyle = map[string]struct {
 	color string
 	dash  bool
 }{
-	"turnkey":  {"#1f77b4", false},
-	"coturn":   {"#d62728", false},
-	"baseline": {"#7f7f7f", true},
+	"turnkey":        {"#1f77b4", false},
+	"turnkey-kernel": {"#2ca02c", false},
+	"coturn":         {"#d62728", false},
+	"baseline":       {"#7f7f7f", true},
 }
 
 // niceMax rounds v up to 1, 2 or 5 times a power of ten (at least floor).

@@ -8,7 +8,7 @@ import (
 )
 
 // servers in the order tables list them.
-var servers = []string{"turnkey", "coturn", "baseline"}
+var servers = []string{"turnkey", "turnkey-kernel", "coturn", "baseline"}
 
 // best returns the record with the highest value of key among rs: on a
 // machine shared with other work, the best of several rounds is the one

@@ -22,8 +22,10 @@ const CHROMIUM_ARGS = [
   '--allow-loopback-in-peer-connection',
   // Stops mDNS/IGMP chatter.
   '--disable-features=WebRtcHideLocalIpsWithMdns',
-  // Stops DNS lookups; without the 127.0.0.1 EXCLUDE, TURN over TCP fails (701).
-  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1',
+  // Stops DNS lookups; without the EXCLUDE of the relay's address (127.0.0.1,
+  // and the IPv6 test address of e2e's TestChromiumIPv6), TURN over TCP
+  // fails (701).
+  '--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1 , EXCLUDE 2001:db8:1::10',
   '--use-fake-device-for-media-stream',
   '--use-fake-ui-for-media-stream',
   '--ignore-certificate-errors',

@@ -1,17 +1,16 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/turnkey-dev/turnkey/internal/promtext"
 )
 
 // runHold opens -allocs idle allocations, each with a permission, and
@@ -58,33 +57,17 @@ func runHold(cfg *config, peer *net.UDPAddr) (*result, error) {
 	return r, nil
 }
 
-// scrapeGauge reads one unlabelled sample from a Prometheus text endpoint.
+// scrapeGauge reads one metric from a Prometheus text endpoint.
 func scrapeGauge(url, name string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	fams, err := promtext.Fetch(ctx, http.DefaultClient, url)
 	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", url, err)
+		return 0, err
 	}
-	res, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", url, err)
+	v, ok := fams.Value(name)
+	if !ok {
+		return 0, fmt.Errorf("scrape %s: no %s sample", url, name)
 	}
-	defer res.Body.Close()
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if rest, ok := strings.CutPrefix(line, name+" "); ok {
-			v, err := strconv.ParseFloat(strings.TrimSpace(rest), 64)
-			if err != nil {
-				return 0, fmt.Errorf("scrape %s: %s: %w", url, name, err)
-			}
-			return int64(v), nil
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return 0, fmt.Errorf("scrape %s: %w", url, err)
-	}
-	return 0, fmt.Errorf("scrape %s: no %s sample", url, name)
+	return int64(v), nil
 }

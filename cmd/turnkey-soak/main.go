@@ -14,7 +14,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
@@ -36,6 +35,7 @@ import (
 	"github.com/pion/stun/v4"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/promtext"
 )
 
 type config struct {
@@ -536,49 +536,15 @@ func (p *prober) sample(ctx context.Context) (sample, error) {
 	return s, nil
 }
 
-// scrape reads /metrics in the text format, summing each metric's series.
+// scrape reads /metrics, summing each metric's series.
 func (p *prober) scrape(ctx context.Context) (map[string]float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.admin+"/metrics", nil)
+	fams, err := promtext.Fetch(ctx, p.client, p.admin+"/metrics")
 	if err != nil {
-		return nil, fmt.Errorf("metrics request: %w", err)
+		return nil, err
 	}
-	// Ask for the text format: the protobuf one is not parsed here.
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
-	res, err := p.client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", p.admin, err)
-	}
-	defer res.Body.Close()
-	if res.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("scrape %s: %s", p.admin, res.Status)
-	}
-	out := map[string]float64{}
-	sc := bufio.NewScanner(res.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
-		}
-		name, rest := line, ""
-		if i := strings.IndexAny(line, "{ "); i >= 0 {
-			name, rest = line[:i], line[i:]
-		}
-		if j := strings.LastIndexByte(rest, '}'); j >= 0 {
-			rest = rest[j+1:]
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		out[name] += v
-	}
-	if err := sc.Err(); err != nil {
-		return nil, fmt.Errorf("read metrics: %w", err)
+	out := make(map[string]float64, len(fams))
+	for name := range fams {
+		out[name], _ = fams.Value(name)
 	}
 	return out, nil
 }

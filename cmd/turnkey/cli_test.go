@@ -129,7 +129,7 @@ func TestKeysAndAccountsSurviveARestart(t *testing.T) {
 
 func TestRelayConfigProtectsServicePorts(t *testing.T) {
 	c := config.Default()
-	c.TURN.ListenIP, c.TURN.RelayIP = "127.0.0.1", config.AddrList{"127.0.0.1"}
+	c.TURN.ListenIP, c.TURN.RelayIP = config.AddrList{"127.0.0.1"}, config.AddrList{"127.0.0.1"}
 	rc, err := relayConfig(&c, false, [][]byte{[]byte("x")}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)

@@ -47,7 +47,7 @@ func startTestNode(t *testing.T, mutate func(c *config.Config)) *testNode {
 	c.DataDir = filepath.Join(dir, "data")
 	c.Log.Level = "debug"
 	c.DrainTimeout = config.Duration(2 * time.Second)
-	c.TURN.ListenIP = "127.0.0.1"
+	c.TURN.ListenIP = config.AddrList{"127.0.0.1"}
 	c.TURN.RelayIP = config.AddrList{"127.0.0.1"}
 	c.TURN.UDPPort = freePort(t, "udp")
 	c.TURN.TCPPort = c.TURN.UDPPort

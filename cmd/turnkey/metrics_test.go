@@ -18,13 +18,11 @@ import (
 	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
-	dto "github.com/prometheus/client_model/go"
-	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 	openapi "github.com/twilio/twilio-go/rest/api/v2010"
 
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/promtext"
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
@@ -32,7 +30,7 @@ import (
 const routeTokensJSON = "/2010-04-01/Accounts/{AccountSid}/Tokens.json"
 
 // metricsSnapshot is one scrape of the admin /metrics, parsed.
-type metricsSnapshot map[string]*dto.MetricFamily
+type metricsSnapshot struct{ promtext.Families }
 
 // scrapeText fetches the admin /metrics exposition.
 func scrapeText(t *testing.T, n *testNode) []byte {
@@ -46,48 +44,17 @@ func scrapeText(t *testing.T, n *testNode) []byte {
 
 func scrape(t *testing.T, n *testNode) metricsSnapshot {
 	t.Helper()
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(bytes.NewReader(scrapeText(t, n)))
+	fams, err := promtext.Parse(bytes.NewReader(scrapeText(t, n)))
 	if err != nil {
 		t.Fatalf("parse /metrics: %v", err)
 	}
-	return fams
+	return metricsSnapshot{fams}
 }
 
 // value sums the series of name whose labels include the given pairs (no
-// pairs: the whole family). A histogram contributes its sample count. ok is
-// false when no series matches.
-func (s metricsSnapshot) value(name string, labelPairs ...string) (v float64, ok bool) {
-	fam := s[name]
-	if fam == nil {
-		return 0, false
-	}
-next:
-	for _, m := range fam.GetMetric() {
-		for i := 0; i+1 < len(labelPairs); i += 2 {
-			found := false
-			for _, l := range m.GetLabel() {
-				if l.GetName() == labelPairs[i] && l.GetValue() == labelPairs[i+1] {
-					found = true
-				}
-			}
-			if !found {
-				continue next
-			}
-		}
-		ok = true
-		switch {
-		case m.GetCounter() != nil:
-			v += m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			v += m.GetGauge().GetValue()
-		case m.GetHistogram() != nil:
-			v += float64(m.GetHistogram().GetSampleCount())
-		case m.GetUntyped() != nil:
-			v += m.GetUntyped().GetValue()
-		}
-	}
-	return v, ok
+// pairs: the whole family); see promtext.Families.Value.
+func (s metricsSnapshot) value(name string, labelPairs ...string) (float64, bool) {
+	return s.Value(name, labelPairs...)
 }
 
 func (s metricsSnapshot) get(name string, labelPairs ...string) float64 {

@@ -101,8 +101,11 @@ func quotaLimits(q config.Quotas) relay.Quotas {
 // (then failing to bind it is fatal).
 func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog.Logger) (relay.Config, error) {
 	t := c.TURN
-	listenIP := netip.MustParseAddr(t.ListenIP)
-	relayIPs, err := chooseRelayIPs(t.RelayIP, listenIP)
+	listenIPs, err := parseAddrs(t.ListenIP)
+	if err != nil {
+		return relay.Config{}, fmt.Errorf("turn.listen_ip: %w", err)
+	}
+	relayIPs, err := chooseRelayIPs(t.RelayIP, listenIPs)
 	if err != nil {
 		return relay.Config{}, err
 	}
@@ -125,7 +128,7 @@ func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog
 	}
 	return relay.Config{
 		Realm:                t.Realm,
-		ListenIP:             listenIP,
+		ListenIPs:            listenIPs,
 		UDPPort:              t.UDPPort,
 		TCPPort:              t.TCPPort,
 		AltTCPPort:           t.AltTCPPort,
@@ -143,6 +146,7 @@ func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog
 		ClockSkew:            t.ClockSkew.D(),
 		AllocationLifetime:   t.AllocationLifetime.D(),
 		LegacyChannelNumbers: t.LegacyChannelNumbers,
+		KernelOffload:        t.KernelOffload,
 		PeerPolicy:           pol,
 		Quotas:               quotaLimits(t.Quotas),
 		BandwidthBPS:         t.Quotas.BandwidthBPS,
@@ -173,16 +177,22 @@ func servicePorts(c *config.Config) []int {
 }
 
 // chooseRelayIPs picks the local addresses relay sockets bind to, at most
-// one per family: the configured ones, else the listen address when
-// specific, else the host's first global address of each family (IPv6:
+// one per family: the configured ones, else the listen addresses when all
+// are specific, else the host's first global address of each family (IPv6:
 // not link-local, ULA only when there is no other), else IPv4 loopback (a
 // host with no network).
-func chooseRelayIPs(configured []string, listenIP netip.Addr) ([]netip.Addr, error) {
+func chooseRelayIPs(configured []string, listenIPs []netip.Addr) ([]netip.Addr, error) {
 	if len(configured) > 0 {
 		return parseAddrs(configured)
 	}
-	if !listenIP.IsUnspecified() {
-		return []netip.Addr{listenIP.Unmap()}, nil
+	var specific []netip.Addr
+	for _, ip := range listenIPs {
+		if !ip.IsUnspecified() {
+			specific = append(specific, ip.Unmap())
+		}
+	}
+	if len(specific) > 0 && len(specific) == len(listenIPs) {
+		return specific, nil
 	}
 	ifaces, err := net.Interfaces()
 	if err != nil {
