@@ -57,6 +57,11 @@ func (s *Server) checkCredentials(username, realm string) (*userEntry, string, e
 	if e.user.CredID != "" && s.revoked != nil && s.revoked(e.user.CredID) {
 		return nil, "revoked", errors.New("credential " + e.user.CredID + " was revoked")
 	}
+	// A suspended or closed account's SID is in the feed too: every
+	// credential it issued is refused, whichever key or token signed it.
+	if e.user.AccountSID != "" && s.revoked != nil && s.revoked(e.user.AccountSID) {
+		return nil, "revoked", errors.New("account " + e.user.AccountSID + " is suspended or closed")
+	}
 	return e, "", nil
 }
 

@@ -72,7 +72,8 @@ type Config struct {
 	Quotas       Quotas
 	BandwidthBPS int64
 	// Revoked reports whether credentials issued under a key SID or auth
-	// token ID have been revoked. May be nil.
+	// token ID, or by an account (its SID: suspended or closed), have been
+	// revoked. May be nil.
 	Revoked func(credID string) bool
 	// ProtectedPorts are other ports this process listens on (API, admin),
 	// never reachable through the relay on this host's addresses.

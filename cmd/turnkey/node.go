@@ -297,6 +297,8 @@ func (n *node) apiConfig() tokenapi.Config {
 		Keyring:               n.keyring,
 		Listeners:             n.apiListeners,
 		PublicHost:            a.PublicHost,
+		STUNHost:              a.STUNHost,
+		TURNHost:              a.TURNHost,
 		Regions:               a.Regions,
 		CORSOrigins:           a.CORSOrigins,
 		AuthFailuresPerMinute: a.AuthFailuresPerMinute,

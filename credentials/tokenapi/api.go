@@ -39,6 +39,11 @@ type Config struct {
 	// PublicHost is the relay host put in URLs. Empty: the host the request
 	// was sent to (Host header, port stripped).
 	PublicHost string
+	// STUNHost and TURNHost, when set, name the STUN and the TURN servers
+	// in issued URLs instead of PublicHost. A leading "global" label makes
+	// every region reachable by replacing it with the region's name, as
+	// Twilio's global.stun.twilio.com / global.turn.twilio.com do.
+	STUNHost, TURNHost string
 	// Regions maps a region name to its relay host. "global" is PublicHost
 	// (or the request host) unless configured here.
 	Regions map[string]string
@@ -137,7 +142,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hosts, err := newHostPolicy(cfg.PublicHost, cfg.Regions)
+	hosts, err := newHostPolicyNamed(cfg.PublicHost, cfg.STUNHost, cfg.TURNHost, cfg.Regions)
 	if err != nil {
 		return nil, fmt.Errorf("tokenapi: %w", err)
 	}
