@@ -78,20 +78,20 @@ func pythonTwilio(t *testing.T) string {
 func TestHelperLibrariesDriveAccountsAndUsage(t *testing.T) {
 	type lib struct {
 		name string
-		cmd  func() []string
+		cmd  func(t *testing.T) []string // t is the subtest's: a skip skips that library only
 	}
 	libs := []lib{
-		{"npm twilio", func() []string {
+		{"npm twilio", func(t *testing.T) []string {
 			node, script := requireNodeTwilio(t)
 			return []string{node, filepath.Join(filepath.Dir(script), "twilio-accounts.js")}
 		}},
-		{"python3-twilio", func() []string {
+		{"python3-twilio", func(t *testing.T) []string {
 			return []string{pythonTwilio(t), filepath.Join("..", "..", "clients", "python", "twilio_accounts.py")}
 		}},
 	}
 	for _, l := range libs {
 		t.Run(l.name, func(t *testing.T) {
-			argv := l.cmd()
+			argv := l.cmd(t)
 			n := startTestNode(t, func(c *config.Config) { c.Store.UsageFlush = config.Duration(200 * time.Millisecond) })
 			peer := testnet.UDPEcho(t)
 			admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
