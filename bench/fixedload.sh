@@ -11,7 +11,7 @@
 # window / relayed packets), the whole machine's, the RcvbufErrors delta of
 # /proc/net/snmp, and the machine's idle share and load average.
 #
-# Knobs (environment): LOADS_UDP ("200x100 1000x50 2000x25"),
+# Knobs (environment): LOADS_UDP ("200x100 1000x50 2000x25 2000x50"),
 # LOADS_TCP ("500x50", TURN servers only), SIZE (160), WARMUP (2s),
 # DURATION (6s), ROUNDS (1; each round reverses the server order),
 # KERNEL (1: also turnkey with turn.kernel_offload on, as "turnkey-kernel"),
@@ -24,7 +24,7 @@
 # off; turnkey-kernel is the same with it on.
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-LOADS_UDP=${LOADS_UDP:-200x100 1000x50 2000x25}
+LOADS_UDP=${LOADS_UDP:-200x100 1000x50 2000x25 2000x50}
 LOADS_TCP=${LOADS_TCP:-500x50}
 SIZE=${SIZE:-160}
 WARMUP=${WARMUP:-2s}

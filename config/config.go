@@ -82,6 +82,9 @@ type TURN struct {
 	// (turnutils_uclient) still pick them. Off, they get 400 as RFC 8656 says.
 	LegacyChannelNumbers bool     `yaml:"legacy_channel_numbers" env:"LEGACY_CHANNEL_NUMBERS" flag:"legacy-channel-numbers" help:"accept RFC 5766 channel numbers 0x5000-0x7FFF (coturn's test clients use them)" reload:"restart"`
 	AllocationLifetime   Duration `yaml:"allocation_lifetime" env:"ALLOCATION_LIFETIME" flag:"allocation-lifetime" help:"allocation lifetime granted when the client asks for none or too much (max 1h)" reload:"restart"`
+	// Region names this relay node in usage records: its bytes count under
+	// the turnmegabytes-<region> category as well as turnmegabytes.
+	Region string `yaml:"region" env:"NODE_REGION" flag:"node-region" help:"region this relay's relayed bytes are recorded under in usage records (empty: none)" reload:"restart"`
 	// KernelOffload relays UDP ChannelData in the kernel (eBPF on TCX
 	// ingress): auto when it can attach, on or fail start-up, off.
 	KernelOffload string `yaml:"kernel_offload" env:"KERNEL_OFFLOAD" flag:"kernel-offload" help:"relay UDP ChannelData in the kernel with eBPF: auto, on (fail start-up if it cannot attach) or off" reload:"restart"`
@@ -131,6 +134,12 @@ type API struct {
 	// PublicHost names this relay in issued ICE servers; empty means the
 	// host the request was addressed to.
 	PublicHost string `yaml:"public_host" env:"PUBLIC_HOST" flag:"public-host" help:"host named in issued ICE server URLs (default: the request's Host)" reload:"restart"`
+	// STUNHost and TURNHost name the STUN and TURN servers apart in issued
+	// URLs (Twilio: global.stun.twilio.com, global.turn.twilio.com); a
+	// leading "global" label is replaced by the region's name for a Region
+	// not in Regions.
+	STUNHost string `yaml:"stun_host" env:"STUN_HOST" flag:"stun-host" help:"host named in issued stun: URLs, e.g. global.stun.example.com (default: public_host)" reload:"restart"`
+	TURNHost string `yaml:"turn_host" env:"TURN_HOST" flag:"turn-host" help:"host named in issued turn:/turns: URLs, e.g. global.turn.example.com (default: public_host)" reload:"restart"`
 	// Regions maps a region name to the relay host issued for it.
 	Regions map[string]string `yaml:"regions" env:"REGIONS" flag:"region" help:"region=host pairs, comma separated" reload:"live"`
 	// CORSOrigins may call /v1/ice-servers from a browser; "*" allows all.
@@ -167,6 +176,9 @@ type Store struct {
 	EncryptionKey Secret `yaml:"encryption_key" env:"STORE_ENCRYPTION_KEY" flag:"store-encryption-key" help:"base64 32-byte key sealing stored secrets (default: generated in the data dir)" reload:"restart"`
 	// RevocationPoll is how often relays read the revocation feed.
 	RevocationPoll Duration `yaml:"revocation_poll" env:"REVOCATION_POLL" flag:"revocation-poll" help:"how often the revocation feed is read" reload:"restart"`
+	// UsageFlush is how often relays add their relayed bytes to the usage
+	// records in the store (and once more at shutdown).
+	UsageFlush Duration `yaml:"usage_flush" env:"USAGE_FLUSH" flag:"usage-flush" help:"how often relays write relayed bytes to the usage records" reload:"restart"`
 }
 
 // TLS names the certificate used by turns: listeners and optionally the API.
@@ -221,6 +233,6 @@ func Default() Config {
 			TrackedAccounts:       100,
 		},
 		Admin: Admin{Listen: "127.0.0.1:9641"},
-		Store: Store{RevocationPoll: Duration(time.Second)},
+		Store: Store{RevocationPoll: Duration(time.Second), UsageFlush: Duration(10 * time.Second)},
 	}
 }

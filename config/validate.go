@@ -6,10 +6,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// regionName is what a region may be called: it becomes a hostname label
+// and part of the turnmegabytes-<region> usage category.
+var regionName = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
 
 // FieldError names the configuration field that is wrong and why.
 type FieldError struct {
@@ -183,6 +188,11 @@ func (c *Config) Validate() error {
 	if strings.ContainsAny(a.PublicHost, "/:?# ") && !isBracketedIPv6(a.PublicHost) && !isIPv6Literal(a.PublicHost) {
 		bad("api.public_host", "%q must be a bare host name or IP", a.PublicHost)
 	}
+	for path, h := range map[string]string{"api.stun_host": a.STUNHost, "api.turn_host": a.TURNHost} {
+		if strings.ContainsAny(h, "/:?# ") && !isBracketedIPv6(h) {
+			bad(path, "%q must be a bare host name or IP", h)
+		}
+	}
 	for name, host := range a.Regions {
 		if name == "" || strings.ContainsAny(name, " /") {
 			bad("api.regions", "region name %q is not a single word", name)
@@ -231,6 +241,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Store.RevocationPoll.D() < 100*time.Millisecond || c.Store.RevocationPoll.D() > 5*time.Second {
 		bad("store.revocation_poll", "%s is outside [100ms, 5s]: revocation must reach relays within 5s", c.Store.RevocationPoll)
+	}
+	if c.Store.UsageFlush.D() < 100*time.Millisecond || c.Store.UsageFlush.D() > 10*time.Minute {
+		bad("store.usage_flush", "%s is outside [100ms, 10m]", c.Store.UsageFlush)
+	}
+	if c.TURN.Region != "" && !regionName.MatchString(c.TURN.Region) {
+		bad("turn.region", "%q is not a region name (lowercase letters, digits and '-', up to 32)", c.TURN.Region)
 	}
 
 	if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {

@@ -31,7 +31,7 @@ func (benchKeys) ResolveKey(_ context.Context, sid string) (string, string, erro
 }
 
 func BenchmarkMintTURN(b *testing.B) {
-	rest, err := IssuedRest(benchAccount, benchKey, "alice")
+	rest, err := IssuedRest(benchAccount, benchKey, SecretID(benchTURNSecret), "alice")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func BenchmarkIssuedRestAndMint(b *testing.B) {
 	expiry := time.Now().Add(time.Hour)
 	b.ReportAllocs()
 	for b.Loop() {
-		rest, err := IssuedRest(benchAccount, benchKey, "alice")
+		rest, err := IssuedRest(benchAccount, benchKey, SecretID(benchTURNSecret), "alice")
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -58,7 +58,7 @@ func BenchmarkIssuedRestAndMint(b *testing.B) {
 
 // BenchmarkTURNPassword is the relay's check of a REST credential.
 func BenchmarkTURNPassword(b *testing.B) {
-	rest, _ := IssuedRest(benchAccount, benchKey, "alice")
+	rest, _ := IssuedRest(benchAccount, benchKey, SecretID(benchTURNSecret), "alice")
 	user, _ := MintTURN(benchTURNSecret, time.Now().Add(time.Hour), rest)
 	b.ReportAllocs()
 	for b.Loop() {
@@ -67,7 +67,7 @@ func BenchmarkTURNPassword(b *testing.B) {
 }
 
 func BenchmarkParseTURNUsername(b *testing.B) {
-	rest, _ := IssuedRest(benchAccount, benchKey, "alice")
+	rest, _ := IssuedRest(benchAccount, benchKey, SecretID(benchTURNSecret), "alice")
 	user, _ := MintTURN(benchTURNSecret, time.Now().Add(time.Hour), rest)
 	b.ReportAllocs()
 	for b.Loop() {

@@ -66,6 +66,8 @@ func FuzzParseTURNUsername(f *testing.F) {
 		"1700086400:AC00000000000000000000000000000000.SK11111111111111111111111111111111.AAAAAAAAAAA",
 		"1700086400:AC00000000000000000000000000000000.TK33333333333333333333333333333333.AAAAAAAAAAA.YWxpY2U",
 		"1700086400:AC00000000000000000000000000000000.SK11111111111111111111111111111111.x.!!",
+		"1700086400:AC00000000000000000000000000000000.SK11111111111111111111111111111111.a1b2c3.AAAAAAAAAAA",
+		"1700086400:AC00000000000000000000000000000000.TK33333333333333333333333333333333.a1b2c3.AAAAAAAAAAA.YWxpY2U",
 		":", "999999999999:", "-1:a", "",
 	} {
 		f.Add(s)
@@ -80,6 +82,9 @@ func FuzzParseTURNUsername(f *testing.F) {
 		}
 		if u.AccountSID != "" && (!ValidSID(u.AccountSID, "AC") || u.CredID == "") {
 			t.Fatalf("inconsistent parse of %q: %+v", username, u)
+		}
+		if u.SecretID != "" && (u.AccountSID == "" || !validSecretID(u.SecretID) || u.Nonce == "") {
+			t.Fatalf("inconsistent secret ID in %q: %+v", username, u)
 		}
 		_ = u.CheckExpiry(time.Unix(1700000000, 0), 24*time.Hour, 30*time.Second)
 		_ = u.QuotaKey()

@@ -30,8 +30,13 @@ const maxIdentityLen = 256
 // TURNUser is a parsed TURN REST username: "<expiry unix>:<rest>".
 //
 // Usernames turnkey issues carry a structured rest,
-// "<AccountSID>.<CredID>.<nonce>[.<base64url identity>]", so relays can count
-// per account and identity and refuse credentials whose key was revoked.
+// "<AccountSID>.<CredID>.<SecretID>.<nonce>[.<base64url identity>]", so
+// relays can count per account and identity, refuse credentials whose key
+// was revoked, and pick the TURN secret that signed it by its ID (Keyring)
+// instead of trying each. Usernames issued before the secret ID existed,
+// "<AccountSID>.<CredID>.<nonce>[.<identity>]", parse with an empty
+// SecretID; the two forms differ in their third part (SecretIDLen hex
+// digits against an 11-character nonce).
 // Usernames from other issuers (coturn-style "expiry:alice") are accepted as
 // well; their whole rest is the identity. A bare "<expiry>" (what coturn's
 // turnutils_uclient -W sends without -u, and coturn accepts) has an empty
@@ -41,6 +46,7 @@ type TURNUser struct {
 	Rest       string
 	AccountSID string // empty for usernames turnkey did not issue
 	CredID     string // the SK key SID or TK auth-token ID that authorised it
+	SecretID   string // the ID of the TURN secret that signed it; empty if not carried
 	Nonce      string // what makes an issued username unique
 	Identity   string
 }
@@ -58,14 +64,18 @@ func MintTURN(secret []byte, expiry time.Time, rest string) (username, password 
 	return username, TURNPassword(secret, username)
 }
 
-// IssuedRest builds the structured rest of a turnkey-issued username. The
-// random nonce makes every issued username unique.
-func IssuedRest(accountSID, credID, identity string) (string, error) {
+// IssuedRest builds the structured rest of a turnkey-issued username signed
+// by the secret with ID secretID. The random nonce makes every issued
+// username unique.
+func IssuedRest(accountSID, credID, secretID, identity string) (string, error) {
 	if !validSID(accountSID, "AC") {
 		return "", fmt.Errorf("credentials: account SID %q is malformed", accountSID)
 	}
 	if !validSID(credID, "SK") && !validSID(credID, "TK") {
 		return "", fmt.Errorf("credentials: credential ID %q is malformed", credID)
+	}
+	if !validSecretID(secretID) {
+		return "", fmt.Errorf("credentials: secret ID %q is malformed", secretID)
 	}
 	if len(identity) > maxIdentityLen {
 		return "", fmt.Errorf("credentials: identity is %d bytes; at most %d fit in a TURN username", len(identity), maxIdentityLen)
@@ -74,7 +84,7 @@ func IssuedRest(accountSID, credID, identity string) (string, error) {
 	if _, err := rand.Read(nonce[:]); err != nil {
 		return "", fmt.Errorf("credentials: nonce: %w", err)
 	}
-	rest := accountSID + "." + credID + "." + base64.RawURLEncoding.EncodeToString(nonce[:])
+	rest := accountSID + "." + credID + "." + secretID + "." + base64.RawURLEncoding.EncodeToString(nonce[:])
 	if identity != "" {
 		rest += "." + base64.RawURLEncoding.EncodeToString([]byte(identity))
 	}
@@ -102,11 +112,21 @@ func ParseTURNUsername(username string) (TURNUser, error) {
 	}
 	u := TURNUser{Expiry: time.Unix(secs, 0), Rest: rest, Identity: rest}
 	parts := strings.Split(rest, ".")
-	if (len(parts) == 3 || len(parts) == 4) && validSID(parts[0], "AC") &&
-		(validSID(parts[1], "SK") || validSID(parts[1], "TK")) {
-		u.AccountSID, u.CredID, u.Nonce, u.Identity = parts[0], parts[1], parts[2], ""
-		if len(parts) == 4 {
-			id, err := base64.RawURLEncoding.DecodeString(parts[3])
+	if len(parts) < 3 || len(parts) > 5 || !validSID(parts[0], "AC") ||
+		(!validSID(parts[1], "SK") && !validSID(parts[1], "TK")) {
+		return u, nil // not issued by turnkey: the whole rest is the identity
+	}
+	secretID, tail := "", parts[2:]
+	if validSecretID(parts[2]) && len(parts) >= 4 {
+		secretID, tail = parts[2], parts[3:]
+	}
+	if len(tail) <= 2 {
+		if tail[0] == "" {
+			return TURNUser{}, ErrMalformedUsername // issued usernames always carry a nonce
+		}
+		u.AccountSID, u.CredID, u.SecretID, u.Nonce, u.Identity = parts[0], parts[1], secretID, tail[0], ""
+		if len(tail) == 2 {
+			id, err := base64.RawURLEncoding.DecodeString(tail[1])
 			if err != nil || len(id) == 0 {
 				return TURNUser{}, ErrMalformedUsername
 			}
@@ -160,3 +180,16 @@ func validSID(s, prefix string) bool {
 // ValidSID reports whether s is prefix followed by 32 lowercase hex digits,
 // the form of Twilio SIDs.
 func ValidSID(s, prefix string) bool { return validSID(s, prefix) }
+
+// validSecretID reports whether s has the form of a SecretID.
+func validSecretID(s string) bool {
+	if len(s) != SecretIDLen {
+		return false
+	}
+	for i := range len(s) {
+		if (s[i] < '0' || s[i] > '9') && (s[i] < 'a' || s[i] > 'f') {
+			return false
+		}
+	}
+	return true
+}

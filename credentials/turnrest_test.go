@@ -23,10 +23,11 @@ func TestParseTURNUsername(t *testing.T) {
 	acct := "AC" + strings.Repeat("0", 32)
 	key := "SK" + strings.Repeat("1", 32)
 	tok := "TK" + strings.Repeat("3", 32)
+	sid := "a1b2c3"
 	cases := []struct {
-		in                      string
-		err                     error
-		account, cred, identity string
+		in                              string
+		err                             error
+		account, cred, secret, identity string
 	}{
 		{in: "1700086400:alice", identity: "alice"},
 		{in: "1700086400:alice:with:colons", identity: "alice:with:colons"},
@@ -34,6 +35,17 @@ func TestParseTURNUsername(t *testing.T) {
 		{in: "1700086400:" + acct + "." + key + ".AAAAAAAAAAA", account: acct, cred: key},
 		{in: "1700086400:" + acct + "." + tok + ".AAAAAAAAAAA.YWxpY2U", account: acct, cred: tok, identity: "alice"},
 		{in: "1700086400:" + acct + "." + key + ".AAAAAAAAAAA.!!", err: ErrMalformedUsername},
+		// The current form carries the signing secret's ID.
+		{in: "1700086400:" + acct + "." + key + "." + sid + ".AAAAAAAAAAA", account: acct, cred: key, secret: sid},
+		{in: "1700086400:" + acct + "." + tok + "." + sid + ".AAAAAAAAAAA.YWxpY2U", account: acct, cred: tok, secret: sid, identity: "alice"},
+		{in: "1700086400:" + acct + "." + key + "." + sid + ".AAAAAAAAAAA.!!", err: ErrMalformedUsername},
+		{in: "1700086400:" + acct + "." + key + "." + sid + ".", err: ErrMalformedUsername},
+		{in: "1700086400:" + acct + "." + key + ".", err: ErrMalformedUsername},
+		// Three parts after the IDs are nobody's form: a plain user.
+		{in: "1700086400:" + acct + "." + key + "." + sid + ".AAAAAAAAAAA.YWxpY2U.x",
+			identity: acct + "." + key + "." + sid + ".AAAAAAAAAAA.YWxpY2U.x"},
+		// A third part that is not a secret ID is an old-form nonce.
+		{in: "1700086400:" + acct + "." + key + ".A1B2C3.YWxpY2U", account: acct, cred: key, identity: "alice"},
 		// Something else that merely looks structured is a plain user.
 		{in: "1700086400:AC1.SK2.x", identity: "AC1.SK2.x"},
 		{in: "", err: ErrMalformedUsername},
@@ -53,7 +65,7 @@ func TestParseTURNUsername(t *testing.T) {
 			if err != nil {
 				return
 			}
-			if u.AccountSID != tc.account || u.CredID != tc.cred || u.Identity != tc.identity {
+			if u.AccountSID != tc.account || u.CredID != tc.cred || u.SecretID != tc.secret || u.Identity != tc.identity {
 				t.Errorf("got %+v", u)
 			}
 			if u.Expiry.Unix() != 1700086400 {
@@ -66,9 +78,10 @@ func TestParseTURNUsername(t *testing.T) {
 func TestIssuedRestRoundTripAndUniqueness(t *testing.T) {
 	acct := "AC" + strings.Repeat("a", 32)
 	key := "SK" + strings.Repeat("b", 32)
+	sid := SecretID([]byte("a secret"))
 	seen := map[string]bool{}
 	for range 100 {
-		rest, err := IssuedRest(acct, key, "bob@example.com")
+		rest, err := IssuedRest(acct, key, sid, "bob@example.com")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -77,25 +90,28 @@ func TestIssuedRestRoundTripAndUniqueness(t *testing.T) {
 		}
 		seen[rest] = true
 		u, err := ParseTURNUsername("1700086400:" + rest)
-		if err != nil || u.AccountSID != acct || u.CredID != key || u.Identity != "bob@example.com" {
+		if err != nil || u.AccountSID != acct || u.CredID != key || u.SecretID != sid || u.Identity != "bob@example.com" {
 			t.Fatalf("round trip %+v %v", u, err)
 		}
 		if u.QuotaKey() != acct+"/bob@example.com" {
 			t.Fatalf("quota key %q", u.QuotaKey())
 		}
 	}
-	bad := []struct{ acct, cred, identity string }{
-		{"ACxyz", key, ""},
-		{acct, "XX" + strings.Repeat("b", 32), ""},
-		{acct, key, strings.Repeat("i", 257)},
+	bad := []struct{ acct, cred, secret, identity string }{
+		{"ACxyz", key, sid, ""},
+		{acct, "XX" + strings.Repeat("b", 32), sid, ""},
+		{acct, key, "", ""},
+		{acct, key, "A1B2C3", ""},
+		{acct, key, sid + "0", ""},
+		{acct, key, sid, strings.Repeat("i", 257)},
 	}
 	for _, b := range bad {
-		if _, err := IssuedRest(b.acct, b.cred, b.identity); err == nil {
-			t.Errorf("IssuedRest(%q, %q, %d bytes) accepted", b.acct, b.cred, len(b.identity))
+		if _, err := IssuedRest(b.acct, b.cred, b.secret, b.identity); err == nil {
+			t.Errorf("IssuedRest(%q, %q, %q, %d bytes) accepted", b.acct, b.cred, b.secret, len(b.identity))
 		}
 	}
 	// The longest identity still fits a STUN username.
-	rest, err := IssuedRest(acct, key, strings.Repeat("i", 256))
+	rest, err := IssuedRest(acct, key, sid, strings.Repeat("i", 256))
 	if err != nil || len("1700086400:"+rest) > MaxUsernameLen {
 		t.Fatalf("longest identity: %d bytes, %v", len(rest), err)
 	}

@@ -24,7 +24,7 @@ const (
 // issuedCreds mints credentials shaped as the API issues them.
 func issuedCreds(t testing.TB, account, key, identity string) (string, string) {
 	t.Helper()
-	rest, err := credentials.IssuedRest(account, key, identity)
+	rest, err := credentials.IssuedRest(account, key, testSecretID, identity)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -623,7 +623,7 @@ func TestAttackSharedEmptyIdentity(t *testing.T) {
 	server := ts.addr("turn", "udp", 0)
 	acct := "AC" + strings.Repeat("a", 32)
 	mint := func(identity string) (string, string) {
-		rest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("b", 32), identity)
+		rest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("b", 32), testSecretID, identity)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"bytes"
 	"errors"
 	"sync"
 
@@ -34,7 +33,7 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool)
 	if reason != "" {
 		return refuse(reason, err)
 	}
-	secret := s.secrets.secretFor(ra.Username)
+	secret := s.secrets.forAuth(&e.user, ra.Username)
 	return ra.Username, s.users.key(e, ra.Username, s.realm, secret), true
 }
 
@@ -58,6 +57,11 @@ func (s *Server) checkCredentials(username, realm string) (*userEntry, string, e
 	if e.user.CredID != "" && s.revoked != nil && s.revoked(e.user.CredID) {
 		return nil, "revoked", errors.New("credential " + e.user.CredID + " was revoked")
 	}
+	// A suspended or closed account's SID is in the feed too: every
+	// credential it issued is refused, whichever key or token signed it.
+	if e.user.AccountSID != "" && s.revoked != nil && s.revoked(e.user.AccountSID) {
+		return nil, "revoked", errors.New("account " + e.user.AccountSID + " is suspended or closed")
+	}
 	return e, "", nil
 }
 
@@ -67,7 +71,8 @@ func (s *Server) checkCredentials(username, realm string) (*userEntry, string, e
 // admit, the allocation-created event and the relay socket's accounting; the
 // cache turns all but the first parse and the first HMAC-SHA1 + MD5 into a
 // map lookup. A key is reused only with the same realm and the same secret
-// bytes, so a rotation or a hint for another secret derives it afresh.
+// of the same keyring, so a reload or a hint for another secret derives it
+// afresh.
 // Entries are immutable once stored; the map is emptied when full, which
 // costs only a re-derivation.
 type userCache struct {
@@ -81,7 +86,7 @@ type userEntry struct {
 	// realm and secret are what key was derived from; key is nil until the
 	// first authentication.
 	realm  string
-	secret []byte
+	secret *credentials.TURNSecret
 	key    []byte
 }
 
@@ -106,13 +111,12 @@ func (c *userCache) get(username string) (*userEntry, error) {
 }
 
 // key returns the long-term key of username under realm and secret.
-func (c *userCache) key(e *userEntry, username, realm string, secret []byte) []byte {
-	if e.key != nil && e.realm == realm && bytes.Equal(e.secret, secret) {
+func (c *userCache) key(e *userEntry, username, realm string, secret *credentials.TURNSecret) []byte {
+	if e.key != nil && e.realm == realm && e.secret == secret {
 		return e.key
 	}
-	key := longTermKey(username, realm, credentials.TURNPassword(secret, username))
-	c.put(username, &userEntry{user: e.user, quotaKey: e.quotaKey, realm: realm,
-		secret: append([]byte(nil), secret...), key: key})
+	key := longTermKey(username, realm, secret.Password(username))
+	c.put(username, &userEntry{user: e.user, quotaKey: e.quotaKey, realm: realm, secret: secret, key: key})
 	return key
 }
 

@@ -31,7 +31,7 @@ func newAuthBenchServer(tb testing.TB) *Server {
 	s, err := New(Config{
 		Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: port, SocketsPerPort: 1,
 		RelayIPs: []netip.Addr{loopback}, MinPort: 62000, MaxPort: 62999,
-		Secrets: [][]byte{[]byte(testSecret)}, MaxTTL: time.Hour,
+		Keyring: testRing(tb, testSecret), MaxTTL: time.Hour,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: prometheus.NewRegistry(), TrackedAccounts: 10,
 	})
@@ -100,9 +100,7 @@ func TestAuthenticateKeyCache(t *testing.T) {
 		}
 	}
 	// A new primary secret: the key follows at once.
-	if err := s.Apply(Update{Secrets: [][]byte{[]byte("other-secret-0123456789")}}); err != nil {
-		t.Fatal(err)
-	}
+	s.secrets.ring.Store(testRing(t, "other-secret-0123456789").Load())
 	if _, key, ok := s.authenticate(ra); !ok || !bytes.Equal(key, want("other-secret-0123456789")) {
 		t.Fatalf("after rotation: ok=%v key %x", ok, key)
 	}

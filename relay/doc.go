@@ -1,10 +1,12 @@
 // Package relay runs turnkey's STUN/TURN server on pion/turn: the listeners
 // (UDP with SO_REUSEPORT, TCP, the port-443 listener that also speaks TLS,
-// TLS), TURN REST authentication against a rotating secret set, the
+// TLS), TURN REST authentication against the process's one keyring of
+// secrets (credentials.KeyringHolder, shared with the token API), the
 // peer-address policy, quotas, per-allocation accounting and graceful drain.
 //
 // Per-packet work happens in two wrappers: listenConn/streamConn on the
-// client side (count Binding requests, pick the secret that signed a request)
+// client side (count Binding requests, check the request's MESSAGE-INTEGRITY
+// with the secret its username names, secrets.go)
 // and relayConn on the peer side (policy for this host's own ports, bandwidth
 // limits, byte counts). Both keep locks and allocations off that path.
 //

@@ -157,6 +157,10 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 	if err != nil {
 		return nil, err
 	}
+	ring, err := credentials.NewKeyring([][]byte{[]byte(testSecret), []byte(fuzzSecondSecret)})
+	if err != nil {
+		return nil, err
+	}
 	srv, err := New(Config{
 		Realm:          testRealm,
 		ListenIPs:      []netip.Addr{loopback},
@@ -166,7 +170,7 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 		RelayIPs:       []netip.Addr{loopback},
 		MinPort:        60000,
 		MaxPort:        60999,
-		Secrets:        [][]byte{[]byte(testSecret), []byte(fuzzSecondSecret)},
+		Keyring:        credentials.NewKeyringHolder(ring),
 		MaxTTL:         24 * time.Hour,
 		ClockSkew:      time.Minute,
 		PeerPolicy:     PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},

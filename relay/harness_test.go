@@ -29,6 +29,23 @@ const (
 
 var loopback = netip.MustParseAddr("127.0.0.1")
 
+// testSecretID is testSecret's ID, carried in issued usernames.
+var testSecretID = credentials.SecretID([]byte(testSecret))
+
+// testRing holds a keyring of secrets, the first signing.
+func testRing(t testing.TB, secrets ...string) *credentials.KeyringHolder {
+	t.Helper()
+	list := make([][]byte, len(secrets))
+	for i, s := range secrets {
+		list[i] = []byte(s)
+	}
+	k, err := credentials.NewKeyring(list)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return credentials.NewKeyringHolder(k)
+}
+
 // testServer is a relay on ephemeral loopback ports.
 type testServer struct {
 	*Server
@@ -63,7 +80,7 @@ func startServer(t testing.TB, mutate func(*Config)) *testServer {
 		RelayIPs:        []netip.Addr{loopback},
 		MinPort:         61000,
 		MaxPort:         61999,
-		Secrets:         [][]byte{[]byte(testSecret)},
+		Keyring:         testRing(t, testSecret),
 		MaxTTL:          24 * time.Hour,
 		ClockSkew:       time.Minute,
 		PeerPolicy:      PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},

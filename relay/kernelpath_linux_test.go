@@ -385,7 +385,7 @@ func TestKernelPath(t *testing.T) {
 		ts := startKernelServer(t, func(c *Config) {
 			c.Revoked = func(id string) bool { return revoked.Load() && id == key }
 		})
-		rest, err := credentials.IssuedRest("AC"+strings.Repeat("7", 32), key, "kernel-revoked")
+		rest, err := credentials.IssuedRest("AC"+strings.Repeat("7", 32), key, testSecretID, "kernel-revoked")
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -198,7 +198,7 @@ func TestAllocationFailureReasonAuth(t *testing.T) {
 		c.PeerPolicy = PeerPolicy{} // default deny-list: loopback peers refused
 	})
 	server := ts.addr("turn", "udp", 0)
-	revokedRest, err := credentials.IssuedRest("AC"+strings.Repeat("a", 32), "SK"+strings.Repeat("e", 32), "bob")
+	revokedRest, err := credentials.IssuedRest("AC"+strings.Repeat("a", 32), "SK"+strings.Repeat("e", 32), testSecretID, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}

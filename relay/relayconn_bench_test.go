@@ -51,7 +51,7 @@ func newPacketBench(tb testing.TB) *packetBench {
 	s, err := New(Config{
 		Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: port, SocketsPerPort: 1,
 		RelayIPs: []netip.Addr{loopback}, MinPort: 61000, MaxPort: 61999,
-		Secrets: [][]byte{[]byte(testSecret)}, MaxTTL: time.Hour,
+		Keyring: testRing(tb, testSecret), MaxTTL: time.Hour,
 		// The peer is a loopback port outside the relay range, which the
 		// host-port guard drops unless allow-listed.
 		PeerPolicy: PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},

@@ -18,7 +18,11 @@ type allocCounters struct {
 	packetsUp, packetsDown atomic.Uint64
 	droppedUp, droppedDown atomic.Uint64 // over the bandwidth limit
 	unpermitted            atomic.Uint64 // datagrams without a permission (see fastpath.go)
-	account                string
+	account                string        // the metric label: capped, or "other"
+	// accountSID is the real account, uncapped, for usage records; flushed
+	// is how many of its bytes the ledger has taken (under relayStats.mu).
+	accountSID string
+	flushed    uint64
 }
 
 // usage is a traffic total.
@@ -55,6 +59,7 @@ type relayStats struct {
 	closed   usage
 	accounts map[string]*usage // closed totals per tracked account
 	maxAccts int
+	ledger   usageLedger
 	// kernel is the kernel fast path, if attached: its live entries'
 	// traffic belongs to their allocations (kernelpath.go).
 	kernel atomic.Pointer[kernelOffload]
@@ -99,7 +104,7 @@ func (s *relayStats) accountLabel(account string) string {
 // open registers a new allocation's counters: one lock for the account label
 // and the live set.
 func (s *relayStats) open(account string) *allocCounters {
-	c := &allocCounters{}
+	c := &allocCounters{accountSID: account}
 	s.mu.Lock()
 	c.account = s.accountLabel(account)
 	s.live[c] = struct{}{}
@@ -116,6 +121,8 @@ func (s *relayStats) close(c *allocCounters) bool {
 		return false
 	}
 	delete(s.live, c)
+	// The kernel fast path moved its counts into c when the channel went.
+	s.ledger.take(c, s.kernel.Load())
 	s.closed.add(c)
 	if c.account != "" {
 		u := s.accounts[c.account]

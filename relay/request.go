@@ -115,8 +115,10 @@ func (s *Server) handOn(p []byte, msg *stun.Message, pionNonce string, key []byt
 }
 
 // verifyIntegrity returns the username and long-term key whose
-// MESSAGE-INTEGRITY msg carries, trying every secret; key is nil when none
-// verifies. While secrets rotate it leaves the hint authenticate uses.
+// MESSAGE-INTEGRITY msg carries; key is nil when none verifies. The secret
+// is the one the username names; a username without a secret ID is tried
+// against each, and the one that verifies is noted for authenticate
+// (secrets.go).
 func (s *Server) verifyIntegrity(msg *stun.Message) (string, []byte) {
 	var user stun.Username
 	var realm stun.Realm
@@ -128,10 +130,10 @@ func (s *Server) verifyIntegrity(msg *stun.Message) (string, []byte) {
 	if err != nil {
 		return username, nil
 	}
-	for i, secret := range s.secrets.all() {
+	for _, secret := range s.secrets.candidates(&e.user) {
 		key := s.users.key(e, username, realm.String(), secret)
 		if stun.MessageIntegrity(key).Check(msg) == nil {
-			s.secrets.note(username, i)
+			s.secrets.verified(&e.user, username, secret)
 			return username, key
 		}
 	}

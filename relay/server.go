@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -17,6 +16,7 @@ import (
 	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/relay/internal/peerpolicy"
 	"github.com/turnkey-dev/turnkey/relay/internal/quota"
 )
@@ -50,7 +50,10 @@ type Config struct {
 	MinPort   int
 	MaxPort   int
 
-	Secrets            [][]byte
+	// Keyring holds the TURN REST secrets that verify credentials. It is
+	// the process's one keyring (the token API signs with the same one), so
+	// a reload swaps it for both at once.
+	Keyring            *credentials.KeyringHolder
 	MaxTTL             time.Duration
 	ClockSkew          time.Duration
 	AllocationLifetime time.Duration
@@ -69,7 +72,8 @@ type Config struct {
 	Quotas       Quotas
 	BandwidthBPS int64
 	// Revoked reports whether credentials issued under a key SID or auth
-	// token ID have been revoked. May be nil.
+	// token ID, or by an account (its SID: suspended or closed), have been
+	// revoked. May be nil.
 	Revoked func(credID string) bool
 	// ProtectedPorts are other ports this process listens on (API, admin),
 	// never reachable through the relay on this host's addresses.
@@ -144,7 +148,7 @@ type Server struct {
 	revoked   func(string) bool
 	tlsConfig func() *tls.Config
 
-	secrets   *secretSet
+	secrets   *secretPicker
 	users     userCache
 	policy    atomic.Pointer[peerpolicy.Policy]
 	quota     *quota.Counter
@@ -207,8 +211,8 @@ type Server struct {
 // was not asked for explicitly and the bind lacks privilege: then a warning
 // names the fix and the relay runs without it.
 func New(cfg Config) (*Server, error) {
-	if len(cfg.Secrets) == 0 {
-		return nil, errors.New("relay: no TURN secret")
+	if cfg.Keyring == nil || cfg.Keyring.Load() == nil {
+		return nil, errors.New("relay: no TURN secret keyring")
 	}
 	if len(cfg.ListenIPs) == 0 {
 		return nil, errors.New("relay: no listen address")
@@ -246,7 +250,7 @@ func New(cfg Config) (*Server, error) {
 		now:       now,
 		revoked:   cfg.Revoked,
 		tlsConfig: tlsCfg,
-		secrets:   newSecretSet(cfg.Secrets),
+		secrets:   newSecretPicker(cfg.Keyring),
 		quota:     quota.New(cfg.Quotas.limits()),
 		relays:    relays,
 		hostAddrs: newHostAddrs(append(slices.Clone(cfg.ListenIPs), relays.addrs()...),
@@ -304,16 +308,11 @@ func New(cfg Config) (*Server, error) {
 		return g
 	}
 
-	var (
-		packetConfigs   []turn.PacketConnConfig
-		listenerConfigs []turn.ListenerConfig
-		opened          []interface{ Close() error }
-	)
+	b := &binding{s: s, gen: gen, listenIPs: cfg.ListenIPs, udpSockets: cfg.SocketsPerPort,
+		socketBuffer: cfg.ListenSocketBuffer}
 	fail := func(err error) (*Server, error) {
 		s.stopWatch()
-		for _, c := range opened {
-			c.Close()
-		}
+		b.close()
 		s.kernel.close()
 		return nil, err
 	}
@@ -330,88 +329,14 @@ func New(cfg Config) (*Server, error) {
 		s.stats.kernel.Store(kernel)
 		s.hostAddrs.changed.Store(&kernel.recheckFn)
 	}
-	if cfg.UDPPort != 0 {
-		n := cfg.SocketsPerPort
-		if n <= 0 {
-			n = runtime.NumCPU()
-		}
-		for _, ip := range cfg.ListenIPs {
-			conns, err := listenUDP(ip, cfg.UDPPort, n)
-			if err != nil {
-				return fail(err)
-			}
-			for _, pc := range conns {
-				opened = append(opened, pc)
-				if err := s.sockBufs.set(pc, cfg.ListenSocketBuffer, "listening"); err != nil {
-					return fail(err)
-				}
-				packetConfigs = append(packetConfigs, turn.PacketConnConfig{
-					PacketConn:            newListenConn(s, pc),
-					RelayAddressGenerator: gen(pc),
-					PermissionHandler:     s.permit,
-				})
-			}
-			s.addListener("turn", transportUDP, conns[0].LocalAddr())
-		}
-	}
-	// addStreamOn binds one stream listener; bound is false when a port
-	// not required cannot be bound for lack of privilege (then warned).
-	addStreamOn := func(ip netip.Addr, port int, mode streamMode, required bool) (bound bool, err error) {
-		raw, err := listenTCP(ip, port)
-		if err != nil {
-			if !required && isPermissionError(err) {
-				log.Warn(fmt.Sprintf("relay: cannot bind TCP port %d without privilege; running without it. "+
-					"Fix: run as root, grant CAP_NET_BIND_SERVICE (setcap cap_net_bind_service=+ep turnkey), "+
-					"or set turn.alt_tcp_port to a port above 1023 (0 disables it)", port), "err", err)
-				s.metrics.listenerUp.WithLabelValues(fmt.Sprintf("tcp:%d", port)).Set(0)
-				return false, nil
-			}
-			return false, err
-		}
-		sl := newStreamListener(s, raw, mode)
-		opened = append(opened, sl)
-		listenerConfigs = append(listenerConfigs, turn.ListenerConfig{
-			Listener:              sl,
-			RelayAddressGenerator: gen(nil),
-			PermissionHandler:     s.permit,
-		})
-		switch mode {
-		case modeTLS:
-			s.addListener("turns", transportTCP, raw.Addr())
-		case modeMux:
-			s.addListener("turn", transportTCP, raw.Addr())
-			if tlsCfg() != nil {
-				s.addListener("turns", transportTCP, raw.Addr())
-			}
-		default:
-			s.addListener("turn", transportTCP, raw.Addr())
-		}
-		return true, nil
-	}
-	addStream := func(port int, mode streamMode, required bool) error {
-		for _, ip := range cfg.ListenIPs {
-			if bound, err := addStreamOn(ip, port, mode, required); err != nil || !bound {
-				return err
-			}
-		}
-		return nil
-	}
-	if cfg.TCPPort != 0 {
-		if err := addStream(cfg.TCPPort, modePlain, true); err != nil {
+	plan := PlanListeners(ListenPorts{UDP: cfg.UDPPort, TCP: cfg.TCPPort, AltTCP: cfg.AltTCPPort, TLS: cfg.TLSPort,
+		AltTCPRequired: cfg.AltTCPRequired, TLSEnabled: tlsCfg() != nil})
+	for _, pl := range plan {
+		if err := b.bind(pl); err != nil {
 			return fail(err)
 		}
 	}
-	if cfg.AltTCPPort != 0 {
-		if err := addStream(cfg.AltTCPPort, modeMux, cfg.AltTCPRequired); err != nil {
-			return fail(err)
-		}
-	}
-	if cfg.TLSPort != 0 && tlsCfg() != nil {
-		if err := addStream(cfg.TLSPort, modeTLS, true); err != nil {
-			return fail(err)
-		}
-	}
-	if len(packetConfigs) == 0 && len(listenerConfigs) == 0 {
+	if len(b.packets) == 0 && len(b.streams) == 0 {
 		return fail(errors.New("relay: no TURN listener could be started"))
 	}
 
@@ -420,8 +345,8 @@ func New(cfg Config) (*Server, error) {
 		AuthHandler:        s.authenticate,
 		QuotaHandler:       s.admit,
 		EventHandler:       s.eventHandler(),
-		PacketConnConfigs:  packetConfigs,
-		ListenerConfigs:    listenerConfigs,
+		PacketConnConfigs:  b.packets,
+		ListenerConfigs:    b.streams,
 		LoggerFactory:      pionLoggerFactory(log),
 		AllocationLifetime: lifetime,
 		PermissionTimeout:  cfg.PermissionLifetime,
@@ -648,30 +573,22 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Update applies what can change without a restart.
+// Update applies what can change without a restart. The TURN secrets are
+// not in it: they change with the keyring Config.Keyring holds.
 type Update struct {
-	Secrets      [][]byte
 	PeerPolicy   PeerPolicy
 	Quotas       Quotas
 	BandwidthBPS int64
 }
 
-// Apply swaps in new secrets, peer policy, quotas and bandwidth limit. Live
+// Apply swaps in new peer policy, quotas and bandwidth limit. Live
 // allocations keep their bandwidth limit; new ones get the new one.
-func (s *Server) Apply(u Update) error {
-	if len(u.Secrets) == 0 {
-		return errors.New("relay: no TURN secret")
-	}
-	s.secrets.set(u.Secrets)
+func (s *Server) Apply(u Update) {
 	s.policy.Store(u.PeerPolicy.build())
 	s.quota.SetLimits(u.Quotas.limits())
 	s.bandwidth.Store(u.BandwidthBPS)
 	s.kernel.recheck() // the allow-list decides the host-port guard too
-	return nil
 }
-
-// PrimarySecret is the secret that signs new credentials.
-func (s *Server) PrimarySecret() []byte { return s.secrets.primary() }
 
 // Usage is an account's relay traffic, live.
 type Usage struct {

@@ -54,7 +54,7 @@ func TestRefusedCredentials(t *testing.T) {
 		c.Revoked = func(id string) bool { return id == "SK"+strings.Repeat("e", 32) }
 	})
 	acct := "AC" + strings.Repeat("a", 32)
-	revokedRest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("e", 32), "bob")
+	revokedRest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("e", 32), testSecretID, "bob")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -106,7 +106,7 @@ func TestRefusedCredentials(t *testing.T) {
 func TestSecretRotationEverySecretVerifies(t *testing.T) {
 	older := "older-secret-0123456789abcdef"
 	ts := startServer(t, func(c *Config) {
-		c.Secrets = [][]byte{[]byte(testSecret), []byte(older)}
+		c.Keyring = testRing(t, testSecret, older)
 	})
 	peer := testnet.UDPEcho(t)
 	for _, transport := range []string{"udp", "tcp"} {
@@ -228,7 +228,7 @@ func TestRevocationRefusesNewAllocationsAndRefreshes(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
 		c.Revoked = func(id string) bool { return revoked.Load() && id == key }
 	})
-	rest, err := credentials.IssuedRest("AC"+strings.Repeat("2", 32), key, "grace")
+	rest, err := credentials.IssuedRest("AC"+strings.Repeat("2", 32), key, testSecretID, "grace")
 	if err != nil {
 		t.Fatal(err)
 	}

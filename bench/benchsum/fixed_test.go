@@ -28,6 +28,13 @@ func fixedRun(label, tr string, flows, pps int, us, lost, p99 float64) record {
 		"machine_idle_pct", 40.0, "other_cpu_pct", 5.0, "load1_end", 1.2)
 }
 
+// kernelRun is a 2000 × 50 UDP run with server and whole-machine CPU.
+func kernelRun(label string, us, machineUS float64) record {
+	r := fixedRun(label, "udp", 2000, 50, us, 0, 900)
+	r["machine_us_per_pkt"] = machineUS
+	return r
+}
+
 func TestParseMachine(t *testing.T) {
 	for _, tc := range []struct {
 		in   string
@@ -124,15 +131,17 @@ func TestEvalTargets(t *testing.T) {
 		fixedRun("turnkey", "tcp", 500, 50, 5.0, 0, 900),
 		rec("label", "turnkey", "mode", "hold", "held", 1000, "bytes_per_alloc", 22000.0),
 		rec("label", "turnkey", "mode", "hold", "held", 10000, "bytes_per_alloc", 19000.0),
+		kernelRun("turnkey-kernel", 0.02, 7.0),
+		kernelRun("coturn", 4.0, 10.0),
 	}
 	for _, tc := range []struct {
 		name string
 		rs   []record
 		want []string
 	}{
-		{"full", full, []string{"met", "missed", "met", "met", "missed", "missed", "met"}},
-		{"empty", nil, []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
-		{"coturn missing", full[:1], []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
+		{"full", full, []string{"met", "missed", "met", "met", "missed", "missed", "met", "met", "met", "met"}},
+		{"empty", nil, []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
+		{"coturn missing", full[:1], []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := evalTargets(tc.rs)
@@ -151,7 +160,8 @@ func TestEvalTargets(t *testing.T) {
 func TestAssess(t *testing.T) {
 	std := []record{
 		fixedRun("turnkey", "udp", 200, 100, 2, 0, 1), fixedRun("turnkey", "udp", 1000, 50, 2, 0, 1),
-		fixedRun("turnkey", "udp", 2000, 25, 2, 0, 1), fixedRun("turnkey", "tcp", 500, 50, 2, 0, 1),
+		fixedRun("turnkey", "udp", 2000, 25, 2, 0, 1), fixedRun("turnkey", "udp", 2000, 50, 2, 0, 1),
+		fixedRun("turnkey", "tcp", 500, 50, 2, 0, 1),
 	}
 	short := fixedRun("turnkey", "udp", 200, 100, 2, 0, 1)
 	short["duration_s"] = 2.0
@@ -168,7 +178,7 @@ func TestAssess(t *testing.T) {
 		{"standard, forced", std, "0.5 0.4 0.3", true, true, false},
 		{"standard, high load", std, "4.0 3 2", false, false, true},
 		{"short window", append(append([]record{}, std[1:]...), short), "0.5", false, true, false},
-		{"missing load", std[:3], "0.5", false, true, false},
+		{"missing load", std[:4], "0.5", false, true, false},
 		{"busy window", append(append([]record{}, std[1:]...), busy), "0.5", false, false, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,13 +14,17 @@ import (
 )
 
 const accountsUsageText = `usage:
-  turnkey accounts create [--name NAME] [--json] [config flags]
+  turnkey accounts create [--name NAME] [--parent AC...] [--json] [config flags]
   turnkey accounts list [--json] [config flags]
   turnkey accounts rotate-token [--json] [config flags] AC...
+  turnkey accounts suspend|reactivate|close [--json] [config flags] AC...
 
-create makes an account and prints its SID and auth token; the auth token is
-shown only this once. list prints every account, oldest first, without
-tokens. Both use the store named by -store-dsn (default: SQLite in the data
+create makes an account (with --parent, a subaccount of that account) and
+prints its SID and auth token; the auth token is shown only this once. list
+prints every account, oldest first, with its status and parent, without
+tokens. suspend refuses the account's API credentials, tokens and TURN
+credentials (and those of its subaccounts) until reactivate; close does so
+for good: a closed account is never reactivated. Both use the store named by -store-dsn (default: SQLite in the data
 directory) and its encryption key. rotate-token replaces an account's auth
 token and revokes the old one: Capability Tokens it signed and TURN
 credentials issued with it are refused (by relays within the revocation
@@ -46,6 +50,12 @@ func runAccounts(args []string, stdout, stderr io.Writer) int {
 		return runAccountsList(args[1:], stdout, stderr)
 	case "rotate-token":
 		return runAccountsRotate(args[1:], stdout, stderr)
+	case "suspend":
+		return runAccountsStatus(args[0], store.StatusSuspended, args[1:], stdout, stderr)
+	case "reactivate":
+		return runAccountsStatus(args[0], store.StatusActive, args[1:], stdout, stderr)
+	case "close":
+		return runAccountsStatus(args[0], store.StatusClosed, args[1:], stdout, stderr)
 	default:
 		fmt.Fprintf(stderr, "turnkey accounts: unknown subcommand %q\n\n%s", args[0], accountsUsageText)
 		return 2
@@ -56,12 +66,21 @@ func runAccountsCreate(args []string, stdout, stderr io.Writer) int {
 	const cmd = "turnkey accounts create"
 	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
 	name := fs.String("name", "", "friendly name of the account")
+	parent := fs.String("parent", "", "make a subaccount of this account SID")
 	asJSON := fs.Bool("json", false, "print JSON for scripts")
 	return withStore(cmd, fs, args, stderr, func(ctx context.Context, st store.Store, rest []string) int {
 		if len(rest) > 0 {
 			return unexpectedArgs(cmd, rest, stderr)
 		}
-		a, err := st.CreateAccount(ctx, *name)
+		var (
+			a   store.Account
+			err error
+		)
+		if *parent != "" {
+			a, err = st.CreateSubaccount(ctx, *parent, *name)
+		} else {
+			a, err = st.CreateAccount(ctx, *name)
+		}
 		if err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 			return 1
@@ -98,9 +117,13 @@ func runAccountsList(args []string, stdout, stderr io.Writer) int {
 			return writeJSON(cmd, stdout, stderr, out)
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SID\tCREATED\tNAME")
+		fmt.Fprintln(tw, "SID\tCREATED\tSTATUS\tPARENT\tNAME")
 		for _, a := range accounts {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", a.SID, a.DateCreated.Format(time.RFC3339), a.FriendlyName)
+			parent := a.ParentSID
+			if parent == "" {
+				parent = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.SID, a.DateCreated.Format(time.RFC3339), a.Standing(), parent, a.FriendlyName)
 		}
 		if err := tw.Flush(); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
@@ -116,6 +139,8 @@ type accountJSON struct {
 	FriendlyName string    `json:"friendly_name"`
 	AuthToken    string    `json:"auth_token,omitempty"`
 	AuthTokenID  string    `json:"auth_token_id"`
+	Status       string    `json:"status"`
+	ParentSID    string    `json:"owner_account_sid"`
 	DateCreated  time.Time `json:"date_created"`
 	DateUpdated  time.Time `json:"date_updated"`
 }
@@ -127,6 +152,8 @@ func newAccountJSON(a store.Account, withToken bool) accountJSON {
 		SID:          a.SID,
 		FriendlyName: a.FriendlyName,
 		AuthTokenID:  a.AuthTokenID,
+		Status:       a.Standing(),
+		ParentSID:    a.OwnerSID(),
 		DateCreated:  a.DateCreated,
 		DateUpdated:  a.DateUpdated,
 	}
@@ -211,6 +238,30 @@ func runAccountsRotate(args []string, stdout, stderr io.Writer) int {
 		}
 		fmt.Fprintf(stdout, "sid:           %s\nauth_token:    %s\nauth_token_id: %s\n", a.SID, a.AuthToken, a.AuthTokenID)
 		fmt.Fprintln(stderr, "The new auth token is shown only once: store it now. The old one is revoked.")
+		return 0
+	})
+}
+
+// runAccountsStatus sets an account's status; the store decides what
+// may change (a closed account never reopens) and what relays must refuse.
+func runAccountsStatus(sub, status string, args []string, stdout, stderr io.Writer) int {
+	cmd := "turnkey accounts " + sub
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print JSON for scripts")
+	return withStore(cmd, fs, args, stderr, func(ctx context.Context, st store.Store, rest []string) int {
+		if len(rest) != 1 {
+			fmt.Fprintf(stderr, "%s: name exactly one account SID\n", cmd)
+			return 2
+		}
+		a, err := st.UpdateAccount(ctx, rest[0], store.AccountUpdate{Status: status})
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
+			return 1
+		}
+		if *asJSON {
+			return writeJSON(cmd, stdout, stderr, newAccountJSON(a, false))
+		}
+		fmt.Fprintf(stdout, "sid:    %s\nstatus: %s\n", a.SID, a.Standing())
 		return 0
 	})
 }

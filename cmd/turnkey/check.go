@@ -15,7 +15,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/turncheck"
 )
 
@@ -87,14 +86,14 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	default:
-		secrets, err := turnSecrets(&cfg.Config, slog.New(slog.NewTextHandler(io.Discard, nil)))
+		ring, err := turnKeyring(&cfg.Config, slog.New(slog.NewTextHandler(io.Discard, nil)))
 		if err != nil {
 			fmt.Fprintln(stderr, "turnkey check:", err)
 			return 1
 		}
-		key := secrets[0]
+		secret := ring.Primary()
 		creds.Mint = func(ttl time.Duration) (string, string) {
-			return credentials.MintTURN(key, time.Now().Add(ttl), *user)
+			return secret.Mint(time.Now().Add(ttl), *user)
 		}
 	}
 	if len(urls) == 0 {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -130,7 +131,7 @@ func TestKeysAndAccountsSurviveARestart(t *testing.T) {
 func TestRelayConfigProtectsServicePorts(t *testing.T) {
 	c := config.Default()
 	c.TURN.ListenIP, c.TURN.RelayIP = config.AddrList{"127.0.0.1"}, config.AddrList{"127.0.0.1"}
-	rc, err := relayConfig(&c, false, [][]byte{[]byte("x")}, slog.New(slog.DiscardHandler))
+	rc, err := relayConfig(&c, false, nil, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +140,7 @@ func TestRelayConfigProtectsServicePorts(t *testing.T) {
 	}
 	c.Admin.Listen = ""
 	c.API.Listen = "127.0.0.1:0"
-	if rc, _ := relayConfig(&c, false, [][]byte{[]byte("x")}, slog.New(slog.DiscardHandler)); len(rc.ProtectedPorts) != 0 {
+	if rc, _ := relayConfig(&c, false, nil, slog.New(slog.DiscardHandler)); len(rc.ProtectedPorts) != 0 {
 		t.Errorf("protected ports %v for port 0 and no admin", rc.ProtectedPorts)
 	}
 }
@@ -176,5 +177,35 @@ func TestKeysCreateMain(t *testing.T) {
 	code, out, _ = runCLI(t, "keys", "list", "-account", acct.SID, "-data-dir", dataDir)
 	if code != 0 || strings.Count(out, "standard") != 2 || strings.Count(out, "main") != 1 {
 		t.Errorf("keys list:\n%s", out)
+	}
+}
+
+// TestAPIOnlyAdvertisesThePlannedListeners: an API-only node advertises
+// what the relay's listener plan binds for the same configuration.
+func TestAPIOnlyAdvertisesThePlannedListeners(t *testing.T) {
+	cases := []struct {
+		name string
+		tls  bool
+		want string
+	}{
+		{"without TLS", false, "turn/udp:3478 turn/tcp:3478 turn/tcp:443 "},
+		{"with TLS", true, "turn/udp:3478 turn/tcp:3478 turn/tcp:443 turns/tcp:443 turns/tcp:5349 "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.Default()
+			c.TURN.UDPPort, c.TURN.TCPPort, c.TURN.AltTCPPort, c.TURN.TLSPort = 3478, 3478, 443, 5349
+			if tc.tls {
+				c.TLS.CertFile, c.TLS.KeyFile = "cert.pem", "key.pem"
+			}
+			n := &node{cfg: &config.Loaded{Config: c}}
+			got := ""
+			for _, l := range n.apiListeners() {
+				got += fmt.Sprintf("%s/%s:%d ", l.Scheme, l.Transport, l.Port)
+			}
+			if got != tc.want {
+				t.Errorf("advertised %q, want %q", got, tc.want)
+			}
+		})
 	}
 }

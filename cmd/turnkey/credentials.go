@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/turnkey-dev/turnkey/config"
-	"github.com/turnkey-dev/turnkey/credentials"
 )
 
 // runCredentials prints a TURN REST username/password pair signed with the
@@ -32,13 +31,13 @@ func runCredentials(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "turnkey credentials: -ttl %s is outside (0, %s] (turn.max_ttl)\n", ttl, cfg.TURN.MaxTTL)
 		return 2
 	}
-	secrets, err := turnSecrets(&cfg.Config, slog.New(slog.NewTextHandler(stderr, nil)))
+	ring, err := turnKeyring(&cfg.Config, slog.New(slog.NewTextHandler(stderr, nil)))
 	if err != nil {
 		fmt.Fprintln(stderr, "turnkey credentials:", err)
 		return 1
 	}
 	expiry := time.Now().Add(ttl.D())
-	username, password := credentials.MintTURN(secrets[0], expiry, *user)
+	username, password := ring.Primary().Mint(expiry, *user)
 	if *asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")

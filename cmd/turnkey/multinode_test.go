@@ -313,7 +313,7 @@ func mnFetchTURN(t *testing.T, c *twilio.RestClient, region, host string, turnPo
 // a relay needs only the shared secret to accept them.
 func mnOfflineCreds(t *testing.T, secret, accountSID, host string, turnPort int) iceServer {
 	t.Helper()
-	rest, err := credentials.IssuedRest(accountSID, "SK"+mnRandomHex(t, 16), "offline")
+	rest, err := credentials.IssuedRest(accountSID, "SK"+mnRandomHex(t, 16), credentials.SecretID([]byte(secret)), "offline")
 	if err != nil {
 		t.Fatal(err)
 	}

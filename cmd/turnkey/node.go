@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
 	"github.com/turnkey-dev/turnkey/relay"
 	"github.com/turnkey-dev/turnkey/sessions"
@@ -49,24 +50,28 @@ func buildInfo() prometheus.Collector {
 	}, func() float64 { return 1 })
 }
 
-// turnSecrets returns the configured TURN secrets, or the one generated in
-// the data directory when none is configured.
-func turnSecrets(c *config.Config, log *slog.Logger) ([][]byte, error) {
-	if len(c.TURN.Secrets) > 0 {
-		out := make([][]byte, len(c.TURN.Secrets))
-		for i, s := range c.TURN.Secrets {
-			out[i] = []byte(s.Reveal())
+// turnKeyring builds the keyring of the configured TURN secrets, or of the
+// one generated in the data directory when none is configured.
+func turnKeyring(c *config.Config, log *slog.Logger) (*credentials.Keyring, error) {
+	var secrets [][]byte
+	for _, s := range c.TURN.Secrets {
+		secrets = append(secrets, []byte(s.Reveal()))
+	}
+	if len(secrets) == 0 {
+		v, created, err := config.LoadOrCreateSecretFile(c.DataDir, generatedSecretFile)
+		if err != nil {
+			return nil, err
 		}
-		return out, nil
+		if created {
+			log.Info("generated a TURN secret (no turn.secrets configured)", "file", c.DataDir+"/"+generatedSecretFile)
+		}
+		secrets = [][]byte{[]byte(v)}
 	}
-	v, created, err := config.LoadOrCreateSecretFile(c.DataDir, generatedSecretFile)
+	k, err := credentials.NewKeyring(secrets)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("turn.secrets: %w", err)
 	}
-	if created {
-		log.Info("generated a TURN secret (no turn.secrets configured)", "file", c.DataDir+"/"+generatedSecretFile)
-	}
-	return [][]byte{[]byte(v)}, nil
+	return k, nil
 }
 
 func peerPolicy(p config.PeerPolicy) (relay.PeerPolicy, error) {
@@ -99,7 +104,7 @@ func quotaLimits(q config.Quotas) relay.Quotas {
 // relayConfig translates the configuration for the relay package.
 // altExplicit says whether the operator asked for the alternative TCP port
 // (then failing to bind it is fatal).
-func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog.Logger) (relay.Config, error) {
+func relayConfig(c *config.Config, altExplicit bool, ring *credentials.KeyringHolder, log *slog.Logger) (relay.Config, error) {
 	t := c.TURN
 	listenIPs, err := parseAddrs(t.ListenIP)
 	if err != nil {
@@ -141,7 +146,7 @@ func relayConfig(c *config.Config, altExplicit bool, secrets [][]byte, log *slog
 		PublicIPs:            publicIPs,
 		MinPort:              t.MinPort,
 		MaxPort:              t.MaxPort,
-		Secrets:              secrets,
+		Keyring:              ring,
 		MaxTTL:               t.MaxTTL.D(),
 		ClockSkew:            t.ClockSkew.D(),
 		AllocationLifetime:   t.AllocationLifetime.D(),
@@ -269,31 +274,19 @@ func (n *node) apiListeners() []tokenapi.Listener {
 		return out
 	}
 	t := n.cfg.TURN
-	if t.UDPPort != 0 {
-		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.UDPPort, Transport: "udp"})
-	}
-	if t.TCPPort != 0 {
-		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.TCPPort, Transport: "tcp"})
-	}
-	if t.AltTCPPort != 0 {
-		out = append(out, tokenapi.Listener{Scheme: "turn", Port: t.AltTCPPort, Transport: "tcp"})
-		if n.cfg.TLS.Enabled() {
-			out = append(out, tokenapi.Listener{Scheme: "turns", Port: t.AltTCPPort, Transport: "tcp"})
+	// The relays run the same configuration: the relay's own plan says
+	// what they listen on.
+	for _, pl := range relay.PlanListeners(relay.ListenPorts{UDP: t.UDPPort, TCP: t.TCPPort, AltTCP: t.AltTCPPort,
+		TLS: t.TLSPort, TLSEnabled: n.cfg.TLS.Enabled()}) {
+		for _, scheme := range pl.Schemes {
+			out = append(out, tokenapi.Listener{Scheme: scheme, Port: pl.Port, Transport: pl.Transport})
 		}
-	}
-	if t.TLSPort != 0 && n.cfg.TLS.Enabled() {
-		out = append(out, tokenapi.Listener{Scheme: "turns", Port: t.TLSPort, Transport: "tcp"})
 	}
 	return out
 }
 
-func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
+func (n *node) apiConfig() tokenapi.Config {
 	a := n.cfg.API
-	n.apiSecret.Store(&secrets[0])
-	secret := func() []byte { return *n.apiSecret.Load() }
-	if n.relay != nil {
-		secret = n.relay.PrimarySecret
-	}
 	var allocs sessions.Registry
 	if n.relay != nil {
 		allocs = n.relay
@@ -301,9 +294,11 @@ func (n *node) apiConfig(secrets [][]byte) tokenapi.Config {
 	return tokenapi.Config{
 		Allocations:           allocs,
 		Store:                 n.store,
-		Secret:                secret,
+		Keyring:               n.keyring,
 		Listeners:             n.apiListeners,
 		PublicHost:            a.PublicHost,
+		STUNHost:              a.STUNHost,
+		TURNHost:              a.TURNHost,
 		Regions:               a.Regions,
 		CORSOrigins:           a.CORSOrigins,
 		AuthFailuresPerMinute: a.AuthFailuresPerMinute,
@@ -364,7 +359,7 @@ func (n *node) reload() {
 	}
 	// Everything that can fail is checked before anything is applied, so a
 	// refused configuration leaves no part of itself in service.
-	secrets, err := turnSecrets(&next.Config, n.log)
+	ring, err := turnKeyring(&next.Config, n.log)
 	if err != nil {
 		refuse(err)
 		return
@@ -381,19 +376,15 @@ func (n *node) reload() {
 		}
 	}
 	if n.relay != nil {
-		// Apply fails only without a secret, which turnSecrets never
-		// returns, so the regions just set are not left half-applied.
-		if err := n.relay.Apply(relay.Update{
-			Secrets: secrets, PeerPolicy: pol,
-			Quotas: quotaLimits(next.TURN.Quotas), BandwidthBPS: next.TURN.Quotas.BandwidthBPS,
-		}); err != nil {
-			refuse(err)
-			return
-		}
+		n.relay.Apply(relay.Update{
+			PeerPolicy: pol, Quotas: quotaLimits(next.TURN.Quotas), BandwidthBPS: next.TURN.Quotas.BandwidthBPS,
+		})
 	}
-	n.apiSecret.Store(&secrets[0])
+	// One swap rotates the secrets for the relay and the API together.
+	n.keyring.Store(ring)
 	n.level.Set(parseLevel(next.Log.Level))
-	n.log.Info("reload: configuration applied", "secrets", len(next.TURN.Secrets), "log_level", next.Log.Level)
+	n.log.Info("reload: configuration applied", "secrets", ring.Len(), "signing_secret", ring.Primary().ID(),
+		"log_level", next.Log.Level)
 	if restartOnly := config.RestartOnlyChanges(&n.cfg.Config, &next.Config); len(restartOnly) > 0 {
 		n.log.Warn("reload: these settings take effect only after a restart", "fields", strings.Join(restartOnly, ", "))
 	}

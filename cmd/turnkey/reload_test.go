@@ -338,29 +338,82 @@ func TestReloadRegionsInProcess(t *testing.T) {
 	}
 }
 
-// TestReloadSigningSecret: after a reload adding a new first secret, the
-// token API signs with it, whether the relay runs in the same process (it
-// signs with the relay's primary secret) or not (API-only node).
+// TestReloadSigningSecret: one reload rotates the signing secret for the
+// token API and the relay together (they hold the same keyring): the API
+// signs with the new first secret and names it in the username, the relay
+// accepts those credentials at once, and credentials issued before the
+// reload still verify while their secret is listed, and stop when a later
+// reload drops it. An API-only node rotates the same way.
 func TestReloadSigningSecret(t *testing.T) {
 	const newSecret = "reloaded-signing-secret-0123456789"
 	for _, role := range []string{"all", "api"} {
 		t.Run(role, func(t *testing.T) {
 			n := startTestNode(t, func(c *config.Config) { c.Role = role })
 			cfg := *n.cfg
-			n.reloadConfig = func() (*config.Loaded, error) {
-				next := cfg
-				next.TURN.Secrets = []config.Secret{newSecret, testTURNSecret}
-				return &next, nil
-			}
-			n.reload()
-			code, tok := createToken(t, strings.TrimPrefix(n.API, "http://"), binaryAccount{n.AccountSID, n.AuthToken}, nil)
-			if code != http.StatusCreated || len(tok.IceServers) == 0 {
-				t.Fatalf("Tokens.json: status %d, %d servers", code, len(tok.IceServers))
-			}
-			for _, s := range tok.IceServers {
-				if s.Username != "" && s.Credential != credentials.TURNPassword([]byte(newSecret), s.Username) {
-					t.Errorf("%s: credential not signed with the reloaded first secret", s.URLs)
+			reloadWith := func(secrets ...config.Secret) {
+				t.Helper()
+				applied := strings.Count(n.Logs.String(), "reload: configuration applied")
+				n.reloadConfig = func() (*config.Loaded, error) {
+					next := cfg
+					next.TURN.Secrets = secrets
+					return &next, nil
 				}
+				n.reload()
+				if strings.Count(n.Logs.String(), "reload: configuration applied") != applied+1 {
+					t.Fatalf("reload not applied:\n%s", n.Logs.String())
+				}
+			}
+			// issue returns one TURN credential from Tokens.json, checking
+			// it is signed by secret and names it.
+			issue := func(secret string) (string, string) {
+				t.Helper()
+				code, tok := createToken(t, strings.TrimPrefix(n.API, "http://"), binaryAccount{n.AccountSID, n.AuthToken}, nil)
+				if code != http.StatusCreated || len(tok.IceServers) == 0 {
+					t.Fatalf("Tokens.json: status %d, %d servers", code, len(tok.IceServers))
+				}
+				for _, s := range tok.IceServers {
+					if s.Username == "" {
+						continue
+					}
+					u, err := credentials.ParseTURNUsername(s.Username)
+					if err != nil || u.SecretID != credentials.SecretID([]byte(secret)) {
+						t.Fatalf("%s: username %q does not name the signing secret (%+v, %v)", s.URLs, s.Username, u, err)
+					}
+					if s.Credential != credentials.TURNPassword([]byte(secret), s.Username) {
+						t.Fatalf("%s: credential not signed with secret %s", s.URLs, u.SecretID)
+					}
+					return s.Username, s.Credential
+				}
+				t.Fatal("Tokens.json carries no TURN credential")
+				return "", ""
+			}
+			allocates := func(user, pass string) int {
+				t.Helper()
+				if n.TURNUDP == "" {
+					return 0 // API-only: no relay here to ask
+				}
+				return newRawSession(t, n.TURNUDP, user, pass).allocate()
+			}
+
+			oldUser, oldPass := issue(testTURNSecret)
+			reloadWith(newSecret, testTURNSecret)
+			newUser, newPass := issue(newSecret)
+			if code := allocates(newUser, newPass); code != 0 {
+				t.Errorf("the relay refuses what the API signs after the reload: %d", code)
+			}
+			if code := allocates(oldUser, oldPass); code != 0 {
+				t.Errorf("credentials issued before the reload refused while their secret is listed: %d", code)
+			}
+
+			reloadWith(newSecret)
+			if code := allocates(oldUser, oldPass); n.TURNUDP != "" && code != 401 {
+				t.Errorf("credentials of a dropped secret: %d, want 401", code)
+			}
+			if code := allocates(newUser, newPass); code != 0 {
+				t.Errorf("credentials of the remaining secret refused: %d", code)
+			}
+			if logs := n.Logs.String(); strings.Contains(logs, newSecret) || strings.Contains(logs, testTURNSecret) {
+				t.Error("a TURN secret appears in the log")
 			}
 		})
 	}

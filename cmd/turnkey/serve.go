@@ -14,7 +14,6 @@ import (
 	"os"
 	"os/signal"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,6 +23,7 @@ import (
 	"github.com/turnkey-dev/turnkey/admin"
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/console"
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
 	"github.com/turnkey-dev/turnkey/relay"
@@ -79,9 +79,9 @@ type node struct {
 	// tokens is the token API behind api, kept so reload can swap its
 	// regions.
 	tokens *tokenapi.API
-	// apiSecret signs credentials on an API-only node (with a relay in the
-	// process the relay's primary secret does); reload swaps it.
-	apiSecret atomic.Pointer[[]byte]
+	// keyring is the process's one set of TURN secrets: the relay verifies
+	// with it, the API signs with its primary; reload swaps it whole.
+	keyring *credentials.KeyringHolder
 
 	ctx      context.Context
 	cancel   context.CancelFunc
@@ -118,12 +118,24 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	role := cfg.Role
 	runRelay, runAPI := role == "all" || role == "relay", role == "all" || role == "api"
 
-	secrets, err := turnSecrets(&cfg.Config, log)
+	ring, err := turnKeyring(&cfg.Config, log)
 	if err != nil {
 		return nil, err
 	}
+	n.keyring = credentials.NewKeyringHolder(ring)
 	keep := cfg.TURN.MaxTTL.D() + cfg.TURN.ClockSkew.D()
 	n.revoked = store.NewRevocationCache(keep)
+	// The relay's usage flusher gets the store once it is open (at once, or
+	// when a relay-only node first reaches it); usageDone closes when the
+	// flusher has made its last write.
+	usageStore, usageDone := make(chan store.Store, 1), make(chan struct{})
+	closeUsageDone := sync.OnceFunc(func() { close(usageDone) })
+	defer func() {
+		if err != nil || !runRelay {
+			// No flusher runs: nothing to wait for.
+			closeUsageDone()
+		}
+	}()
 
 	// The relay needs the store only for the revocation feed; a relay-only
 	// node without a DSN runs on secrets alone.
@@ -150,10 +162,11 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 			n.wg.Add(1)
 			go func() {
 				defer n.wg.Done()
-				n.followStoreWhenReachable(ctx, key)
+				n.followStoreWhenReachable(ctx, key, usageStore, usageDone)
 			}()
 		} else {
 			n.store = st
+			usageStore <- st
 			if err := n.revoked.Sync(ctx, st); err != nil {
 				log.Warn("revocation feed: first read failed", "err", err)
 			}
@@ -177,7 +190,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	}
 
 	if runRelay {
-		rc, err := relayConfig(&cfg.Config, cfg.IsSet("turn.alt_tcp_port"), secrets, log)
+		rc, err := relayConfig(&cfg.Config, cfg.IsSet("turn.alt_tcp_port"), n.keyring, log)
 		if err != nil {
 			return nil, err
 		}
@@ -203,6 +216,17 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		for _, l := range n.relay.Listeners() {
 			log.Info("TURN listener up", "scheme", l.Scheme, "transport", l.Transport, "addr", l.Addr.String())
 		}
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			defer closeUsageDone()
+			select {
+			case st := <-usageStore:
+				f := &store.UsageFlusher{Store: st, Region: cfg.TURN.Region, Take: n.relay.TakeUsage, Return: n.relay.ReturnUsage, Log: log}
+				f.Run(ctx, cfg.Store.UsageFlush.D(), usageFinalFlushTimeout)
+			case <-ctx.Done():
+			}
+		}()
 	}
 
 	if role == "api" && cfg.API.PublicHost == "" {
@@ -214,7 +238,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if _, err := tokenapi.EnsureBootstrapAccount(ctx, n.store, cfg.DataDir, stdout); err != nil {
 			return nil, err
 		}
-		apiCfg := n.apiConfig(secrets)
+		apiCfg := n.apiConfig()
 		if apiCfg.Console, err = console.Handler(console.Tenant); err != nil {
 			return nil, err
 		}
@@ -254,9 +278,11 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 // bounded, and the wait between attempts doubles up to the cap so a fleet of
 // relays does not hammer a database that is coming back.
 const (
-	relayStoreOpenTimeout = 5 * time.Second
-	relayStoreRetryMin    = 500 * time.Millisecond
-	relayStoreRetryMax    = 10 * time.Second
+	// usageFinalFlushTimeout bounds the last usage write at shutdown.
+	usageFinalFlushTimeout = 5 * time.Second
+	relayStoreOpenTimeout  = 5 * time.Second
+	relayStoreRetryMin     = 500 * time.Millisecond
+	relayStoreRetryMax     = 10 * time.Second
 )
 
 // followStoreWhenReachable is the relay-only node's background path when the
@@ -264,7 +290,7 @@ const (
 // ends, then follows the revocation feed. The goroutine owns the store it
 // opens and closes it when ctx ends; n.store stays nil, as nothing else on a
 // relay uses it.
-func (n *node) followStoreWhenReachable(ctx context.Context, key []byte) {
+func (n *node) followStoreWhenReachable(ctx context.Context, key []byte, usageStore chan<- store.Store, usageDone <-chan struct{}) {
 	wait := relayStoreRetryMin
 	t := time.NewTimer(jitter(wait))
 	defer t.Stop()
@@ -295,7 +321,12 @@ func (n *node) followStoreWhenReachable(ctx context.Context, key []byte) {
 		}
 		t.Reset(next)
 	}
-	defer func() { _ = st.Close() }()
+	usageStore <- st
+	defer func() {
+		// The usage flusher writes once more at shutdown: close after it.
+		<-usageDone
+		_ = st.Close()
+	}()
 	// Logged after the first read so that, once it appears, the relay
 	// already refuses what was revoked while it was cut off.
 	if err := n.revoked.Sync(ctx, st); err != nil && ctx.Err() == nil {

@@ -318,7 +318,7 @@ func TestKeyDeletionClosesAllocationsOnEveryNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rest, err := credentials.IssuedRest(a.AccountSID, *key.Sid, "carol")
+	rest, err := credentials.IssuedRest(a.AccountSID, *key.Sid, credentials.SecretID([]byte(testTURNSecret)), "carol")
 	if err != nil {
 		t.Fatal(err)
 	}

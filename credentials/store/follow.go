@@ -52,7 +52,9 @@ func NewRevocationCache(keep time.Duration) *RevocationCache {
 	return &RevocationCache{revoked: map[string]time.Time{}, keep: keep}
 }
 
-// Revoked reports whether credentials issued under credID were revoked.
+// Revoked reports whether credentials issued under credID (a key SID, an
+// auth-token ID, or an account SID while the account is suspended or
+// closed) were revoked.
 func (c *RevocationCache) Revoked(credID string) bool {
 	c.mu.RLock()
 	_, ok := c.revoked[credID]
@@ -85,13 +87,19 @@ func (c *RevocationCache) Sync(ctx context.Context, st Store) error {
 		var fresh []Revocation
 		c.mu.Lock()
 		for _, r := range batch {
+			if r.Seq > c.last {
+				c.last = r.Seq
+			}
+			// The feed is in order, so a reactivation lifts exactly the
+			// suspensions before it.
+			if r.Reinstated {
+				delete(c.revoked, r.CredID)
+				continue
+			}
 			if _, had := c.revoked[r.CredID]; !had {
 				fresh = append(fresh, r)
 			}
 			c.revoked[r.CredID] = r.RevokedAt
-			if r.Seq > c.last {
-				c.last = r.Seq
-			}
 		}
 		cutoff := time.Now().Add(-c.keep)
 		for id, at := range c.revoked {

@@ -39,4 +39,18 @@ var postgresMigrations = []migration{
 		`ALTER TABLE keys ADD COLUMN is_main boolean NOT NULL DEFAULT false`,
 		`CREATE INDEX keys_account_updated_idx ON keys (account_sid, date_updated, sid)`,
 	}},
+	{version: 3, statements: []string{
+		`ALTER TABLE accounts ADD COLUMN status text NOT NULL DEFAULT 'active'
+			CHECK (status IN ('active', 'suspended', 'closed'))`,
+		`ALTER TABLE accounts ADD COLUMN parent_sid text REFERENCES accounts (sid)`,
+		`CREATE INDEX accounts_parent_idx ON accounts (parent_sid, date_created, sid)`,
+		`ALTER TABLE revocations ADD COLUMN reinstated boolean NOT NULL DEFAULT false`,
+		`CREATE TABLE usage_daily (
+			account_sid text   NOT NULL,
+			region      text   NOT NULL,
+			day         date   NOT NULL,
+			bytes       bigint NOT NULL CHECK (bytes >= 0),
+			PRIMARY KEY (account_sid, day, region)
+		)`,
+	}},
 }

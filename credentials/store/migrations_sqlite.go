@@ -46,4 +46,21 @@ var sqliteMigrations = []migration{
 		`ALTER TABLE keys ADD COLUMN is_main INTEGER NOT NULL DEFAULT 0 CHECK (is_main IN (0, 1))`,
 		`CREATE INDEX keys_account_updated_idx ON keys (account_sid, date_updated, sid)`,
 	}},
+	// Version 3: account status and subaccounts, reinstating feed entries,
+	// and relayed bytes per account, region and UTC day.
+	{version: 3, statements: []string{
+		`ALTER TABLE accounts ADD COLUMN status TEXT NOT NULL DEFAULT 'active'
+			CHECK (status IN ('active', 'suspended', 'closed'))`,
+		`ALTER TABLE accounts ADD COLUMN parent_sid TEXT REFERENCES accounts (sid)`,
+		`CREATE INDEX accounts_parent_idx ON accounts (parent_sid, date_created, sid)`,
+		`ALTER TABLE revocations ADD COLUMN reinstated INTEGER NOT NULL DEFAULT 0 CHECK (reinstated IN (0, 1))`,
+		// day is YYYY-MM-DD (UTC), so text order is date order.
+		`CREATE TABLE usage_daily (
+			account_sid TEXT    NOT NULL,
+			region      TEXT    NOT NULL,
+			day         TEXT    NOT NULL,
+			bytes       INTEGER NOT NULL CHECK (bytes >= 0),
+			PRIMARY KEY (account_sid, day, region)
+		) STRICT`,
+	}},
 }

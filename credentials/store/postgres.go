@@ -107,12 +107,25 @@ func (s *postgresStore) migrate(ctx context.Context) error {
 // one holding seq 10, and a reader that had already moved past 10 would
 // never see 9.
 func appendRevocation(ctx context.Context, tx pgx.Tx, credID, accountSID string, at time.Time) error {
+	return appendFeed(ctx, tx, at, feedEntry{credID: credID, accountSID: accountSID})
+}
+
+// appendFeed is appendRevocation for several entries, reinstating ones
+// included, under one lock.
+func appendFeed(ctx context.Context, tx pgx.Tx, at time.Time, entries ...feedEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
 	if _, err := tx.Exec(ctx, `LOCK TABLE revocations IN EXCLUSIVE MODE`); err != nil {
 		return err
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO revocations (cred_id, account_sid, revoked_at) VALUES ($1, $2, $3)`,
-		credID, accountSID, at)
-	return err
+	for _, e := range entries {
+		if _, err := tx.Exec(ctx, `INSERT INTO revocations (cred_id, account_sid, revoked_at, reinstated) VALUES ($1, $2, $3, $4)`,
+			e.credID, e.accountSID, at, e.reinstated); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (s *postgresStore) CreateAccount(ctx context.Context, friendlyName string) (Account, error) {
@@ -121,23 +134,28 @@ func (s *postgresStore) CreateAccount(ctx context.Context, friendlyName string) 
 		return Account{}, fmt.Errorf("store: create account: %w", err)
 	}
 	_, err = s.pool.Exec(ctx, `INSERT INTO accounts
-		(sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated)
-		VALUES ($1, $2, $3, $4, $5, $6)`,
-		a.SID, a.FriendlyName, sealed, a.AuthTokenID, a.DateCreated, a.DateUpdated)
+		(sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated, status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		a.SID, a.FriendlyName, sealed, a.AuthTokenID, a.DateCreated, a.DateUpdated, a.Status)
 	if err != nil {
 		return Account{}, fmt.Errorf("store: create account: %w", err)
 	}
 	return a, nil
 }
 
-const pgAccountColumns = `sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated`
+// pgAccountSelect reads accounts with their parent's status, which
+// Standing needs.
+const pgAccountSelect = `SELECT a.sid, a.friendly_name, a.auth_token_sealed, a.auth_token_id,
+	a.date_created, a.date_updated, a.status, COALESCE(a.parent_sid, ''), COALESCE(p.status, '')
+	FROM accounts a LEFT JOIN accounts p ON p.sid = a.parent_sid`
 
 func (s *postgresStore) scanAccount(row pgx.Row) (Account, error) {
 	var (
 		a      Account
 		sealed []byte
 	)
-	if err := row.Scan(&a.SID, &a.FriendlyName, &sealed, &a.AuthTokenID, &a.DateCreated, &a.DateUpdated); err != nil {
+	if err := row.Scan(&a.SID, &a.FriendlyName, &sealed, &a.AuthTokenID, &a.DateCreated, &a.DateUpdated,
+		&a.Status, &a.ParentSID, &a.ParentStatus); err != nil {
 		return Account{}, err
 	}
 	a.DateCreated, a.DateUpdated = a.DateCreated.UTC(), a.DateUpdated.UTC()
@@ -148,7 +166,7 @@ func (s *postgresStore) scanAccount(row pgx.Row) (Account, error) {
 }
 
 func (s *postgresStore) GetAccount(ctx context.Context, sid string) (Account, error) {
-	a, err := s.scanAccount(s.pool.QueryRow(ctx, `SELECT `+pgAccountColumns+` FROM accounts WHERE sid = $1`, sid))
+	a, err := s.scanAccount(s.pool.QueryRow(ctx, pgAccountSelect+` WHERE a.sid = $1`, sid))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Account{}, notFoundAccount(sid)
 	}
@@ -159,7 +177,7 @@ func (s *postgresStore) GetAccount(ctx context.Context, sid string) (Account, er
 }
 
 func (s *postgresStore) ListAccounts(ctx context.Context) ([]Account, error) {
-	rows, err := s.pool.Query(ctx, `SELECT `+pgAccountColumns+` FROM accounts ORDER BY date_created, sid`)
+	rows, err := s.pool.Query(ctx, pgAccountSelect+` ORDER BY a.date_created, a.sid`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
@@ -191,10 +209,12 @@ func (s *postgresStore) RotateAuthToken(ctx context.Context, sid string) (Accoun
 		if err != nil {
 			return err
 		}
-		a, err = s.scanAccount(tx.QueryRow(ctx, `UPDATE accounts
+		if _, err := tx.Exec(ctx, `UPDATE accounts
 			SET auth_token_sealed = $1, auth_token_id = $2, date_updated = $3
-			WHERE sid = $4 RETURNING `+pgAccountColumns,
-			next.sealed, next.tokenID, now, sid))
+			WHERE sid = $4`, next.sealed, next.tokenID, now, sid); err != nil {
+			return err
+		}
+		a, err = s.scanAccount(tx.QueryRow(ctx, pgAccountSelect+` WHERE a.sid = $1`, sid))
 		if err != nil {
 			return err
 		}
@@ -366,14 +386,14 @@ func (s *postgresStore) RevocationsAfter(ctx context.Context, after int64, limit
 	if err := checkLimit(limit); err != nil {
 		return nil, fmt.Errorf("store: revocations: %w", err)
 	}
-	rows, err := s.pool.Query(ctx, `SELECT seq, cred_id, account_sid, revoked_at FROM revocations
+	rows, err := s.pool.Query(ctx, `SELECT seq, cred_id, account_sid, revoked_at, reinstated FROM revocations
 		WHERE seq > $1 ORDER BY seq LIMIT $2`, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: revocations: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Revocation, error) {
 		var r Revocation
-		err := row.Scan(&r.Seq, &r.CredID, &r.AccountSID, &r.RevokedAt)
+		err := row.Scan(&r.Seq, &r.CredID, &r.AccountSID, &r.RevokedAt, &r.Reinstated)
 		r.RevokedAt = r.RevokedAt.UTC()
 		return r, err
 	})

@@ -51,6 +51,7 @@ func (c *common) newAccount(friendlyName string) (Account, []byte, error) {
 		FriendlyName: friendlyName,
 		AuthToken:    token,
 		AuthTokenID:  tokenID,
+		Status:       StatusActive,
 		DateCreated:  now,
 		DateUpdated:  now,
 	}, sealed, nil

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+	"modernc.org/sqlite" // also registers the "sqlite" database/sql driver
 )
 
 // sqliteBusyTimeoutMS is how long a statement waits for another process
@@ -58,10 +58,10 @@ func (rd *sqliteReads) prepare(ctx context.Context, db *sql.DB) error {
 		stmt **sql.Stmt
 		sql  string
 	}{
-		{&rd.account, `SELECT ` + sqliteAccountColumns + ` FROM accounts WHERE sid = ?`},
+		{&rd.account, sqliteAccountSelect + ` WHERE a.sid = ?`},
 		{&rd.key, `SELECT ` + sqliteKeyColumns + ` FROM keys WHERE sid = ?`},
 		{&rd.accountKey, `SELECT ` + sqliteKeyColumns + ` FROM keys WHERE sid = ? AND account_sid = ?`},
-		{&rd.revocations, `SELECT seq, cred_id, account_sid, revoked_at FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
+		{&rd.revocations, `SELECT seq, cred_id, account_sid, revoked_at, reinstated FROM revocations WHERE seq > ? ORDER BY seq LIMIT ?`},
 	} {
 		stmt, err := db.PrepareContext(ctx, p.sql)
 		if err != nil {
@@ -146,7 +146,7 @@ func prepareSQLiteFile(path string) (string, error) {
 
 // init checks the connection, migrates the schema and verifies the seal key.
 func (s *sqliteStore) init(ctx context.Context) error {
-	if err := s.w.PingContext(ctx); err != nil {
+	if err := pingWriter(ctx, s.w); err != nil {
 		return errOpen("sqlite", err)
 	}
 	var mode string
@@ -176,6 +176,33 @@ func (s *sqliteStore) init(ctx context.Context) error {
 		return s.seal.verifySealCheck(sealed)
 	})
 }
+
+// pingWriter opens the writer's connection, whose DSN pragmas switch the
+// file to WAL. Processes opening a brand-new file at once race to switch
+// it, and the loser's switch can fail with SQLITE_BUSY at once instead of
+// waiting on busy_timeout (for a moment the two connections are in
+// different journal modes), so a busy open is tried again, within the
+// same bound. database/sql drops the failed connection; each try is a
+// fresh one.
+func pingWriter(ctx context.Context, w *sql.DB) error {
+	deadline := time.Now().Add(sqliteBusyTimeoutMS * time.Millisecond)
+	for {
+		err := w.PingContext(ctx)
+		var se *sqlite.Error
+		if err == nil || !errors.As(err, &se) || se.Code()&0xff != sqliteBusy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+}
+
+// sqliteBusy is SQLITE_BUSY, the primary result code (extended codes add
+// bits above the low byte).
+const sqliteBusy = 5
 
 // migrate applies pending migrations in one BEGIN IMMEDIATE transaction, so
 // two processes opening a new file at once cannot both apply a version.
@@ -233,16 +260,20 @@ func (s *sqliteStore) CreateAccount(ctx context.Context, friendlyName string) (A
 		return Account{}, fmt.Errorf("store: create account: %w", err)
 	}
 	_, err = s.w.ExecContext(ctx, `INSERT INTO accounts
-		(sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated)
-		VALUES (?, ?, ?, ?, ?, ?)`,
-		a.SID, a.FriendlyName, sealed, a.AuthTokenID, a.DateCreated.Unix(), a.DateUpdated.Unix())
+		(sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated, status)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		a.SID, a.FriendlyName, sealed, a.AuthTokenID, a.DateCreated.Unix(), a.DateUpdated.Unix(), a.Status)
 	if err != nil {
 		return Account{}, fmt.Errorf("store: create account: %w", err)
 	}
 	return a, nil
 }
 
-const sqliteAccountColumns = `sid, friendly_name, auth_token_sealed, auth_token_id, date_created, date_updated`
+// sqliteAccountSelect reads accounts with their parent's status, which
+// Standing needs.
+const sqliteAccountSelect = `SELECT a.sid, a.friendly_name, a.auth_token_sealed, a.auth_token_id,
+	a.date_created, a.date_updated, a.status, COALESCE(a.parent_sid, ''), COALESCE(p.status, '')
+	FROM accounts a LEFT JOIN accounts p ON p.sid = a.parent_sid`
 
 func (s *sqliteStore) scanAccount(row interface{ Scan(...any) error }) (Account, error) {
 	var (
@@ -250,7 +281,8 @@ func (s *sqliteStore) scanAccount(row interface{ Scan(...any) error }) (Account,
 		sealed           []byte
 		created, updated int64
 	)
-	if err := row.Scan(&a.SID, &a.FriendlyName, &sealed, &a.AuthTokenID, &created, &updated); err != nil {
+	if err := row.Scan(&a.SID, &a.FriendlyName, &sealed, &a.AuthTokenID, &created, &updated,
+		&a.Status, &a.ParentSID, &a.ParentStatus); err != nil {
 		return Account{}, err
 	}
 	a.DateCreated, a.DateUpdated = unixUTC(created), unixUTC(updated)
@@ -272,7 +304,7 @@ func (s *sqliteStore) GetAccount(ctx context.Context, sid string) (Account, erro
 }
 
 func (s *sqliteStore) ListAccounts(ctx context.Context) ([]Account, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT `+sqliteAccountColumns+` FROM accounts ORDER BY date_created, sid`)
+	rows, err := s.r.QueryContext(ctx, sqliteAccountSelect+` ORDER BY a.date_created, a.sid`)
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
@@ -307,10 +339,12 @@ func (s *sqliteStore) RotateAuthToken(ctx context.Context, sid string) (Account,
 		if err != nil {
 			return err
 		}
-		a, err = s.scanAccount(tx.QueryRowContext(ctx, `UPDATE accounts
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts
 			SET auth_token_sealed = ?, auth_token_id = ?, date_updated = ?
-			WHERE sid = ? RETURNING `+sqliteAccountColumns,
-			next.sealed, next.tokenID, now.Unix(), sid))
+			WHERE sid = ?`, next.sealed, next.tokenID, now.Unix(), sid); err != nil {
+			return err
+		}
+		a, err = s.scanAccount(tx.QueryRowContext(ctx, sqliteAccountSelect+` WHERE a.sid = ?`, sid))
 		if err != nil {
 			return err
 		}
@@ -515,7 +549,7 @@ func (s *sqliteStore) RevocationsAfter(ctx context.Context, after int64, limit i
 			r  Revocation
 			at int64
 		)
-		if err := rows.Scan(&r.Seq, &r.CredID, &r.AccountSID, &at); err != nil {
+		if err := rows.Scan(&r.Seq, &r.CredID, &r.AccountSID, &at, &r.Reinstated); err != nil {
 			return nil, fmt.Errorf("store: revocations: %w", err)
 		}
 		r.RevokedAt = unixUTC(at)

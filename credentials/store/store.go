@@ -26,8 +26,17 @@ type Account struct {
 	// AuthTokenID identifies the current auth token ("TK" + 32 hex) inside
 	// issued TURN usernames; rotating the token revokes the old ID.
 	AuthTokenID string
-	DateCreated time.Time
-	DateUpdated time.Time
+	// Status is the account's own status: StatusActive, StatusSuspended
+	// or StatusClosed.
+	Status string
+	// ParentSID is the account that owns this subaccount; "" for a
+	// top-level account.
+	ParentSID string
+	// ParentStatus is the parent's Status, read with the account; "" for a
+	// top-level account. Standing combines the two.
+	ParentStatus string
+	DateCreated  time.Time
+	DateUpdated  time.Time
 }
 
 // Key is an API key: SID + secret, belonging to one account.
@@ -53,14 +62,19 @@ type KeyCursor struct {
 	SID         string
 }
 
-// Revocation says that credentials issued under CredID (an SK key SID or a
-// TK auth-token ID) must no longer be accepted.
+// Revocation says that credentials issued under CredID (an SK key SID, a
+// TK auth-token ID, or an AC account SID for a suspended or closed account)
+// must no longer be accepted; with Reinstated, that an account revoked
+// earlier in the feed is active again.
 type Revocation struct {
 	// Seq orders the feed; readers ask for entries after the last Seq seen.
 	Seq        int64
 	CredID     string
 	AccountSID string
 	RevokedAt  time.Time
+	// Reinstated lifts the earlier revocation of CredID (only ever an
+	// account SID: deleted keys and rotated tokens never come back).
+	Reinstated bool
 }
 
 // Store is implemented by the SQLite and PostgreSQL backends. Every method is
@@ -70,6 +84,19 @@ type Store interface {
 	CreateAccount(ctx context.Context, friendlyName string) (Account, error)
 	GetAccount(ctx context.Context, sid string) (Account, error)
 	ListAccounts(ctx context.Context) ([]Account, error)
+	// CreateSubaccount makes an active account owned by parentSID, which
+	// must exist (ErrNotFound), be a top-level account (ErrInvalid) and be
+	// active (ErrAccountInactive).
+	CreateSubaccount(ctx context.Context, parentSID, friendlyName string) (Account, error)
+	// ListAccountsPage returns at most limit accounts matching f after the
+	// cursor, ordered by (DateCreated, SID).
+	ListAccountsPage(ctx context.Context, f AccountFilter, after AccountCursor, limit int) ([]Account, error)
+	// UpdateAccount renames the account and/or changes its status, and in
+	// the same transaction appends the revocation feed entries the change
+	// implies (see statusChange). ErrAccountClosed: a closed account's
+	// status cannot change; ErrAccountInactive: a subaccount's status
+	// cannot change while its parent is not active.
+	UpdateAccount(ctx context.Context, sid string, u AccountUpdate) (Account, error)
 	// RotateAuthToken replaces the auth token and its ID and appends the old
 	// ID to the revocation feed, in one transaction.
 	RotateAuthToken(ctx context.Context, sid string) (Account, error)
@@ -97,6 +124,14 @@ type Store interface {
 	// PruneRevocations drops entries revoked before the given time (no
 	// credential issued under them can still be valid).
 	PruneRevocations(ctx context.Context, before time.Time) error
+
+	// AddUsage adds each delta's bytes to its (account, region, day) total,
+	// in one transaction: several relay nodes add to the same rows.
+	AddUsage(ctx context.Context, deltas []UsageDelta) error
+	// UsageDays returns the daily totals per region of accountSID (and, with
+	// includeSubaccounts, of its subaccounts, summed) for the UTC days from
+	// through to inclusive, ordered by day then region.
+	UsageDays(ctx context.Context, accountSID string, includeSubaccounts bool, from, to time.Time) ([]UsageDay, error)
 
 	// Ping reports whether the database is reachable.
 	Ping(ctx context.Context) error

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 	"github.com/turnkey-dev/turnkey/sessions"
 )
@@ -25,18 +26,24 @@ const (
 )
 
 // Config is everything the API needs from the process around it. Store,
-// Secret and Listeners are required; the rest have defaults.
+// Keyring and Listeners are required; the rest have defaults.
 type Config struct {
 	Store store.Store
-	// Secret returns the current TURN REST signing secret. It is called on
-	// every issue so a reloaded secret takes effect at once.
-	Secret func() []byte
+	// Keyring holds the TURN REST secrets; its primary signs. It is loaded
+	// on every issue, so a reload's swap takes effect at once, in step with
+	// a relay holding the same keyring.
+	Keyring *credentials.KeyringHolder
 	// Listeners returns the TURN listeners running right now; only those are
 	// advertised, so clients never get a URL nothing answers.
 	Listeners func() []Listener
 	// PublicHost is the relay host put in URLs. Empty: the host the request
 	// was sent to (Host header, port stripped).
 	PublicHost string
+	// STUNHost and TURNHost, when set, name the STUN and the TURN servers
+	// in issued URLs instead of PublicHost. A leading "global" label makes
+	// every region reachable by replacing it with the region's name, as
+	// Twilio's global.stun.twilio.com / global.turn.twilio.com do.
+	STUNHost, TURNHost string
 	// Regions maps a region name to its relay host. "global" is PublicHost
 	// (or the request host) unless configured here.
 	Regions map[string]string
@@ -111,8 +118,8 @@ func New(cfg Config) (*API, error) {
 	if cfg.Store == nil {
 		return nil, errors.New("tokenapi: Config.Store is required")
 	}
-	if cfg.Secret == nil {
-		return nil, errors.New("tokenapi: Config.Secret is required")
+	if cfg.Keyring == nil || cfg.Keyring.Load() == nil {
+		return nil, errors.New("tokenapi: Config.Keyring is required")
 	}
 	if cfg.Listeners == nil {
 		return nil, errors.New("tokenapi: Config.Listeners is required")
@@ -135,7 +142,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	hosts, err := newHostPolicy(cfg.PublicHost, cfg.Regions)
+	hosts, err := newHostPolicyNamed(cfg.PublicHost, cfg.STUNHost, cfg.TURNHost, cfg.Regions)
 	if err != nil {
 		return nil, fmt.Errorf("tokenapi: %w", err)
 	}

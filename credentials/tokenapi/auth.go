@@ -21,7 +21,14 @@ type principal struct {
 	CredID string
 	// Main: the auth token or a Main key, which may manage keys and accounts.
 	Main bool
+	// Caller is the account whose credentials were sent; Account the one
+	// the request acts on: the same, or a subaccount of Caller when a
+	// parent's auth token acts for it (then AccountSID names it too).
+	Caller, Account store.Account
 }
+
+// viaParent reports whether a parent's credentials act for a subaccount.
+func (p principal) viaParent() bool { return p.Caller.SID != p.Account.SID }
 
 // errBadCredentials covers every kind of wrong Basic credential; the client
 // is never told which part was wrong.
@@ -49,7 +56,7 @@ func (a *API) checkBasic(ctx context.Context, user, pass string) (principal, err
 	if !secretMatches(pass, cred.Secret) {
 		return principal{}, errBadCredentials
 	}
-	return principal{AccountSID: cred.AccountSID, CredID: cred.CredID, Main: cred.Main}, nil
+	return principal{AccountSID: cred.AccountSID, CredID: cred.CredID, Main: cred.Main, Caller: cred.Account, Account: cred.Account}, nil
 }
 
 // secretMatches compares in constant time; an empty secret matches nothing.
@@ -61,8 +68,23 @@ func secretMatches(pass, secret string) bool {
 // routes that act on the caller's own account). It writes the refusal and
 // returns false when the request must stop: 429 for a source over its
 // failure budget, 401 for missing or bad credentials and (as Twilio) for
-// valid credentials of another account, 500 for a store failure.
+// valid credentials of another account, 401/20005 when the caller's account
+// or the one acted on is suspended or closed, 500 for a store failure.
+//
+// As Twilio, a parent's auth token (not its API keys) may act on its
+// subaccounts' resources.
 func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID string) (principal, bool) {
+	p, ok := a.authAccount(w, r, accountSID)
+	if ok && p.viaParent() && !a.inGoodStanding(w, p.Account) {
+		return principal{}, false
+	}
+	return p, ok
+}
+
+// authAccount is authBasic without the standing check of the account acted
+// on, for the Account resource: a parent must be able to reactivate a
+// suspended subaccount.
+func (a *API) authAccount(w http.ResponseWriter, r *http.Request, accountSID string) (principal, bool) {
 	if a.refuseRateLimited(w, r) {
 		return principal{}, false
 	}
@@ -87,15 +109,57 @@ func (a *API) authBasic(w http.ResponseWriter, r *http.Request, accountSID strin
 		internalError(w)
 		return principal{}, false
 	}
-	if accountSID != "" && p.AccountSID != accountSID {
-		// Twilio answers 401, not 404: the credentials are not valid for
-		// this account, and a 404 would tell which SIDs exist.
-		a.metrics.authFailure("wrong_account")
-		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate: these credentials are not valid for account "+loggableSID(accountSID))
+	if !a.inGoodStanding(w, p.Caller) {
+		a.metrics.authFailure("account_inactive")
 		return principal{}, false
 	}
+	if accountSID != "" && p.AccountSID != accountSID {
+		sub, ok, err := a.subaccountOf(r.Context(), p, accountSID)
+		if err != nil {
+			a.log.Error("tokenapi: authenticating", "err", err)
+			internalError(w)
+			return principal{}, false
+		}
+		if !ok {
+			a.refuseOtherAccount(w, accountSID)
+			return principal{}, false
+		}
+		p.AccountSID, p.Account = sub.SID, sub
+	}
 	return p, true
+}
+
+// subaccountOf returns the account sid when p is its parent's auth token:
+// Twilio lets a parent's auth token act for its subaccounts, but not the
+// parent's API keys.
+func (a *API) subaccountOf(ctx context.Context, p principal, sid string) (store.Account, bool, error) {
+	if !credentials.ValidSID(sid, "AC") || p.CredID != p.Caller.AuthTokenID {
+		return store.Account{}, false, nil
+	}
+	sub, err := a.cfg.Store.GetAccount(ctx, sid)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Account{}, false, nil
+	}
+	if err != nil {
+		return store.Account{}, false, fmt.Errorf("reading account %s: %w", sid, err)
+	}
+	return sub, sub.ParentSID == p.Caller.SID, nil
+}
+
+// inGoodStanding answers 401/20005, Twilio's "Account not active", for a
+// suspended or closed account (a subaccount of a suspended parent
+// included) and reports false; it reports true for an active one.
+func (a *API) inGoodStanding(w http.ResponseWriter, acct store.Account) bool {
+	standing := acct.Standing()
+	if standing == store.StatusActive {
+		return true
+	}
+	msg := "Account not active: " + acct.SID + " is " + standing
+	if acct.Status == store.StatusActive {
+		msg += " (its parent " + acct.ParentSID + " is " + acct.ParentStatus + ")"
+	}
+	writeError(w, http.StatusUnauthorized, codeAccountNotActive, msg)
+	return false
 }
 
 // authMain is authBasic for resources that manage credentials (Keys,
@@ -107,9 +171,7 @@ func (a *API) authMain(w http.ResponseWriter, r *http.Request, accountSID string
 		return p, false
 	}
 	if !p.Main {
-		a.metrics.authFailure("standard_key")
-		w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
-		writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate: this resource requires the auth token or a Main API key; "+p.CredID+" is a Standard key")
+		a.refuseStandardKey(w, p)
 		return principal{}, false
 	}
 	return p, true
@@ -136,4 +198,13 @@ func loggableSID(user string) string {
 		return user
 	}
 	return "(not a SID)"
+}
+
+// refuseOtherAccount answers valid credentials used for an account they are
+// not valid for. Twilio answers 401, not 404: a 404 would tell which SIDs
+// exist.
+func (a *API) refuseOtherAccount(w http.ResponseWriter, accountSID string) {
+	a.metrics.authFailure("wrong_account")
+	w.Header().Set("WWW-Authenticate", `Basic realm="Twilio API"`)
+	writeError(w, http.StatusUnauthorized, codeAuthenticate, "Authenticate: these credentials are not valid for account "+loggableSID(accountSID))
 }

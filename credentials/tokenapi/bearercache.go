@@ -3,6 +3,7 @@ package tokenapi
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"sync"
 	"time"
 
@@ -50,44 +51,67 @@ func newBearerCache() *bearerCache {
 // that gives the same answer, else in full.
 func (a *API) verifyBearer(ctx context.Context, raw string, now time.Time) (*credentials.Bearer, error) {
 	sum := sha256.Sum256([]byte(raw))
-	if b, ok := a.bearers.lookup(ctx, sum, now, a.cfg.Store); ok {
-		return b, nil
+	b, acct, ok := a.bearers.lookup(ctx, sum, now, a.cfg.Store)
+	if !ok {
+		rec := &recordingResolvers{keys: a.keys, accounts: a.accounts}
+		var err error
+		if b, err = credentials.VerifyBearer(ctx, raw, rec, rec, now); err != nil {
+			return nil, err
+		}
+		if rec.secret != "" {
+			a.bearers.put(sum, b, rec.secret, now)
+		}
+		if acct, err = a.cfg.Store.GetAccount(ctx, b.AccountSID); err != nil {
+			return nil, fmt.Errorf("reading account %s: %w", b.AccountSID, err)
+		}
 	}
-	rec := &recordingResolvers{keys: a.keys, accounts: a.accounts}
-	b, err := credentials.VerifyBearer(ctx, raw, rec, rec, now)
-	if err == nil && rec.secret != "" {
-		a.bearers.put(sum, b, rec.secret, now)
+	// Checked after the signature, so a forged token learns nothing of the
+	// account; and on every hit (with the account the hit read), since a
+	// suspension changes no secret.
+	if acct.Standing() != store.StatusActive {
+		return nil, &inactiveAccountError{acct: acct}
 	}
-	return b, err
+	return b, nil
+}
+
+// inactiveAccountError refuses a valid bearer token of a suspended or
+// closed account.
+type inactiveAccountError struct{ acct store.Account }
+
+func (e *inactiveAccountError) Error() string {
+	return "account " + e.acct.SID + " is " + e.acct.Standing()
 }
 
 // lookup returns a copy of the cached verification of the token hashing to
-// sum, if it still holds at now.
-func (c *bearerCache) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, st store.Store) (*credentials.Bearer, bool) {
+// sum, if it still holds at now, and the token's account as just read.
+func (c *bearerCache) lookup(ctx context.Context, sum [sha256.Size]byte, now time.Time, st store.Store) (*credentials.Bearer, store.Account, bool) {
 	c.mu.RLock()
 	e := c.entries[sum]
 	c.mu.RUnlock()
 	if e == nil || now.Before(e.verifiedAt) || !now.Before(e.b.Expires) {
-		return nil, false
+		return nil, store.Account{}, false
 	}
+	var acct store.Account
 	// The signing secret must be the current one. Any error (including a
 	// store failure) falls back to full verification, which reports it.
 	switch e.b.Kind {
 	case credentials.BearerAccess:
 		key, err := lookupCred(ctx, st, e.b.CredID)
 		if err != nil || key.AccountSID != e.b.AccountSID || key.Secret != e.secret {
-			return nil, false
+			return nil, store.Account{}, false
 		}
+		acct = key.Account
 	case credentials.BearerCapability:
-		acct, err := lookupCred(ctx, st, e.b.AccountSID)
-		if err != nil || acct.CredID != e.b.CredID || acct.Secret != e.secret {
-			return nil, false
+		cred, err := lookupCred(ctx, st, e.b.AccountSID)
+		if err != nil || cred.CredID != e.b.CredID || cred.Secret != e.secret {
+			return nil, store.Account{}, false
 		}
+		acct = cred.Account
 	default:
-		return nil, false
+		return nil, store.Account{}, false
 	}
 	b := e.b
-	return &b, true
+	return &b, acct, true
 }
 
 // put caches a verification made at now with secret.

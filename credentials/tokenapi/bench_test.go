@@ -41,7 +41,7 @@ func newBenchAPI(b *testing.B) *benchAPI {
 	b.Cleanup(func() { st.Close() })
 	api, err := New(Config{
 		Store:     st,
-		Secret:    func() []byte { return testSecret },
+		Keyring:   testKeyring(),
 		Listeners: func() []Listener { return allListeners },
 		// The production defaults: a limiter on, the log at warn.
 		AuthFailuresPerMinute: 20,

@@ -18,6 +18,9 @@ type storedCred struct {
 	// Main is true for the auth token and for Main keys: they may manage
 	// keys and accounts; Standard keys may not.
 	Main bool
+	// Account is the account the credential belongs to, with its status
+	// and parent: authentication refuses an account not in good standing.
+	Account store.Account
 }
 
 // lookupCred reads the account (AC…) or API key (SK…) sid from the store.
@@ -33,11 +36,16 @@ func lookupCred(ctx context.Context, st store.Store, sid string) (storedCred, er
 		if err != nil {
 			return storedCred{}, fmt.Errorf("reading account: %w", err)
 		}
-		return storedCred{AccountSID: acct.SID, Secret: acct.AuthToken, CredID: acct.AuthTokenID, Main: true}, nil
+		return storedCred{AccountSID: acct.SID, Secret: acct.AuthToken, CredID: acct.AuthTokenID, Main: true, Account: acct}, nil
 	}
 	key, err := st.GetKey(ctx, "", sid)
 	if err != nil {
 		return storedCred{}, fmt.Errorf("reading key: %w", err)
 	}
-	return storedCred{AccountSID: key.AccountSID, Secret: key.Secret, CredID: key.SID, Main: key.Main}, nil
+	// Accounts are never deleted, so a key's account is always there.
+	acct, err := st.GetAccount(ctx, key.AccountSID)
+	if err != nil {
+		return storedCred{}, fmt.Errorf("reading the key's account: %w", err)
+	}
+	return storedCred{AccountSID: key.AccountSID, Secret: key.Secret, CredID: key.SID, Main: key.Main, Account: acct}, nil
 }

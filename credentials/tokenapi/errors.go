@@ -12,11 +12,16 @@ const (
 	codeInvalidParameter = 20001
 	codeAuthenticate     = 20003
 	codeMethodNotAllowed = 20004
-	codeNotFound         = 20404
-	codeTooLarge         = 20413
-	codeTooManyFailures  = 20429
-	codeInternal         = 20500
-	codeUnavailable      = 20503
+	codeAccountNotActive = 20005
+	codeForbidden        = 20403
+	// Subaccount status changes Twilio refuses.
+	codeParentSuspended = 21476
+	codeAccountClosed   = 21479
+	codeNotFound        = 20404
+	codeTooLarge        = 20413
+	codeTooManyFailures = 20429
+	codeInternal        = 20500
+	codeUnavailable     = 20503
 )
 
 // twilioError is Twilio's legacy error envelope, the one both helper

@@ -91,7 +91,7 @@ func FuzzTokensForm(f *testing.F) {
 	logs := &logbuf.Buffer{}
 	api, err := New(Config{
 		Store:     st,
-		Secret:    func() []byte { return testSecret },
+		Keyring:   testKeyring(),
 		Listeners: func() []Listener { return allListeners },
 		Regions:   map[string]string{"us1": "us1.relay.example.com"},
 		// No failure limit: after a few bad-credential inputs every later

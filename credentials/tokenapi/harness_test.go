@@ -16,12 +16,22 @@ import (
 	"github.com/twilio/twilio-go"
 	"github.com/twilio/twilio-go/client"
 
+	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
 
 // testSecret is the TURN REST secret every test API signs with.
 var testSecret = []byte("test-turn-rest-secret")
+
+// testKeyring holds testSecret alone.
+func testKeyring() *credentials.KeyringHolder {
+	k, err := credentials.NewKeyring([][]byte{testSecret})
+	if err != nil {
+		panic(err) // a constant secret
+	}
+	return credentials.NewKeyringHolder(k)
+}
 
 // allListeners is the full set a default deployment runs.
 var allListeners = []Listener{
@@ -78,8 +88,8 @@ func newEnv(t *testing.T, st store.Store, adjust func(*Config)) *env {
 	}
 	e.store = st
 	cfg := Config{
-		Store:  st,
-		Secret: func() []byte { return testSecret },
+		Store:   st,
+		Keyring: testKeyring(),
 		Listeners: func() []Listener {
 			e.listenMu.Lock()
 			defer e.listenMu.Unlock()

@@ -1,11 +1,13 @@
 package tokenapi
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
+	"regexp"
 	"strings"
 	"sync/atomic"
 )
@@ -13,25 +15,45 @@ import (
 // globalRegion is Twilio's name for "no region pinning".
 const globalRegion = "global"
 
-// hostPolicy decides which relay host goes into issued URLs.
+// hostPolicy decides which relay hosts go into issued URLs.
 type hostPolicy struct {
 	public string // formatted; "" means the request's host
+	// stun and turn, when set, name the STUN and the TURN servers apart,
+	// as Twilio's global.stun.twilio.com and global.turn.twilio.com do; a
+	// leading "global" label is replaced by the region's name to pin one.
+	stun, turn string
 	// regions maps region → formatted host. It sits behind a pointer shared
 	// by every copy of the policy so SetRegions can swap it while requests
 	// are served.
 	regions *atomic.Pointer[map[string]string]
 }
 
+// hostPair is where the STUN and the TURN URIs of one answer point.
+type hostPair struct{ stun, turn string }
+
 func newHostPolicy(public string, regions map[string]string) (hostPolicy, error) {
+	return newHostPolicyNamed(public, "", "", regions)
+}
+
+// newHostPolicyNamed is newHostPolicy with separate STUN and TURN host
+// names (either may be empty: the public or request host).
+func newHostPolicyNamed(public, stun, turn string, regions map[string]string) (hostPolicy, error) {
 	formatted := make(map[string]string, len(regions))
 	p := hostPolicy{regions: new(atomic.Pointer[map[string]string])}
 	p.regions.Store(&formatted)
-	if public != "" {
-		h, err := formatHost(public)
-		if err != nil {
-			return hostPolicy{}, fmt.Errorf("public host: %w", err)
+	for _, h := range []struct {
+		what string
+		in   string
+		out  *string
+	}{{"public host", public, &p.public}, {"STUN host", stun, &p.stun}, {"TURN host", turn, &p.turn}} {
+		if h.in == "" {
+			continue
 		}
-		p.public = h
+		f, err := formatHost(h.in)
+		if err != nil {
+			return hostPolicy{}, fmt.Errorf("%s: %w", h.what, err)
+		}
+		*h.out = f
 	}
 	for name, host := range regions {
 		if name == "" {
@@ -49,28 +71,53 @@ func newHostPolicy(public string, regions map[string]string) (hostPolicy, error)
 // errUnknownRegion is reported to the client as a bad Region parameter.
 var errUnknownRegion = errors.New("unknown region")
 
-// hostFor returns the relay host for region ("" = global) on request r.
-func (p hostPolicy) hostFor(r *http.Request, region string) (string, error) {
+// regionLabel is what a region must look like to become a host label.
+var regionLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$`)
+
+// hostFor returns the relay hosts for region ("" = global) on request r:
+// the region's configured host for both; else, when the STUN or TURN host
+// starts with a "global" label, that label replaced by the region (Twilio's
+// convention: global.turn.twilio.com → <region>.turn.twilio.com); for
+// global, the STUN and TURN hosts, falling back to the public host and
+// then the request's.
+func (p hostPolicy) hostFor(r *http.Request, region string) (hostPair, error) {
 	if region == "" {
 		region = globalRegion
 	}
 	if h, ok := (*p.regions.Load())[region]; ok {
-		return h, nil
+		return hostPair{stun: h, turn: h}, nil
 	}
-	if region != globalRegion {
-		return "", errUnknownRegion
+	base := p.public
+	if base == "" && (p.stun == "" || p.turn == "") {
+		h := r.Host
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			h = host
+		}
+		if h == "" {
+			return hostPair{}, errors.New("request has no Host header and no public host is configured")
+		}
+		f, err := formatHost(h)
+		if err != nil {
+			return hostPair{}, err
+		}
+		base = f
 	}
-	if p.public != "" {
-		return p.public, nil
+	hosts := hostPair{stun: cmp.Or(p.stun, base), turn: cmp.Or(p.turn, base)}
+	if region == globalRegion {
+		return hosts, nil
 	}
-	h := r.Host
-	if host, _, err := net.SplitHostPort(h); err == nil {
-		h = host
+	stunRest, stunGlobal := strings.CutPrefix(p.stun, globalRegion+".")
+	turnRest, turnGlobal := strings.CutPrefix(p.turn, globalRegion+".")
+	if (!stunGlobal && !turnGlobal) || !regionLabel.MatchString(region) {
+		return hostPair{}, errUnknownRegion
 	}
-	if h == "" {
-		return "", errors.New("request has no Host header and no public host is configured")
+	if stunGlobal {
+		hosts.stun = region + "." + stunRest
 	}
-	return formatHost(h)
+	if turnGlobal {
+		hosts.turn = region + "." + turnRest
+	}
+	return hosts, nil
 }
 
 // formatHost validates a host name or IP address and returns it as it goes

@@ -59,7 +59,14 @@ func (a *API) handleIAMKeys(w http.ResponseWriter, r *http.Request) {
 		badParameter(w, "Invalid AccountSid: an account SID (AC followed by 32 hex digits) is required")
 		return
 	}
-	if _, ok := a.authMain(w, r, accountSID); !ok {
+	p, ok := a.authMain(w, r, accountSID)
+	if !ok {
+		return
+	}
+	if p.viaParent() {
+		// Twilio's IAM API (iam.twilio.com) takes only the account's own
+		// credentials: a parent's reach covers the 2010-04-01 API alone.
+		a.refuseOtherAccount(w, accountSID)
 		return
 	}
 	if r.Method == http.MethodPost {

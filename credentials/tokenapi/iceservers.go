@@ -55,6 +55,12 @@ func (a *API) handleICEServers(w http.ResponseWriter, r *http.Request) {
 	b, err := a.verifyBearer(r.Context(), raw, now)
 	if err != nil {
 		var te *credentials.TokenError
+		var inactive *inactiveAccountError
+		if errors.As(err, &inactive) {
+			a.metrics.authFailure("account_inactive")
+			a.inGoodStanding(w, inactive.acct)
+			return
+		}
 		if !errors.As(err, &te) {
 			a.log.Error("tokenapi: verifying bearer token", "err", err)
 			internalError(w)

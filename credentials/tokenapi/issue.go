@@ -24,29 +24,26 @@ type issued struct {
 }
 
 // issue mints a credential valid for ttl for accountSID/credID (and
-// identity), with the URIs of the listeners running now on host.
-func (a *API) issue(host, accountSID, credID, identity string, now time.Time, ttl time.Duration) (issued, error) {
-	urls := relayURLs(host, a.cfg.Listeners())
+// identity), with the URIs of the listeners running now on hosts.
+func (a *API) issue(hosts hostPair, accountSID, credID, identity string, now time.Time, ttl time.Duration) (issued, error) {
+	urls := relayURLs(hosts, a.cfg.Listeners())
 	if len(urls) == 0 {
 		return issued{}, errNoListeners
 	}
-	secret := a.cfg.Secret()
-	if len(secret) == 0 {
-		return issued{}, errors.New("no TURN REST secret is configured")
-	}
-	rest, err := credentials.IssuedRest(accountSID, credID, identity)
+	secret := a.cfg.Keyring.Load().Primary()
+	rest, err := credentials.IssuedRest(accountSID, credID, secret.ID(), identity)
 	if err != nil {
 		// Tell an oversized identity (the client's doing) from malformed
 		// SIDs (ours) without copying the credentials package's limit.
 		if identity != "" {
-			if _, plainErr := credentials.IssuedRest(accountSID, credID, ""); plainErr == nil {
+			if _, plainErr := credentials.IssuedRest(accountSID, credID, secret.ID(), ""); plainErr == nil {
 				return issued{}, errIdentityTooLong
 			}
 		}
 		return issued{}, fmt.Errorf("building TURN username: %w", err)
 	}
 	expires := now.Add(ttl)
-	user, pass := credentials.MintTURN(secret, expires, rest)
+	user, pass := secret.Mint(expires, rest)
 	if len(user) > credentials.MaxUsernameLen {
 		return issued{}, errIdentityTooLong
 	}
@@ -68,18 +65,18 @@ func (a *API) issueFailed(w http.ResponseWriter, err error) {
 	}
 }
 
-// regionHost resolves the region parameter to a relay host, answering 400
-// for an unknown region or unusable Host header.
-func (a *API) regionHost(w http.ResponseWriter, r *http.Request, param string) (string, bool) {
+// regionHost resolves the region parameter to the relay hosts, answering
+// 400 for an unknown region or unusable Host header.
+func (a *API) regionHost(w http.ResponseWriter, r *http.Request, param string) (hostPair, bool) {
 	region := r.Form.Get(param)
-	host, err := a.hosts.hostFor(r, region)
+	hosts, err := a.hosts.hostFor(r, region)
 	switch {
 	case errors.Is(err, errUnknownRegion):
 		badParameter(w, fmt.Sprintf("Invalid %s: unknown region %q", param, region))
-		return "", false
+		return hostPair{}, false
 	case err != nil:
 		badParameter(w, "Cannot tell the relay host: "+err.Error())
-		return "", false
+		return hostPair{}, false
 	}
-	return host, true
+	return hosts, true
 }

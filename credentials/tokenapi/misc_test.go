@@ -170,7 +170,7 @@ func TestBearerReasonLabel(t *testing.T) {
 func TestNewValidation(t *testing.T) {
 	st := newFakeStore(time.Now)
 	base := func() Config {
-		return Config{Store: st, Secret: func() []byte { return testSecret }, Listeners: func() []Listener { return nil }}
+		return Config{Store: st, Keyring: testKeyring(), Listeners: func() []Listener { return nil }}
 	}
 	tests := []struct {
 		name   string
@@ -179,7 +179,8 @@ func TestNewValidation(t *testing.T) {
 	}{
 		{"minimal", func(*Config) {}, true},
 		{"no store", func(c *Config) { c.Store = nil }, false},
-		{"no secret", func(c *Config) { c.Secret = nil }, false},
+		{"no keyring", func(c *Config) { c.Keyring = nil }, false},
+		{"empty keyring", func(c *Config) { c.Keyring = &credentials.KeyringHolder{} }, false},
 		{"no listeners", func(c *Config) { c.Listeners = nil }, false},
 		{"bad public host", func(c *Config) { c.PublicHost = "a b" }, false},
 		{"bad region host", func(c *Config) { c.Regions = map[string]string{"x": "http://x"} }, false},

@@ -10,6 +10,9 @@ const (
 	routeKeysBare   = "/2010-04-01/Accounts/{AccountSid}/Keys"
 	routeKey        = "/2010-04-01/Accounts/{AccountSid}/Keys/{Sid}"
 	routeAccount    = "/2010-04-01/Accounts/{Sid}"
+	routeAccounts   = "/2010-04-01/Accounts.json"
+	routeUsageRecs  = "/2010-04-01/Accounts/{AccountSid}/Usage/Records.json"
+	routeUsageSub   = "/2010-04-01/Accounts/{AccountSid}/Usage/Records/{Sub}"
 	routeIAMKeys    = "/v1/Keys"
 	routeIAMKey     = "/v1/Keys/{Sid}"
 	routeICEServers = "/v1/ice-servers"
@@ -35,6 +38,9 @@ func (a *API) routes() http.Handler {
 	handle(routeKeysBare, routeKeysBare, a.handleKeys)
 	handle(routeKey, routeKey+".json", a.handleKey)
 	handle(routeAccount, routeAccount+".json", a.handleAccount)
+	handle(routeAccounts, routeAccounts, a.handleAccounts)
+	handle(routeUsageRecs, routeUsageRecs, a.handleUsageRecords)
+	handle(routeUsageSub, routeUsageSub, a.handleUsageRecords)
 	handle(routeIAMKeys, routeIAMKeys, a.handleIAMKeys)
 	handle(routeIAMKey, routeIAMKey, a.handleIAMKey)
 	handle(routeICEServers, routeICEServers, a.handleICEServers)

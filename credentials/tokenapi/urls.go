@@ -24,12 +24,13 @@ func standardPort(scheme string) int {
 // httpsPort is the TCP port firewalls leave open.
 const httpsPort = 443
 
-// relayURLs lists the URIs of the running listeners for host, in Twilio's
+// relayURLs lists the URIs of the running listeners (stun: on hosts.stun,
+// turn: and turns: on hosts.turn), in Twilio's
 // order: stun, turn over UDP, turn over TCP, then turns; within each kind the
 // standard port first, then the others ascending, and 443 always last (so
 // turn:…:3479?transport=tcp before turn:…:443?transport=tcp). Every UDP listener also answers STUN Binding requests, so each
 // gets a stun URI; STUN over TCP has no URI form (RFC 7064) and is skipped.
-func relayURLs(host string, listeners []Listener) []relayURL {
+func relayURLs(hosts hostPair, listeners []Listener) []relayURL {
 	type entry struct {
 		kind, port int
 		url        relayURL
@@ -57,9 +58,10 @@ func relayURLs(host string, listeners []Listener) []relayURL {
 		if l.Port <= 0 || l.Port > 65535 || (l.Transport != "udp" && l.Transport != "tcp") {
 			continue
 		}
-		hostPort := host + ":" + strconv.Itoa(l.Port)
+		port := ":" + strconv.Itoa(l.Port)
+		hostPort := hosts.turn + port
 		if l.Transport == "udp" && (l.Scheme == "stun" || l.Scheme == "turn") {
-			add(0, l.Port, "stun", relayURL{uri: "stun:" + hostPort})
+			add(0, l.Port, "stun", relayURL{uri: "stun:" + hosts.stun + port})
 		}
 		switch {
 		case l.Scheme == "turn" && l.Transport == "udp":

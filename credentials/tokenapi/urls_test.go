@@ -32,7 +32,7 @@ func TestRelayURLs(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			var got []string
-			for _, u := range relayURLs("h", tc.listeners) {
+			for _, u := range relayURLs(hostPair{stun: "h", turn: "h"}, tc.listeners) {
 				got = append(got, u.uri)
 				if u.turn == strings.HasPrefix(u.uri, "stun:") {
 					t.Errorf("%s: turn=%v", u.uri, u.turn)
@@ -100,7 +100,7 @@ func TestHostFor(t *testing.T) {
 			r := httptest.NewRequest("POST", "/", nil)
 			r.Host = tc.reqHost
 			got, err := p.hostFor(r, tc.region)
-			if (err != nil) != tc.wantErr || got != tc.want {
+			if (err != nil) != tc.wantErr || got.turn != tc.want || got.stun != tc.want {
 				t.Errorf("hostFor = %q, %v; want %q err=%v", got, err, tc.want, tc.wantErr)
 			}
 		})
