@@ -109,18 +109,26 @@ func ptrTo[T any](v T) *T { return &v }
 // (over UDP); an allocation it grants is released at once.
 func allocateRefused(t *testing.T, s iceServer) bool {
 	t.Helper()
+	return allocateOnly(t, s) != nil
+}
+
+// allocateOnly allocates with s over UDP and releases the allocation at
+// once, returning the Allocate's error: the Allocate alone, so a revocation
+// landing mid-attempt cannot fail a test the way a relayed echo cut short
+// by it would.
+func allocateOnly(t *testing.T, s iceServer) error {
+	t.Helper()
 	cl, conn, err := dialUDPTURN(t, s)
 	if err != nil {
-		return true
+		return err
 	}
 	defer conn.Close()
 	defer cl.Close()
 	relayConn, err := cl.Allocate()
-	if err != nil {
-		return true
+	if err == nil {
+		relayConn.Close()
 	}
-	relayConn.Close()
-	return false
+	return err
 }
 
 // holdAllocation allocates with s over UDP and keeps the allocation until

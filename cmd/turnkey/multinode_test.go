@@ -280,7 +280,7 @@ func mnAwaitRefusal(t *testing.T, since time.Time, pending map[string]iceServer)
 	refused := testenv.Eventually(time.Until(since.Add(revocationBudget)), func() bool {
 		for name, s := range pending {
 			start := time.Now()
-			err := mnAllocate(t, s)
+			err := allocateOnly(t, s)
 			attempts[name] = append(attempts[name], fmt.Sprintf("%v@+%v(%v)", err == nil,
 				start.Sub(since).Round(time.Millisecond), time.Since(start).Round(time.Millisecond)))
 			switch {
@@ -303,24 +303,6 @@ func mnAwaitRefusal(t *testing.T, since time.Time, pending map[string]iceServer)
 		}
 		t.Fatalf("%s still accept the deleted key's credentials %v after the delete", strings.Join(names, ", "), revocationBudget)
 	}
-}
-
-// mnAllocate allocates with s over UDP and releases the allocation at once:
-// the Allocate alone, so a revocation landing mid-attempt cannot fail the
-// test the way a relayed echo cut short by it would.
-func mnAllocate(t *testing.T, s iceServer) error {
-	t.Helper()
-	cl, conn, err := dialUDPTURN(t, s)
-	if err != nil {
-		return err
-	}
-	defer conn.Close()
-	defer cl.Close()
-	relayConn, err := cl.Allocate()
-	if err == nil {
-		relayConn.Close()
-	}
-	return err
 }
 
 // mnRefused reports whether an allocation failed with 401 Unauthorized, the
