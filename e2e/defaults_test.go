@@ -73,6 +73,10 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 	if !strings.Contains(p.Out.String(), acct.AuthToken) {
 		t.Error("the first start did not print the auth token once")
 	}
+	// The account file is written before the API listener binds.
+	if !testenv.Eventually(20*time.Second, func() bool { return apiAnswers(ns) }) {
+		t.Fatalf("the API on :8080 did not answer within 20s\n%s", p.Out.Tail(4096))
+	}
 	urls := tokenURLs(t, ns, acct.AccountSID, acct.AuthToken)
 	want := []string{"stun:127.0.0.1:3478", "turn:127.0.0.1:3478?transport=udp", "turn:127.0.0.1:3478?transport=tcp", "turn:127.0.0.1:443?transport=tcp"}
 	if strings.Join(urls, " ") != strings.Join(want, " ") {
@@ -124,6 +128,16 @@ func bindingAnswered(ns *netns, network, addr string) bool {
 	}
 	var mapped stun.XORMappedAddress
 	return mapped.GetFrom(res) == nil && mapped.IP.Equal(net.IPv4(127, 0, 0, 1))
+}
+
+// apiAnswers reports whether the API on the default port answers at all.
+func apiAnswers(ns *netns) bool {
+	res, err := ns.httpClient().Get("http://127.0.0.1:8080/")
+	if err != nil {
+		return false
+	}
+	res.Body.Close()
+	return true
 }
 
 func tokenURLs(t *testing.T, ns *netns, sid, token string) []string {

@@ -275,7 +275,28 @@ const sqliteAccountSelect = `SELECT a.sid, a.friendly_name, a.auth_token_sealed,
 	a.date_created, a.date_updated, a.status, COALESCE(a.parent_sid, ''), COALESCE(p.status, '')
 	FROM accounts a LEFT JOIN accounts p ON p.sid = a.parent_sid`
 
-func (s *sqliteStore) scanAccount(row interface{ Scan(...any) error }) (Account, error) {
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// scanRows reads every row of rows with scan and closes rows; what names
+// the query in errors.
+func scanRows[T any](rows *sql.Rows, what string, scan func(rowScanner) (T, error)) ([]T, error) {
+	defer rows.Close()
+	out := []T{}
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("store: %s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: %s: %w", what, err)
+	}
+	return out, nil
+}
+
+func (s *sqliteStore) scanAccount(row rowScanner) (Account, error) {
 	var (
 		a                Account
 		sealed           []byte
@@ -308,19 +329,7 @@ func (s *sqliteStore) ListAccounts(ctx context.Context) ([]Account, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
-	defer rows.Close()
-	out := []Account{}
-	for rows.Next() {
-		a, err := s.scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	return out, nil
+	return scanRows(rows, "list accounts", s.scanAccount)
 }
 
 func (s *sqliteStore) RotateAuthToken(ctx context.Context, sid string) (Account, error) {
@@ -393,7 +402,7 @@ func (s *sqliteStore) createKey(ctx context.Context, accountSID, friendlyName st
 
 const sqliteKeyColumns = `sid, account_sid, friendly_name, secret_sealed, is_main, date_created, date_updated`
 
-func (s *sqliteStore) scanKey(row interface{ Scan(...any) error }) (Key, error) {
+func (s *sqliteStore) scanKey(row rowScanner) (Key, error) {
 	var (
 		k                Key
 		sealed           []byte
@@ -432,17 +441,9 @@ func (s *sqliteStore) ListKeys(ctx context.Context, accountSID string) ([]Key, e
 	if err != nil {
 		return nil, fmt.Errorf("store: list keys: %w", err)
 	}
-	defer rows.Close()
-	out := []Key{}
-	for rows.Next() {
-		k, err := s.scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list keys: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list keys: %w", err)
+	out, err := scanRows(rows, "list keys", s.scanKey)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		// Accounts are never deleted, so checking after the query is not racy.
@@ -467,17 +468,9 @@ func (s *sqliteStore) ListKeysPage(ctx context.Context, accountSID string, after
 	if err != nil {
 		return nil, fmt.Errorf("store: list keys: %w", err)
 	}
-	defer rows.Close()
-	out := []Key{}
-	for rows.Next() {
-		k, err := s.scanKey(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list keys: %w", err)
-		}
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list keys: %w", err)
+	out, err := scanRows(rows, "list keys", s.scanKey)
+	if err != nil {
+		return nil, err
 	}
 	if len(out) == 0 {
 		if _, err := s.GetAccount(ctx, accountSID); err != nil {

@@ -57,19 +57,7 @@ func (s *sqliteStore) ListAccountsPage(ctx context.Context, f AccountFilter, aft
 	if err != nil {
 		return nil, fmt.Errorf("store: list accounts: %w", err)
 	}
-	defer rows.Close()
-	out := []Account{}
-	for rows.Next() {
-		a, err := s.scanAccount(rows)
-		if err != nil {
-			return nil, fmt.Errorf("store: list accounts: %w", err)
-		}
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list accounts: %w", err)
-	}
-	return out, nil
+	return scanRows(rows, "list accounts", s.scanAccount)
 }
 
 func (s *sqliteStore) UpdateAccount(ctx context.Context, sid string, u AccountUpdate) (Account, error) {

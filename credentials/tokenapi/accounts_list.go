@@ -1,15 +1,11 @@
 package tokenapi
 
 import (
-	"encoding/base64"
 	"errors"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"time"
 
-	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 )
 
@@ -64,28 +60,12 @@ func (a *API) handleAccounts(w http.ResponseWriter, r *http.Request) {
 }
 
 // encodeAccountCursor makes the PageToken for the page after c.
-func encodeAccountCursor(c store.AccountCursor) string {
-	raw := strconv.FormatInt(c.DateCreated.Unix(), 10) + "_" + c.SID
-	return pageTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
+func encodeAccountCursor(c store.AccountCursor) string { return encodePageToken(c.DateCreated, c.SID) }
 
-// decodeAccountCursor parses a PageToken; ok is false for anything we did
-// not make.
+// decodeAccountCursor parses an account list's PageToken.
 func decodeAccountCursor(tok string) (store.AccountCursor, bool) {
-	rest, found := strings.CutPrefix(tok, pageTokenPrefix)
-	if !found || len(rest) > 128 {
-		return store.AccountCursor{}, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil {
-		return store.AccountCursor{}, false
-	}
-	secs, sid, found := strings.Cut(string(raw), "_")
-	n, err := strconv.ParseInt(secs, 10, 64)
-	if !found || err != nil || n < 0 || !credentials.ValidSID(sid, "AC") {
-		return store.AccountCursor{}, false
-	}
-	return store.AccountCursor{DateCreated: time.Unix(n, 0).UTC(), SID: sid}, true
+	at, sid, ok := decodePageToken(tok, "AC")
+	return store.AccountCursor{DateCreated: at, SID: sid}, ok
 }
 
 // listAccounts pages the caller's account and subaccounts (a subaccount

@@ -1,14 +1,10 @@
 package tokenapi
 
 import (
-	"encoding/base64"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
-	"time"
 
-	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
 )
 
@@ -49,34 +45,13 @@ func pageParam(r *http.Request, name string, def, lo, hi int) (int, bool) {
 	return n, true
 }
 
-// pageTokenPrefix starts every PageToken, as Twilio's start with "PA".
-const pageTokenPrefix = "PA"
+// encodeKeyCursor makes the PageToken for the page after c.
+func encodeKeyCursor(c store.KeyCursor) string { return encodePageToken(c.DateUpdated, c.SID) }
 
-// encodeKeyCursor makes the opaque PageToken for the page after c: a
-// keyset position (DateUpdated, SID), so deleting keys already listed never
-// shifts the next page, unlike an offset would.
-func encodeKeyCursor(c store.KeyCursor) string {
-	raw := strconv.FormatInt(c.DateUpdated.Unix(), 10) + "_" + c.SID
-	return pageTokenPrefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
-}
-
-// decodeKeyCursor parses a PageToken; ok is false for anything we did not
-// make.
+// decodeKeyCursor parses a key list's PageToken.
 func decodeKeyCursor(tok string) (store.KeyCursor, bool) {
-	rest, found := strings.CutPrefix(tok, pageTokenPrefix)
-	if !found || len(rest) > 128 {
-		return store.KeyCursor{}, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil {
-		return store.KeyCursor{}, false
-	}
-	secs, sid, found := strings.Cut(string(raw), "_")
-	n, err := strconv.ParseInt(secs, 10, 64)
-	if !found || err != nil || n < 0 || !credentials.ValidSID(sid, "SK") {
-		return store.KeyCursor{}, false
-	}
-	return store.KeyCursor{DateUpdated: time.Unix(n, 0).UTC(), SID: sid}, true
+	at, sid, ok := decodePageToken(tok, "SK")
+	return store.KeyCursor{DateUpdated: at, SID: sid}, ok
 }
 
 // keyPage reads PageSize, Page and PageToken and lists one page of keys
