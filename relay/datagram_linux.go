@@ -5,6 +5,7 @@ package relay
 import (
 	"net"
 	"net/netip"
+	"strconv"
 	"syscall"
 	"unsafe"
 )
@@ -165,11 +166,11 @@ func sockaddrAddrPort(in *syscall.RawSockaddrInet6) netip.AddrPort {
 		return netip.AddrPortFrom(netip.AddrFrom4(in4.Addr), getPort(&in4.Port))
 	case syscall.AF_INET6:
 		a := netip.AddrFrom16(in.Addr)
-		// Scoped (link-local) sources keep their zone as net does.
+		// A scoped (link-local) source keeps its zone as the interface
+		// index: naming the interface would cost a netlink query per
+		// datagram, which a stranger could make us pay.
 		if in.Scope_id != 0 {
-			if ifi, err := net.InterfaceByIndex(int(in.Scope_id)); err == nil {
-				a = a.WithZone(ifi.Name)
-			}
+			a = a.WithZone(strconv.FormatUint(uint64(in.Scope_id), 10))
 		}
 		return netip.AddrPortFrom(a, getPort(&in.Port))
 	}
