@@ -374,10 +374,7 @@ func TestAllocationPaging(t *testing.T) {
 func allocateMany(t *testing.T, server net.Addr, user, pass string, n int) {
 	t.Helper()
 	for range n {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
+		pc := clientUDP(t, "udp4", "127.0.0.1:0")
 		t.Cleanup(func() { pc.Close() })
 		c := &rawClient{t: t, conn: pc, to: server, user: user, password: pass, realm: testRealm}
 		if code := c.allocate(); code != 0 {

@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -110,6 +111,46 @@ func startServer(t testing.TB, mutate func(*Config)) *testServer {
 	return &testServer{Server: s, reg: reg, log: logs}
 }
 
+// clientPorts are the local UDP ports this test binary has handed to TURN
+// clients. A server keeps an allocation after its client's socket closes, so a
+// later client the kernel gives the same ephemeral port would inherit that
+// 5-tuple and be answered 437 (Allocation Mismatch).
+var clientPorts struct {
+	sync.Mutex
+	used map[string]bool
+}
+
+// clientUDP opens a UDP socket on local whose address no earlier client of
+// this test binary had.
+func clientUDP(t testing.TB, network, local string) net.PacketConn {
+	t.Helper()
+	clientPorts.Lock()
+	defer clientPorts.Unlock()
+	if clientPorts.used == nil {
+		clientPorts.used = map[string]bool{}
+	}
+	var held []net.PacketConn // reused addresses stay bound until a fresh one is found
+	defer func() {
+		for _, c := range held {
+			c.Close()
+		}
+	}()
+	for range 1000 {
+		pc, err := net.ListenPacket(network, local)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := pc.LocalAddr().String()
+		if !clientPorts.used[addr] {
+			clientPorts.used[addr] = true
+			return pc
+		}
+		held = append(held, pc)
+	}
+	t.Fatal("no fresh client UDP port in 1000 tries")
+	return nil
+}
+
 func freeUDPPort(t testing.TB) int {
 	t.Helper()
 	c, err := net.ListenPacket("udp", "127.0.0.1:0")
@@ -149,11 +190,7 @@ func dialClientConn(t *testing.T, transport, server, username, password, realm s
 	var conn net.PacketConn
 	switch transport {
 	case "udp":
-		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		conn = c
+		conn = clientUDP(t, "udp4", "127.0.0.1:0")
 	case "tcp":
 		c, err := net.DialTimeout("tcp", server, 5*time.Second)
 		if err != nil {
@@ -244,11 +281,7 @@ func newRawClient(t testing.TB, transport, server, user, password, realm string)
 		if strings.HasPrefix(server, "[") {
 			local = "[::1]:0"
 		}
-		pc, err := net.ListenPacket("udp", local)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.conn = pc
+		c.conn = clientUDP(t, "udp", local)
 		c.to = mustResolveUDP(t, server)
 	default:
 		tc, err := net.DialTimeout("tcp", server, 5*time.Second)
