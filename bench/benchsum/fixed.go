@@ -357,9 +357,8 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 	fmt.Fprintln(w)
 	for _, k := range sortedLoads(fixed) {
 		rs := fixed[k]
-		fmt.Fprintf(w, "### %s\n\n", k)
-		fmt.Fprintln(w, "| server | offered pkt/s | relayed pkt/s | loss | server µs/pkt | ×coturn | machine µs/pkt | RTT p50 / p99 | RcvbufErrors | idle |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+		section(w, "### "+k.String(), "server", "offered pkt/s", "relayed pkt/s", "loss", "server µs/pkt", "×coturn",
+			"machine µs/pkt", "RTT p50 / p99", "RcvbufErrors", "idle")
 		co, hasCo := pick(rs, "coturn")
 		for _, s := range servers {
 			r, ok := pick(rs, s)
@@ -440,10 +439,8 @@ func churnReport(w io.Writer, all []record) {
 	if len(rs) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "## Allocation churn (401 + Allocate + CreatePermission + ChannelBind, then release; same run)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| server | workers | allocations/s | ok / failed | server µs per allocation | latency p50 / p99 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|")
+	section(w, "## Allocation churn (401 + Allocate + CreatePermission + ChannelBind, then release; same run)",
+		"server", "workers", "allocations/s", "ok / failed", "server µs per allocation", "latency p50 / p99")
 	rate := map[string]float64{}
 	for _, s := range servers {
 		b, ok := best(match(rs, []string{"label=" + s}), "allocs_per_s")
@@ -470,10 +467,8 @@ func maxReport(w io.Writer, all []record) {
 	if len(rs) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "## Closed-loop maximum (not a fixed load: each flow keeps a window of packets in flight)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| server | transport | flows × window | echoed pkt/s each way | server CPU | server µs/pkt | loss |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	section(w, "## Closed-loop maximum (not a fixed load: each flow keeps a window of packets in flight)",
+		"server", "transport", "flows × window", "echoed pkt/s each way", "server CPU", "server µs/pkt", "loss")
 	for _, s := range servers {
 		for _, tr := range []string{"udp", "tcp"} {
 			b, ok := best(match(rs, []string{"label=" + s, "transport=" + tr}), "pps")

@@ -45,6 +45,19 @@ func verdict(ok bool) string {
 	return "**missed**"
 }
 
+// section writes a heading and the head of the table under it.
+func section(w io.Writer, heading string, columns ...string) {
+	fmt.Fprintln(w, heading)
+	fmt.Fprintln(w)
+	tableHead(w, columns...)
+}
+
+// tableHead writes a markdown table's header row and its rule.
+func tableHead(w io.Writer, columns ...string) {
+	fmt.Fprintf(w, "| %s |\n", strings.Join(columns, " | "))
+	fmt.Fprintln(w, "|"+strings.Repeat("---|", len(columns)))
+}
+
 func report(w io.Writer, rs []record) {
 	relayReport(w, rs)
 	allocsReport(w, rs)
@@ -82,8 +95,9 @@ func relayReport(w io.Writer, all []record) {
 	fmt.Fprintln(w)
 	for _, size := range sizes(relay) {
 		fmt.Fprintf(w, "#### %s-byte payload\n\n", size)
-		fmt.Fprintln(w, "| server | transport | max pps each way (best; all rounds) | Mbit/s | loss at max | RTT p50 / p99 at max (µs) | server CPU | client CPU | rest of machine | 80 % run: offered pps | loss | RTT p50 / p99 (µs) |")
-		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|---|---|")
+		tableHead(w, "server", "transport", "max pps each way (best; all rounds)", "Mbit/s", "loss at max",
+			"RTT p50 / p99 at max (µs)", "server CPU", "client CPU", "rest of machine", "80 % run: offered pps", "loss",
+			"RTT p50 / p99 (µs)")
 		maxOf := map[string]float64{}
 		loss80 := map[string]float64{}
 		for _, s := range servers {
@@ -136,10 +150,9 @@ func allocsReport(w io.Writer, all []record) {
 	if len(rs) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "### Allocations per second (401 + Allocate + CreatePermission + ChannelBind, then release)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| server | transport | workers | allocs/s (best; all rounds) | ok / failed | latency p50 / p99 (ms) | server CPU | client CPU | rest of machine | errors |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	section(w, "### Allocations per second (401 + Allocate + CreatePermission + ChannelBind, then release)",
+		"server", "transport", "workers", "allocs/s (best; all rounds)", "ok / failed", "latency p50 / p99 (ms)",
+		"server CPU", "client CPU", "rest of machine", "errors")
 	rate := map[string]float64{}
 	for _, s := range servers {
 		for _, tr := range []string{"udp", "tcp"} {
@@ -172,10 +185,8 @@ func holdReport(w io.Writer, all []record) {
 	if len(rs) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "### Memory at idle allocations (UDP, one permission each)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| server | allocations | RSS before | RSS after | bytes / allocation | goroutines | open time (s) |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|")
+	section(w, "### Memory at idle allocations (UDP, one permission each)",
+		"server", "allocations", "RSS before", "RSS after", "bytes / allocation", "goroutines", "open time (s)")
 	largest := map[string]record{}
 	for _, r := range rs {
 		fmt.Fprintf(w, "| %s | %.0f | %.1f MiB | %.1f MiB | %.0f | %.0f | %.1f |\n", r.str("label"), r.num("held"),
@@ -202,10 +213,8 @@ func httpReport(w io.Writer, all []record) {
 	if len(rs) == 0 {
 		return
 	}
-	fmt.Fprintln(w, "### Token endpoint (wrk)")
-	fmt.Fprintln(w)
-	fmt.Fprintln(w, "| target | requests/s | p50 (ms) | p99 (ms) | requests | non-2xx | socket errors | server CPU |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	section(w, "### Token endpoint (wrk)",
+		"target", "requests/s", "p50 (ms)", "p99 (ms)", "requests", "non-2xx", "socket errors", "server CPU")
 	rps := map[string]float64{}
 	p99 := map[string]float64{}
 	for _, r := range rs {
