@@ -87,7 +87,9 @@ func TestNiceMax(t *testing.T) {
 
 func TestSortedLoadsAndPick(t *testing.T) {
 	// Only the load and the CPU per packet matter here.
-	tk := func(tr string, flows, pps int, us float64) record { return fixedRun("turnkey", tr, flows, pps, us, 0, 1) }
+	tk := func(tr string, flows, pps int, us float64) record {
+		return fixedRun("turnkey", tr, flows, pps, us, 0, 1)
+	}
 	rs := []record{
 		tk("tcp", 500, 50, 4), tk("udp", 2000, 25, 4), tk("udp", 200, 100, 4),
 		tk("udp", 1000, 50, 9), tk("udp", 1000, 50, 3), tk("udp", 1000, 50, 5),

@@ -95,15 +95,19 @@ func (b *Conn) Read() (int, error) {
 		b.rmsgs[i].Hdr.Namelen = unix.SizeofSockaddrInet4
 		b.rmsgs[i].Len = 0
 	}
+	return mmsg(b.raw.Read, unix.SYS_RECVMMSG, b.rmsgs)
+}
+
+// mmsg makes one recvmmsg or sendmmsg (trap) call on msgs through the
+// netpoller: wait is the RawConn's Read or Write, which parks the goroutine
+// until the socket is ready whenever the call would block. An error from
+// the call itself is returned wrapped, its errno testable with errors.Is.
+func mmsg(wait func(func(fd uintptr) bool) error, trap uintptr, msgs []unix.Mmsghdr) (int, error) {
 	var n int
 	var serr error
-	err := b.raw.Read(func(fd uintptr) bool {
-		r, _, e := unix.Syscall6(unix.SYS_RECVMMSG, fd,
-			uintptr(unsafe.Pointer(&b.rmsgs[0])), uintptr(len(b.rmsgs)), 0, 0, 0)
-		if e == unix.EAGAIN || e == unix.EWOULDBLOCK {
-			return false // wait for readability in the netpoller
-		}
-		if e == unix.EINTR {
+	err := wait(func(fd uintptr) bool {
+		r, _, e := unix.Syscall6(trap, fd, uintptr(unsafe.Pointer(&msgs[0])), uintptr(len(msgs)), 0, 0, 0)
+		if e == unix.EAGAIN || e == unix.EWOULDBLOCK || e == unix.EINTR {
 			return false
 		}
 		if e != 0 {
@@ -116,7 +120,11 @@ func (b *Conn) Read() (int, error) {
 		return 0, err
 	}
 	if serr != nil {
-		return 0, fmt.Errorf("udpbatch: recvmmsg: %w", serr)
+		name := "sendmmsg"
+		if trap == unix.SYS_RECVMMSG {
+			name = "recvmmsg"
+		}
+		return 0, fmt.Errorf("udpbatch: %s: %w", name, serr)
 	}
 	return n, nil
 }
@@ -163,32 +171,16 @@ func (b *Conn) Write(bufs [][]byte, addrs []netip.AddrPort) (int, error) {
 				h.Namelen = 0
 			}
 		}
-		var n int
-		var serr error
-		err := b.raw.Write(func(fd uintptr) bool {
-			r, _, e := unix.Syscall6(unix.SYS_SENDMMSG, fd,
-				uintptr(unsafe.Pointer(&b.wmsgs[0])), uintptr(k), 0, 0, 0)
-			if e == unix.EAGAIN || e == unix.EWOULDBLOCK || e == unix.EINTR {
-				return false
-			}
-			if e != 0 {
-				serr = e
-			}
-			n = int(r)
-			return true
-		})
+		n, err := mmsg(b.raw.Write, unix.SYS_SENDMMSG, b.wmsgs[:k])
+		// ECONNREFUSED on a connected socket reports an ICMP error for an
+		// earlier datagram; the datagram at hand was not sent. Count it as
+		// dropped and go on: loss is what the benchmark measures.
+		if errors.Is(err, unix.ECONNREFUSED) {
+			sent++
+			continue
+		}
 		if err != nil {
 			return sent, err
-		}
-		if serr != nil {
-			// ECONNREFUSED on a connected socket reports an ICMP error for an
-			// earlier datagram; the datagram at hand was not sent. Count it as
-			// dropped and go on: loss is what the benchmark measures.
-			if errors.Is(serr, unix.ECONNREFUSED) {
-				sent++
-				continue
-			}
-			return sent, fmt.Errorf("udpbatch: sendmmsg: %w", serr)
 		}
 		sent += n
 	}
