@@ -103,6 +103,7 @@ machine_info() {
 
 # start_turnkey NAME UDP_PORT MIN_PORT MAX_PORT: writes a config, starts
 # turnkey serve, waits for /readyz; sets TK_PID, TK_DATA, TK_ADMIN, TK_API.
+# TCP listens on UDP_PORT too unless TK_TCP_PORT says otherwise (0: none).
 # TK_KERNEL_OFFLOAD (off) is turn.kernel_offload: off keeps every packet on
 # the userspace path (as root the default, auto, would attach the eBPF
 # program); on is the kernel fast path's row, which fails to start without
@@ -123,7 +124,7 @@ turn:
   listen_ip: 127.0.0.1
   relay_ip: 127.0.0.1
   udp_port: $port
-  tcp_port: $port
+  tcp_port: ${TK_TCP_PORT:-$port}
   alt_tcp_port: 0
   tls_port: 0
   min_port: $minp

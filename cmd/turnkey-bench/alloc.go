@@ -59,15 +59,15 @@ func (s *sources) pick() (ip string, port int) {
 }
 
 // openAllocation runs Allocate (+ CreatePermission, + ChannelBind) for user
-// bench-<index> with a REST credential valid for an hour.
+// <identity>-<index> with a REST credential valid for an hour.
 func openAllocation(cfg *config, src *sources, index int, peer *net.UDPAddr, permission, bind bool) (*allocation, error) {
 	w, err := dialFrom(cfg.transport, src, cfg.server)
 	if err != nil {
 		return nil, err
 	}
-	user, pass := credentials.MintTURN([]byte(cfg.secret), time.Now().Add(time.Hour), fmt.Sprintf("bench-%d", index))
+	user, pass := credentials.MintTURN([]byte(cfg.secret), time.Now().Add(time.Hour), fmt.Sprintf("%s-%d", cfg.identity, index))
 	c := &control{w: w, user: user, pass: pass, realm: cfg.realm, expectRealm: cfg.realm,
-		rto: cfg.rto, tries: 5}
+		rto: cfg.rto, maxRTO: cfg.maxRTO, tries: cfg.tries}
 	c.integrity = stun.NewLongTermIntegrity(user, cfg.realm, pass)
 	a := &allocation{index: index, w: w, ctl: c}
 	if err := c.allocate(); err != nil {

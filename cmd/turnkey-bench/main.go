@@ -2,7 +2,8 @@
 // TURN REST credentials and measures it: relayed packets/s, loss and round
 // trips through ChannelData (mode relay), allocations/s (allocs), memory per
 // idle allocation (hold), and the same traffic through a plain UDP forwarder
-// as the physical baseline (baseline).
+// as the physical baseline (baseline). "turnkey-bench soak" churns
+// allocations and checks the server's counts return to baseline (soak.go).
 //
 // It only ever talks to loopback addresses: it is a bench instrument, and
 // refuses any other target.
@@ -15,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"time"
+	"unicode"
 )
 
 type config struct {
@@ -25,6 +27,9 @@ type config struct {
 	pps                     float64
 	warmup, duration, drain time.Duration
 	hold, settle, rto       time.Duration
+	maxRTO                  time.Duration // 0: uncapped doubling
+	tries                   int
+	identity                string // REST user names are <identity>-<index>
 	peerAddr                string
 	externalPeer            bool
 	sockbuf                 int
@@ -34,39 +39,55 @@ type config struct {
 	json                    bool
 	out                     string
 	clientIPs               []string
+	soak                    soakOpts
 }
 
 func main() {
 	os.Exit(run())
 }
 
+// addSharedFlags registers the flags soak shares with the other modes. The
+// defaults that differ between them are the values c and ips hold on entry.
+func addSharedFlags(fs *flag.FlagSet, c *config, ips *string) {
+	fs.StringVar(&c.server, "server", "127.0.0.1:3478", "TURN server (or forwarder for baseline), loopback only")
+	fs.StringVar(&c.secret, "secret", "", "TURN REST shared secret (turn.secrets)")
+	fs.StringVar(&c.realm, "realm", "turnkey", "expected realm (the server's own is used)")
+	fs.IntVar(&c.concurrency, "concurrency", c.concurrency, "allocation workers: allocations in flight at once")
+	fs.DurationVar(&c.duration, "duration", c.duration, "measurement window (soak: stop starting allocations after this long)")
+	fs.DurationVar(&c.settle, "settle", c.settle, "hold: wait before reading RSS; soak: longest wait for the counts to return to baseline")
+	fs.DurationVar(&c.rto, "rto", 500*time.Millisecond, "first STUN retransmission timeout (UDP)")
+	fs.IntVar(&c.tries, "tries", c.tries, "transmissions of a STUN request before it counts as lost (UDP)")
+	fs.StringVar(ips, "client-ips", *ips, "client source addresses in 127.0.0.0/8, comma separated, used in turn")
+}
+
+// splitIPs parses -client-ips: addresses separated by commas and spaces.
+func splitIPs(s string) []string {
+	return strings.FieldsFunc(s, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+}
+
 func run() int {
-	var cfg config
+	if len(os.Args) > 1 && os.Args[1] == "soak" {
+		return soakMain(os.Args[2:])
+	}
+	cfg := config{concurrency: 16, duration: 10 * time.Second, settle: 3 * time.Second, tries: 5, identity: "bench"}
 	var baseline bool
-	var ips string
-	flag.StringVar(&cfg.mode, "mode", "relay", "relay, allocs, hold, baseline or peer")
+	ips := "127.0.0.1"
+	addSharedFlags(flag.CommandLine, &cfg, &ips)
+	flag.StringVar(&cfg.mode, "mode", "relay", "relay, allocs, hold, baseline or peer (soak: \"turnkey-bench soak -h\")")
 	flag.BoolVar(&baseline, "baseline", false, "shorthand for -mode baseline: plain UDP through bench/udpforward at -server")
-	flag.StringVar(&cfg.server, "server", "127.0.0.1:3478", "TURN server (or forwarder for baseline), loopback only")
 	flag.StringVar(&cfg.transport, "transport", "udp", "udp or tcp to the TURN server")
-	flag.StringVar(&cfg.secret, "secret", "", "TURN REST shared secret")
-	flag.StringVar(&cfg.realm, "realm", "turnkey", "expected realm (the server's own is used)")
 	flag.IntVar(&cfg.allocs, "allocs", 10, "allocations (relay, hold) or client flows (baseline)")
 	flag.Float64Var(&cfg.pps, "pps", 0, "packets/s per allocation; 0 sends flat out, closed loop")
 	flag.IntVar(&cfg.window, "window", 32, "flat out: packets in flight per allocation")
 	flag.IntVar(&cfg.size, "size", 160, "payload bytes per packet (at least 16)")
 	flag.DurationVar(&cfg.warmup, "warmup", 2*time.Second, "traffic before the measurement window, excluded from stats")
-	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "measurement window")
 	flag.DurationVar(&cfg.drain, "drain", time.Second, "wait for late echoes after the window")
-	flag.IntVar(&cfg.concurrency, "concurrency", 16, "parallel allocation workers")
 	flag.DurationVar(&cfg.hold, "hold", 0, "hold: keep the allocations this long after measuring (SIGTERM ends early)")
-	flag.DurationVar(&cfg.settle, "settle", 3*time.Second, "hold: wait before reading RSS")
-	flag.DurationVar(&cfg.rto, "rto", 500*time.Millisecond, "first STUN retransmission timeout (UDP)")
 	flag.StringVar(&cfg.peerAddr, "peer", "127.0.0.1:3480", "UDP echo peer; built in and listening here unless -external-peer")
 	flag.BoolVar(&cfg.externalPeer, "external-peer", false, "-peer is run by someone else (e.g. turnutils_peer)")
 	flag.IntVar(&cfg.sockbuf, "sockbuf", 4<<20, "peer socket buffer bytes")
 	flag.IntVar(&cfg.serverPID, "server-pid", 0, "server PID: its CPU use during the window (and RSS for hold)")
 	flag.StringVar(&cfg.metrics, "metrics", "", "hold: Prometheus URL to read go_goroutines from")
-	flag.StringVar(&ips, "client-ips", "127.0.0.1", "client source addresses, comma separated, used in turn")
 	flag.StringVar(&cfg.label, "label", "", "name printed with the result (turnkey, coturn, ...)")
 	flag.BoolVar(&cfg.json, "json", false, "print one JSON object instead of the table")
 	flag.StringVar(&cfg.out, "out", "", "also append the JSON object to this file (for scripts)")
@@ -74,11 +95,7 @@ func run() int {
 	if baseline {
 		cfg.mode = "baseline"
 	}
-	for _, ip := range strings.Split(ips, ",") {
-		if ip = strings.TrimSpace(ip); ip != "" {
-			cfg.clientIPs = append(cfg.clientIPs, ip)
-		}
-	}
+	cfg.clientIPs = splitIPs(ips)
 	if err := cfg.check(); err != nil {
 		fmt.Fprintf(os.Stderr, "turnkey-bench: %v\n", err)
 		return 2
@@ -151,8 +168,23 @@ func (c *config) check() error {
 	if c.duration <= 0 || c.duration > time.Hour || c.hold > time.Hour {
 		return fmt.Errorf("-duration must be in (0, 1h] and -hold at most 1h: every run stops by itself")
 	}
-	hosts := append([]string{}, c.clientIPs...)
-	for _, hp := range []string{c.server, c.peerAddr} {
+	if c.tries < 1 {
+		return fmt.Errorf("-tries must be at least 1")
+	}
+	if err := loopbackOnly(c.clientIPs, c.server, c.peerAddr); err != nil {
+		return err
+	}
+	if c.metrics != "" && !strings.HasPrefix(c.metrics, "http://127.") {
+		return fmt.Errorf("-metrics %q must be an http://127.x.y.z URL", c.metrics)
+	}
+	return nil
+}
+
+// loopbackOnly checks that every address (IPs, then host:port pairs) is on
+// 127.0.0.0/8.
+func loopbackOnly(ips []string, hostports ...string) error {
+	hosts := append([]string{}, ips...)
+	for _, hp := range hostports {
 		h, _, err := net.SplitHostPort(hp)
 		if err != nil {
 			return fmt.Errorf("address %q: %w", hp, err)
@@ -164,9 +196,6 @@ func (c *config) check() error {
 		if ip == nil || !ip.IsLoopback() || ip.To4() == nil {
 			return fmt.Errorf("%q is not an IPv4 loopback address: this tool only sends to 127.0.0.0/8", h)
 		}
-	}
-	if c.metrics != "" && !strings.HasPrefix(c.metrics, "http://127.") {
-		return fmt.Errorf("-metrics %q must be an http://127.x.y.z URL", c.metrics)
 	}
 	return nil
 }

@@ -54,24 +54,39 @@ func cpuPercent(a, b cpuSample) float64 {
 	return float64(b.ticks-a.ticks) / clockTicks / b.at.Sub(a.at).Seconds() * 100
 }
 
-// rssBytes reads VmRSS from /proc/PID/status.
+// rssBytes reads VmRSS from /proc/PID/status; -1 when unknown.
 func rssBytes(pid int) int64 {
+	rss, _, _ := procStatus(pid)
+	return rss
+}
+
+// procStatus reads VmRSS (bytes) and Threads from /proc/PID/status; a
+// field not found is -1.
+func procStatus(pid int) (rss, threads int64, err error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return -1
+		return -1, -1, fmt.Errorf("read process status: %w", err)
 	}
+	rss, threads = -1, -1
 	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) >= 1 {
-				kb, err := strconv.ParseInt(f[0], 10, 64)
-				if err == nil {
-					return kb << 10
-				}
+		key, val, _ := strings.Cut(line, ":")
+		var dst *int64
+		shift := 0
+		switch key {
+		case "VmRSS":
+			dst, shift = &rss, 10 // kB
+		case "Threads":
+			dst = &threads
+		default:
+			continue
+		}
+		if f := strings.Fields(val); len(f) > 0 {
+			if n, err := strconv.ParseInt(f[0], 10, 64); err == nil {
+				*dst = n << shift
 			}
 		}
 	}
-	return -1
+	return rss, threads, nil
 }
 
 // sampleSystemCPU is the whole machine's busy time (all cores, everything

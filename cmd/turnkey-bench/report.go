@@ -111,17 +111,26 @@ func perUnit(cpuPct, rate float64) float64 {
 func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
 func ms(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e6 }
 
+// jsonLine is v as one line of JSON, the form scripts collect.
+func jsonLine(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
 // appendJSON adds the result as one line to path.
 func (r *result) appendJSON(path string) error {
-	b, err := json.Marshal(r)
+	b, err := jsonLine(r)
 	if err != nil {
-		return fmt.Errorf("encode result: %w", err)
+		return err
 	}
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("open %s: %w", path, err)
 	}
-	if _, err := f.Write(append(b, '\n')); err != nil {
+	if _, err := f.Write(b); err != nil {
 		_ = f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
 	}
@@ -130,8 +139,8 @@ func (r *result) appendJSON(path string) error {
 
 func (r *result) print(w io.Writer, asJSON bool) {
 	if asJSON {
-		b, _ := json.Marshal(r)
-		fmt.Fprintln(w, string(b))
+		b, _ := jsonLine(r)
+		_, _ = w.Write(b)
 		return
 	}
 	row := func(k string, format string, args ...any) {

@@ -23,6 +23,7 @@ type control struct {
 	nonce           stun.Nonce
 	integrity       stun.MessageIntegrity
 	rto             time.Duration
+	maxRTO          time.Duration // 0: the wait doubles without bound
 	tries           int
 	relayed         stun.XORMappedAddress
 	retransmissions int
@@ -88,7 +89,14 @@ func (c *control) channelBind(peer *net.UDPAddr, channel uint16) error {
 // port and memory come back at once rather than at expiry.
 func (c *control) release() error {
 	lt := stun.RawAttribute{Type: stun.AttrLifetime, Value: []byte{0, 0, 0, 0}}
+	before := c.retransmissions
 	if _, err := c.roundTrip(stun.MethodRefresh, true, lt); err != nil {
+		// A retransmitted release whose first copy was handled finds no
+		// allocation: released all the same.
+		var se *errSTUN
+		if errors.As(err, &se) && se.code == stun.CodeAllocMismatch && c.retransmissions > before {
+			return nil
+		}
 		return fmt.Errorf("refresh lifetime 0: %w", err)
 	}
 	return nil
@@ -148,6 +156,9 @@ func (c *control) exchange(method stun.Method, auth bool, attrs []stun.Setter) (
 			return nil, fmt.Errorf("%s: %w", method, err)
 		}
 		rto *= 2
+		if c.maxRTO > 0 {
+			rto = min(rto, c.maxRTO)
+		}
 	}
 	return nil, fmt.Errorf("%s: no answer after %d tries", method, c.tries)
 }
