@@ -10,6 +10,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -180,9 +181,12 @@ func (c *config) check() error {
 	return nil
 }
 
-// loopbackOnly checks that every address (IPs, then host:port pairs) is on
-// 127.0.0.0/8.
+// loopbackOnly checks that every address (the client IPs, of which there
+// must be one, then host:port pairs) is on 127.0.0.0/8.
 func loopbackOnly(ips []string, hostports ...string) error {
+	if len(ips) == 0 {
+		return errors.New("-client-ips is empty")
+	}
 	hosts := append([]string{}, ips...)
 	for _, hp := range hostports {
 		h, _, err := net.SplitHostPort(hp)

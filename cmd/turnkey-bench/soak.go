@@ -104,8 +104,6 @@ func parseSoakFlags(args []string) (*config, error) {
 		return nil, errors.New("-admin or -pid is required: nothing to measure otherwise")
 	case c.allocs < 1 || c.concurrency < 1 || c.tries < 1:
 		return nil, errors.New("-n, -concurrency and -tries must be at least 1")
-	case len(c.clientIPs) == 0:
-		return nil, errors.New("-client-ips is empty")
 	}
 	hostports := []string{c.server}
 	if o.admin != "" {
