@@ -29,33 +29,26 @@ var keysCommand = group{name: "keys", usage: keysUsageText, subs: []subcommand{
 	{name: "delete", needs: needStore, json: true, flags: keysDelete},
 }}
 
-// accountFlag registers --account. Its value is checked before the store is
-// asked, so a missing or mistyped SID is a usage error rather than a "not
-// found".
-func accountFlag(fs *flag.FlagSet, usage string) func(x *invocation) (string, bool) {
+// withAccount registers --account and runs act with its value. The value
+// is checked first, so a missing or mistyped SID is a usage error rather
+// than a "not found".
+func withAccount(fs *flag.FlagSet, usage string, act func(x *invocation, account string) int) func(x *invocation) int {
 	account := fs.String("account", "", usage)
-	return func(x *invocation) (string, bool) {
+	return func(x *invocation) int {
 		switch {
 		case *account == "":
-			x.refuse("--account is required")
-			return "", false
+			return x.refuse("--account is required")
 		case !strings.HasPrefix(*account, "AC"):
-			x.refuse("--account %q is not an account SID (AC...)", *account)
-			return "", false
+			return x.refuse("--account %q is not an account SID (AC...)", *account)
 		}
-		return *account, true
+		return act(x, *account)
 	}
 }
 
 func keysCreate(fs *flag.FlagSet) func(x *invocation) int {
-	account := accountFlag(fs, "SID of the account that owns the key (required)")
 	name := fs.String("name", "", "friendly name of the key")
 	mainKey := fs.Bool("main", false, "make a Main key, which may manage keys and accounts (default: Standard)")
-	return func(x *invocation) int {
-		sid, ok := account(x)
-		if !ok {
-			return 2
-		}
+	return withAccount(fs, "SID of the account that owns the key (required)", func(x *invocation, sid string) int {
 		create := x.store.CreateKey
 		if *mainKey {
 			create = x.store.CreateMainKey
@@ -70,16 +63,11 @@ func keysCreate(fs *flag.FlagSet) func(x *invocation) int {
 			fmt.Fprintln(x.stderr, "The key secret is shown only once: store it now.")
 			return 0
 		})
-	}
+	})
 }
 
 func keysList(fs *flag.FlagSet) func(x *invocation) int {
-	account := accountFlag(fs, "SID of the account whose keys to list (required)")
-	return func(x *invocation) int {
-		sid, ok := account(x)
-		if !ok {
-			return 2
-		}
+	return withAccount(fs, "SID of the account whose keys to list (required)", func(x *invocation, sid string) int {
 		keys, err := x.store.ListKeys(x.ctx, sid)
 		if err != nil {
 			return x.fail(err)
@@ -95,16 +83,11 @@ func keysList(fs *flag.FlagSet) func(x *invocation) int {
 				}
 			})
 		})
-	}
+	})
 }
 
 func keysDelete(fs *flag.FlagSet) func(x *invocation) int {
-	account := accountFlag(fs, "SID of the account that owns the keys (required)")
-	return func(x *invocation) int {
-		sid, ok := account(x)
-		if !ok {
-			return 2
-		}
+	return withAccount(fs, "SID of the account that owns the keys (required)", func(x *invocation, sid string) int {
 		if len(x.args) == 0 {
 			return x.refuse("name the key SIDs (SK...) to delete")
 		}
@@ -133,7 +116,7 @@ func keysDelete(fs *flag.FlagSet) func(x *invocation) int {
 			}
 		}
 		return code
-	}
+	})
 }
 
 // keyJSON is a key as printed with --json, in Twilio's field names.
