@@ -7,11 +7,9 @@ import (
 	"text/tabwriter"
 )
 
-// The printer every subcommand uses, so -json output and tables look alike
-// across commands.
-
-// output prints v as JSON with -json and otherwise runs text, which prints
-// the human form; it returns the exit status.
+// output is every subcommand's printer, so -json output looks alike across
+// commands: v as indented JSON with -json, otherwise what text prints. It
+// returns the exit status.
 func (x *invocation) output(v any, text func() int) int {
 	if x.asJSON {
 		return x.writeJSON(v)

@@ -75,7 +75,6 @@ type subcommand struct {
 type invocation struct {
 	cmd            string // "turnkey keys list": the prefix of its messages
 	stdout, stderr io.Writer
-	fs             *flag.FlagSet
 	args           []string // positional arguments after the flags
 	asJSON         bool
 	cfg            *config.Loaded // with needConfig or needStore
@@ -92,13 +91,13 @@ const storeTimeout = 30 * time.Second
 // configuration problem and 1 if the store cannot be opened or closed.
 func (s subcommand) run(prefix string, args []string, stdout, stderr io.Writer) int {
 	x := &invocation{cmd: prefix + " " + s.name, stdout: stdout, stderr: stderr, ctx: context.Background()}
-	x.fs = flag.NewFlagSet(x.cmd, flag.ContinueOnError)
-	x.fs.SetOutput(stderr)
+	fs := flag.NewFlagSet(x.cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
 	var asJSON *bool
 	if s.json {
-		asJSON = x.fs.Bool("json", false, "print JSON for scripts")
+		asJSON = fs.Bool("json", false, "print JSON for scripts")
 	}
-	action := s.flags(x.fs)
+	action := s.flags(fs)
 	if s.noArgs {
 		act := action
 		action = func(x *invocation) int {
@@ -109,17 +108,17 @@ func (s subcommand) run(prefix string, args []string, stdout, stderr io.Writer) 
 		}
 	}
 	if s.needs == needFlags {
-		if code, ok := parseFlags(x.fs, args); !ok {
+		if code, ok := parseFlags(fs, args); !ok {
 			return code
 		}
 	} else {
-		cfg, code, ok := loadConfig(x.fs, args, stderr)
+		cfg, code, ok := loadConfig(fs, args, stderr)
 		if !ok {
 			return code
 		}
 		x.cfg = cfg
 	}
-	x.args = x.fs.Args()
+	x.args = fs.Args()
 	if asJSON != nil {
 		x.asJSON = *asJSON
 	}
