@@ -36,8 +36,11 @@ secret: -secret (or turn.secrets) if given, else the one generated in data_dir.
 
 // runCheck wires flags to turncheck.
 func runCheck(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("turnkey check", flag.ContinueOnError)
-	fs.Usage = func() { fmt.Fprint(stderr, checkUsage); fs.PrintDefaults() }
+	return subcommand{name: "check", needs: needConfig, json: true, flags: checkFlags}.run("turnkey", args, stdout, stderr)
+}
+
+func checkFlags(fs *flag.FlagSet) func(x *invocation) int {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), checkUsage); fs.PrintDefaults() }
 	username := fs.String("username", "", "TURN username to use as is (with -password)")
 	password := fs.String("password", "", "TURN password for -username")
 	user := fs.String("user", "turnkey-check", "user part of minted credentials")
@@ -48,126 +51,119 @@ func runCheck(args []string, stdout, stderr io.Writer) int {
 	timeout := fs.Duration("timeout", 5*time.Second, "time allowed for each step")
 	caFile := fs.String("ca", "", "PEM file of CA certificates to trust for turns: (default: the system's)")
 	serverName := fs.String("servername", "", "TLS server name for turns: (default: the URL's host)")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	cfg, code, ok := loadConfig(fs, args, stderr)
-	if !ok {
-		return code
-	}
-	fail := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "turnkey check: "+format+"\n", a...)
-		return 2
-	}
-	if (*username == "") != (*password == "") {
-		return fail("-username and -password go together")
-	}
-	var creds turncheck.Credentials
-	urls := fs.Args()
-	switch {
-	case *username != "":
-		creds = turncheck.Credentials{Username: *username, Password: *password}
-	case *api != "":
-		if *sid == "" || *token == "" {
-			return fail("-api needs -sid and -token")
+	return func(x *invocation) int {
+		if (*username == "") != (*password == "") {
+			return x.refuse("-username and -password go together")
 		}
-		servers, err := fetchICEServers(*api, *sid, *token, *account, *timeout)
-		if err != nil {
-			fmt.Fprintln(stderr, "turnkey check:", err)
-			return 1
+		var creds turncheck.Credentials
+		urls := x.args
+		switch {
+		case *username != "":
+			creds = turncheck.Credentials{Username: *username, Password: *password}
+		case *api != "":
+			if *sid == "" || *token == "" {
+				return x.refuse("-api needs -sid and -token")
+			}
+			servers, err := fetchICEServers(*api, *sid, *token, *account, *timeout)
+			if err != nil {
+				return x.fail(err)
+			}
+			if len(urls) == 0 {
+				for _, s := range servers {
+					urls = append(urls, s.URLs...)
+				}
+			}
+			for _, s := range servers {
+				if s.Username != "" {
+					creds = turncheck.Credentials{Username: s.Username, Password: s.Credential}
+					break
+				}
+			}
+		default:
+			ring, err := turnKeyring(&x.cfg.Config, slog.New(slog.NewTextHandler(io.Discard, nil)))
+			if err != nil {
+				return x.fail(err)
+			}
+			secret := ring.Primary()
+			creds.Mint = func(ttl time.Duration) (string, string) {
+				return secret.Mint(time.Now().Add(ttl), *user)
+			}
 		}
 		if len(urls) == 0 {
-			for _, s := range servers {
-				urls = append(urls, s.URLs...)
-			}
+			return x.refuse("name at least one URL (or use -api); -h for help")
 		}
-		for _, s := range servers {
-			if s.Username != "" {
-				creds = turncheck.Credentials{Username: s.Username, Password: s.Credential}
-				break
-			}
-		}
-	default:
-		ring, err := turnKeyring(&cfg.Config, slog.New(slog.NewTextHandler(io.Discard, nil)))
-		if err != nil {
-			fmt.Fprintln(stderr, "turnkey check:", err)
-			return 1
-		}
-		secret := ring.Primary()
-		creds.Mint = func(ttl time.Duration) (string, string) {
-			return secret.Mint(time.Now().Add(ttl), *user)
-		}
-	}
-	if len(urls) == 0 {
-		return fail("name at least one URL (or use -api); -h for help")
-	}
-	targets := make([]turncheck.Target, 0, len(urls))
-	for _, u := range urls {
-		t, err := turncheck.ParseURL(u)
-		if err != nil {
-			return fail("%v", err)
-		}
-		targets = append(targets, t)
-	}
-	opts := turncheck.Options{Timeout: *timeout}
-	if creds.Mint != nil {
-		// Minted credentials are for this configuration's realm.
-		opts.Realm = cfg.TURN.Realm
-	}
-	if *caFile != "" || *serverName != "" {
-		opts.TLS = &tls.Config{ServerName: *serverName}
-		if *caFile != "" {
-			pem, err := os.ReadFile(*caFile)
+		targets := make([]turncheck.Target, 0, len(urls))
+		for _, u := range urls {
+			t, err := turncheck.ParseURL(u)
 			if err != nil {
-				return fail("-ca: %v", err)
+				return x.refuse("%v", err)
 			}
-			opts.TLS.RootCAs = x509.NewCertPool()
-			if !opts.TLS.RootCAs.AppendCertsFromPEM(pem) {
-				return fail("-ca %s: no PEM certificates in it", *caFile)
+			targets = append(targets, t)
+		}
+		opts := turncheck.Options{Timeout: *timeout}
+		if creds.Mint != nil {
+			// Minted credentials are for this configuration's realm.
+			opts.Realm = x.cfg.TURN.Realm
+		}
+		if *caFile != "" || *serverName != "" {
+			opts.TLS = &tls.Config{ServerName: *serverName}
+			if *caFile != "" {
+				pem, err := os.ReadFile(*caFile)
+				if err != nil {
+					return x.refuse("-ca: %v", err)
+				}
+				opts.TLS.RootCAs = x509.NewCertPool()
+				if !opts.TLS.RootCAs.AppendCertsFromPEM(pem) {
+					return x.refuse("-ca %s: no PEM certificates in it", *caFile)
+				}
 			}
 		}
-	}
-	results := make([]turncheck.Result, 0, len(targets))
-	for _, t := range targets {
-		results = append(results, turncheck.Check(context.Background(), t, creds, opts))
-	}
-	printCheckResults(stdout, results, *asJSON)
-	for _, r := range results {
-		if !r.OK {
-			return 1
+		results := make([]turncheck.Result, 0, len(targets))
+		for _, t := range targets {
+			results = append(results, turncheck.Check(context.Background(), t, creds, opts))
 		}
+		if code := x.output(checkResultsJSON(results), func() int { printCheckResults(x.stdout, results); return 0 }); code != 0 {
+			return code
+		}
+		for _, r := range results {
+			if !r.OK {
+				return 1
+			}
+		}
+		return 0
 	}
-	return 0
 }
 
-func printCheckResults(w io.Writer, results []turncheck.Result, asJSON bool) {
-	if asJSON {
-		type jsonResult struct {
-			URL       string   `json:"url"`
-			Transport string   `json:"transport"`
-			OK        bool     `json:"ok"`
-			RTTMillis float64  `json:"rtt_ms,omitempty"`
-			Mapped    string   `json:"mapped,omitempty"`
-			Relayed   string   `json:"relayed,omitempty"`
-			Problem   string   `json:"problem,omitempty"`
-			Kind      string   `json:"kind,omitempty"`
-			Step      string   `json:"step,omitempty"`
-			Warnings  []string `json:"warnings,omitempty"`
+// checkResultJSON is one URL's result as printed with -json.
+type checkResultJSON struct {
+	URL       string   `json:"url"`
+	Transport string   `json:"transport"`
+	OK        bool     `json:"ok"`
+	RTTMillis float64  `json:"rtt_ms,omitempty"`
+	Mapped    string   `json:"mapped,omitempty"`
+	Relayed   string   `json:"relayed,omitempty"`
+	Problem   string   `json:"problem,omitempty"`
+	Kind      string   `json:"kind,omitempty"`
+	Step      string   `json:"step,omitempty"`
+	Warnings  []string `json:"warnings,omitempty"`
+}
+
+func checkResultsJSON(results []turncheck.Result) map[string]any {
+	out := make([]checkResultJSON, 0, len(results))
+	for _, r := range results {
+		j := checkResultJSON{URL: r.Target.String(), Transport: r.Target.Label(), OK: r.OK, Mapped: r.Mapped,
+			Relayed: r.Relayed, Warnings: r.Warnings}
+		if r.OK {
+			j.RTTMillis = float64(r.RTT.Microseconds()) / 1000
+		} else {
+			j.Problem, j.Kind, j.Step = r.Problem.Error(), string(r.Problem.Kind), r.Problem.Step
 		}
-		out := make([]jsonResult, 0, len(results))
-		for _, r := range results {
-			j := jsonResult{URL: r.Target.String(), Transport: r.Target.Label(), OK: r.OK, Mapped: r.Mapped,
-				Relayed: r.Relayed, Warnings: r.Warnings}
-			if r.OK {
-				j.RTTMillis = float64(r.RTT.Microseconds()) / 1000
-			} else {
-				j.Problem, j.Kind, j.Step = r.Problem.Error(), string(r.Problem.Kind), r.Problem.Step
-			}
-			out = append(out, j)
-		}
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{"results": out})
-		return
+		out = append(out, j)
 	}
+	return map[string]any{"results": out}
+}
+
+func printCheckResults(w io.Writer, results []turncheck.Result) {
 	for _, r := range results {
 		if r.OK {
 			extra := ""

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/turncheck"
 )
@@ -18,12 +17,7 @@ import (
 // TestCheckCommand runs `turnkey check` against a running node the way an
 // operator would, for each way it can pass and the failures it must name.
 func TestCheckCommand(t *testing.T) {
-	files := newCertFiles(t)
-	cert := newTestCert(t, "turnkey check")
-	files.write(t, cert)
-	n := startTestNode(t, func(c *config.Config) {
-		c.TLS.CertFile, c.TLS.KeyFile = files.Cert, files.Key
-	})
+	n, cert := startTLSTestNode(t, "turnkey check", nil)
 	ca := filepath.Join(t.TempDir(), "ca.pem")
 	if err := os.WriteFile(ca, cert.CertPEM, 0o600); err != nil {
 		t.Fatal(err)

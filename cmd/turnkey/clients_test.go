@@ -128,12 +128,7 @@ func relayThrough(t *testing.T, s iceServer, peer *net.UDPAddr) error {
 func TestTwilioGoTokensRelayOnEveryTransport(t *testing.T) {
 	n := startTestNode(t, nil)
 	peer := testnet.UDPEcho(t)
-	admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
-	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
-	if err != nil {
-		t.Fatalf("create key: %v", err)
-	}
-	withKey := twilioClient(t, n.API, *key.Sid, *key.Secret, n.AccountSID)
+	admin, _, withKey := n.newKey(t)
 	for name, c := range map[string]*twilio.RestClient{"auth token": admin, "api key": withKey} {
 		t.Run(name, func(t *testing.T) {
 			ttl := 600

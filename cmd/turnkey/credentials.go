@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -14,68 +13,63 @@ import (
 // runCredentials prints a TURN REST username/password pair signed with the
 // configured (or generated) primary secret, like `eturnalctl credentials`.
 func runCredentials(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("turnkey credentials", flag.ContinueOnError)
+	return subcommand{name: "credentials", needs: needConfig, json: true, flags: credentialsFlags}.run("turnkey", args, stdout, stderr)
+}
+
+func credentialsFlags(fs *flag.FlagSet) func(x *invocation) int {
 	user := fs.String("user", "", "user name carried in the username (required)")
-	var ttl config.Duration = config.Duration(24 * time.Hour)
+	ttl := config.Duration(24 * time.Hour)
 	fs.Var(&ttl, "ttl", "lifetime of the credentials (e.g. 1h, 30m; at most turn.max_ttl)")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	cfg, code, ok := loadConfig(fs, args, stderr)
-	if !ok {
-		return code
-	}
-	if *user == "" {
-		fmt.Fprintln(stderr, "turnkey credentials: -user is required")
-		return 2
-	}
-	if ttl.D() <= 0 || ttl.D() > cfg.TURN.MaxTTL.D() {
-		fmt.Fprintf(stderr, "turnkey credentials: -ttl %s is outside (0, %s] (turn.max_ttl)\n", ttl, cfg.TURN.MaxTTL)
-		return 2
-	}
-	ring, err := turnKeyring(&cfg.Config, slog.New(slog.NewTextHandler(stderr, nil)))
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey credentials:", err)
-		return 1
-	}
-	expiry := time.Now().Add(ttl.D())
-	username, password := ring.Primary().Mint(expiry, *user)
-	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		_ = enc.Encode(map[string]any{
+	return func(x *invocation) int {
+		if *user == "" {
+			return x.refuse("-user is required")
+		}
+		if ttl.D() <= 0 || ttl.D() > x.cfg.TURN.MaxTTL.D() {
+			return x.refuse("-ttl %s is outside (0, %s] (turn.max_ttl)", ttl, x.cfg.TURN.MaxTTL)
+		}
+		ring, err := turnKeyring(&x.cfg.Config, slog.New(slog.NewTextHandler(x.stderr, nil)))
+		if err != nil {
+			return x.fail(err)
+		}
+		expiry := time.Now().Add(ttl.D())
+		username, password := ring.Primary().Mint(expiry, *user)
+		return x.output(map[string]any{
 			"username": username, "password": password, "ttl": int64(ttl.D().Seconds()),
-			"expires": expiry.UTC().Format(time.RFC3339), "realm": cfg.TURN.Realm,
+			"expires": expiry.UTC().Format(time.RFC3339), "realm": x.cfg.TURN.Realm,
+		}, func() int {
+			fmt.Fprintf(x.stdout, "username: %s\npassword: %s\nexpires:  %s\nrealm:    %s\n",
+				username, password, expiry.UTC().Format(time.RFC3339), x.cfg.TURN.Realm)
+			return 0
 		})
-		return 0
 	}
-	fmt.Fprintf(stdout, "username: %s\npassword: %s\nexpires:  %s\nrealm:    %s\n",
-		username, password, expiry.UTC().Format(time.RFC3339), cfg.TURN.Realm)
-	return 0
 }
 
 // runConfig validates (check) or shows (print) the effective configuration.
 func runConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || (args[0] != "check" && args[0] != "print") {
+	verbs := map[string]func(x *invocation) int{"check": configCheck, "print": configPrint}
+	if len(args) == 0 || verbs[args[0]] == nil {
 		fmt.Fprintln(stderr, "usage: turnkey config check|print [flags]")
 		return 2
 	}
-	fs := flag.NewFlagSet("turnkey config "+args[0], flag.ContinueOnError)
-	cfg, code, ok := loadConfig(fs, args[1:], stderr)
-	if !ok {
-		return code
+	action := verbs[args[0]]
+	return subcommand{name: args[0], needs: needConfig, flags: func(*flag.FlagSet) func(x *invocation) int { return action }}.
+		run("turnkey config", args[1:], stdout, stderr)
+}
+
+func configCheck(x *invocation) int {
+	src := "defaults and environment"
+	if x.cfg.File != "" {
+		src = x.cfg.File
 	}
-	if args[0] == "check" {
-		src := "defaults and environment"
-		if cfg.File != "" {
-			src = cfg.File
-		}
-		fmt.Fprintf(stdout, "configuration OK (%s)\n", src)
-		return 0
-	}
-	out, err := cfg.Redacted()
+	fmt.Fprintf(x.stdout, "configuration OK (%s)\n", src)
+	return 0
+}
+
+func configPrint(x *invocation) int {
+	out, err := x.cfg.Redacted()
 	if err != nil {
-		fmt.Fprintln(stderr, "turnkey config print:", err)
-		return 1
+		return x.fail(err)
 	}
-	_, _ = stdout.Write(out)
+	_, _ = x.stdout.Write(out)
 	return 0
 }

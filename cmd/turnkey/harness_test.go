@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twilio/twilio-go"
+	openapi "github.com/twilio/twilio-go/rest/api/v2010"
+
 	"github.com/turnkey-dev/turnkey/config"
 	"github.com/turnkey-dev/turnkey/internal/logbuf"
 )
@@ -147,4 +150,63 @@ func freePort(t *testing.T, network string) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// admin is twilio-go authenticated with the node's initial account.
+func (n *testNode) admin(t *testing.T) *twilio.RestClient {
+	t.Helper()
+	return twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
+}
+
+// newKey creates an API key on the node's initial account and returns the
+// client that made it and twilio-go authenticated with the key.
+func (n *testNode) newKey(t *testing.T) (admin *twilio.RestClient, key *openapi.ApiV2010NewKey, withKey *twilio.RestClient) {
+	t.Helper()
+	admin = n.admin(t)
+	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
+	if err != nil {
+		t.Fatalf("create key: %v", err)
+	}
+	return admin, key, twilioClient(t, n.API, *key.Sid, *key.Secret, n.AccountSID)
+}
+
+// fetchToken fetches ICE servers and TURN credentials through c.
+func fetchToken(t *testing.T, c *twilio.RestClient) *openapi.ApiV2010Token {
+	t.Helper()
+	tok, err := c.Api.CreateToken(&openapi.CreateTokenParams{})
+	if err != nil {
+		t.Fatalf("CreateToken: %v", err)
+	}
+	return tok
+}
+
+// startTLSTestNode starts a node with a fresh certificate for commonName as
+// its TLS certificate; mutate may adjust the rest of the config.
+func startTLSTestNode(t *testing.T, commonName string, mutate func(c *config.Config)) (*testNode, testCert) {
+	t.Helper()
+	files := newCertFiles(t)
+	cert := newTestCert(t, commonName)
+	files.write(t, cert)
+	return startTestNode(t, func(c *config.Config) {
+		c.TLS.CertFile, c.TLS.KeyFile = files.Cert, files.Key
+		if mutate != nil {
+			mutate(c)
+		}
+	}), cert
+}
+
+// udpTo resolves server and opens a loopback UDP socket to reach it, closed
+// when the test ends.
+func udpTo(t *testing.T, server string) (*net.UDPAddr, net.PacketConn) {
+	t.Helper()
+	to, err := net.ResolveUDPAddr("udp4", server)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	return to, pc
 }

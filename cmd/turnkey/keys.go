@@ -1,12 +1,10 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/turnkey-dev/turnkey/credentials/store"
@@ -25,146 +23,95 @@ under them stop working within store.revocation_poll. Flags come before the
 key SIDs.
 `
 
-func runKeys(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, keysUsageText)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		fmt.Fprint(stdout, keysUsageText)
-		return 0
-	case "create":
-		return runKeysCreate(args[1:], stdout, stderr)
-	case "list":
-		return runKeysList(args[1:], stdout, stderr)
-	case "delete":
-		return runKeysDelete(args[1:], stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "turnkey keys: unknown subcommand %q\n\n%s", args[0], keysUsageText)
-		return 2
+var keysCommand = group{name: "keys", usage: keysUsageText, subs: []subcommand{
+	{name: "create", needs: needStore, json: true, noArgs: true, flags: keysCreate},
+	{name: "list", needs: needStore, json: true, noArgs: true, flags: keysList},
+	{name: "delete", needs: needStore, json: true, flags: keysDelete},
+}}
+
+// withAccount registers --account and runs act with its value. The value
+// is checked first, so a missing or mistyped SID is a usage error rather
+// than a "not found".
+func withAccount(fs *flag.FlagSet, usage string, act func(x *invocation, account string) int) func(x *invocation) int {
+	account := fs.String("account", "", usage)
+	return func(x *invocation) int {
+		switch {
+		case *account == "":
+			return x.refuse("--account is required")
+		case !strings.HasPrefix(*account, "AC"):
+			return x.refuse("--account %q is not an account SID (AC...)", *account)
+		}
+		return act(x, *account)
 	}
 }
 
-// requireAccountFlag checks --account before the store is opened, so a
-// missing or mistyped SID is a usage error rather than a "not found".
-func requireAccountFlag(cmd, account string, stderr io.Writer) bool {
-	switch {
-	case account == "":
-		fmt.Fprintf(stderr, "%s: --account is required\n", cmd)
-		return false
-	case !strings.HasPrefix(account, "AC"):
-		fmt.Fprintf(stderr, "%s: --account %q is not an account SID (AC...)\n", cmd, account)
-		return false
-	}
-	return true
-}
-
-func runKeysCreate(args []string, stdout, stderr io.Writer) int {
-	const cmd = "turnkey keys create"
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	account := fs.String("account", "", "SID of the account that owns the key (required)")
+func keysCreate(fs *flag.FlagSet) func(x *invocation) int {
 	name := fs.String("name", "", "friendly name of the key")
 	mainKey := fs.Bool("main", false, "make a Main key, which may manage keys and accounts (default: Standard)")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	return withStore(cmd, fs, args, stderr, func(ctx context.Context, st store.Store, rest []string) int {
-		if len(rest) > 0 {
-			return unexpectedArgs(cmd, rest, stderr)
-		}
-		if !requireAccountFlag(cmd, *account, stderr) {
-			return 2
-		}
-		create := st.CreateKey
+	return withAccount(fs, "SID of the account that owns the key (required)", func(x *invocation, sid string) int {
+		create := x.store.CreateKey
 		if *mainKey {
-			create = st.CreateMainKey
+			create = x.store.CreateMainKey
 		}
-		k, err := create(ctx, *account, *name)
+		k, err := create(x.ctx, sid, *name)
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return 1
+			return x.fail(err)
 		}
-		if *asJSON {
-			return writeJSON(cmd, stdout, stderr, newKeyJSON(k, true))
-		}
-		fmt.Fprintf(stdout, "sid:           %s\naccount_sid:   %s\nfriendly_name: %s\ntype:          %s\nsecret:        %s\ndate_created:  %s\n",
-			k.SID, k.AccountSID, k.FriendlyName, keyType(k), k.Secret, k.DateCreated.Format(time.RFC3339))
-		fmt.Fprintln(stderr, "The key secret is shown only once: store it now.")
-		return 0
+		return x.output(newKeyJSON(k, true), func() int {
+			fmt.Fprintf(x.stdout, "sid:           %s\naccount_sid:   %s\nfriendly_name: %s\ntype:          %s\nsecret:        %s\ndate_created:  %s\n",
+				k.SID, k.AccountSID, k.FriendlyName, keyType(k), k.Secret, k.DateCreated.Format(time.RFC3339))
+			fmt.Fprintln(x.stderr, "The key secret is shown only once: store it now.")
+			return 0
+		})
 	})
 }
 
-func runKeysList(args []string, stdout, stderr io.Writer) int {
-	const cmd = "turnkey keys list"
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	account := fs.String("account", "", "SID of the account whose keys to list (required)")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	return withStore(cmd, fs, args, stderr, func(ctx context.Context, st store.Store, rest []string) int {
-		if len(rest) > 0 {
-			return unexpectedArgs(cmd, rest, stderr)
-		}
-		if !requireAccountFlag(cmd, *account, stderr) {
-			return 2
-		}
-		keys, err := st.ListKeys(ctx, *account)
+func keysList(fs *flag.FlagSet) func(x *invocation) int {
+	return withAccount(fs, "SID of the account whose keys to list (required)", func(x *invocation, sid string) int {
+		keys, err := x.store.ListKeys(x.ctx, sid)
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return 1
+			return x.fail(err)
 		}
-		if *asJSON {
-			out := make([]keyJSON, 0, len(keys))
-			for _, k := range keys {
-				out = append(out, newKeyJSON(k, false))
-			}
-			return writeJSON(cmd, stdout, stderr, out)
-		}
-		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SID\tTYPE\tCREATED\tNAME")
+		out := make([]keyJSON, 0, len(keys))
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", k.SID, keyType(k), k.DateCreated.Format(time.RFC3339), k.FriendlyName)
+			out = append(out, newKeyJSON(k, false))
 		}
-		if err := tw.Flush(); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return 1
-		}
-		return 0
+		return x.output(out, func() int {
+			return x.table("SID\tTYPE\tCREATED\tNAME", func(w io.Writer) {
+				for _, k := range keys {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", k.SID, keyType(k), k.DateCreated.Format(time.RFC3339), k.FriendlyName)
+				}
+			})
+		})
 	})
 }
 
-func runKeysDelete(args []string, stdout, stderr io.Writer) int {
-	const cmd = "turnkey keys delete"
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
-	account := fs.String("account", "", "SID of the account that owns the keys (required)")
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	return withStore(cmd, fs, args, stderr, func(ctx context.Context, st store.Store, rest []string) int {
-		if !requireAccountFlag(cmd, *account, stderr) {
-			return 2
+func keysDelete(fs *flag.FlagSet) func(x *invocation) int {
+	return withAccount(fs, "SID of the account that owns the keys (required)", func(x *invocation, sid string) int {
+		if len(x.args) == 0 {
+			return x.refuse("name the key SIDs (SK...) to delete")
 		}
-		if len(rest) == 0 {
-			fmt.Fprintf(stderr, "%s: name the key SIDs (SK...) to delete\n", cmd)
-			return 2
-		}
-		for _, sid := range rest {
-			if !strings.HasPrefix(sid, "SK") {
-				return unexpectedArgs(cmd, []string{sid}, stderr)
+		for _, key := range x.args {
+			if !strings.HasPrefix(key, "SK") {
+				return x.unexpected([]string{key})
 			}
 		}
 		// Every key is attempted, so one unknown SID does not leave the
 		// others undeleted; the exit status reports any failure.
 		deleted := []string{}
 		code := 0
-		for _, sid := range rest {
-			if err := st.DeleteKey(ctx, *account, sid); err != nil {
-				fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-				code = 1
+		for _, key := range x.args {
+			if err := x.store.DeleteKey(x.ctx, sid, key); err != nil {
+				code = x.fail(err)
 				continue
 			}
-			deleted = append(deleted, sid)
-			if !*asJSON {
-				fmt.Fprintf(stdout, "deleted %s\n", sid)
+			deleted = append(deleted, key)
+			if !x.asJSON {
+				fmt.Fprintf(x.stdout, "deleted %s\n", key)
 			}
 		}
-		if *asJSON {
-			if c := writeJSON(cmd, stdout, stderr, map[string]any{"account_sid": *account, "deleted": deleted}); c != 0 {
+		if x.asJSON {
+			if c := x.writeJSON(map[string]any{"account_sid": sid, "deleted": deleted}); c != 0 {
 				return c
 			}
 		}

@@ -94,12 +94,8 @@ func TestHelperLibrariesDriveAccountsAndUsage(t *testing.T) {
 			argv := l.cmd(t)
 			n := startTestNode(t, func(c *config.Config) { c.Store.UsageFlush = config.Duration(200 * time.Millisecond) })
 			peer := testnet.UDPEcho(t)
-			admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
-			tok, err := admin.Api.CreateToken(&openapi.CreateTokenParams{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			want := relayCounted(t, turnServers(tok)[0], peer, 20, 777)
+			admin := n.admin(t)
+			want := relayCounted(t, turnServers(fetchToken(t, admin))[0], peer, 20, 777)
 			wantMB := strconv.FormatFloat(float64(want)/1e6, 'f', -1, 64)
 			testenv.WaitFor(t, "the relayed bytes in the usage records", 10*time.Second, func() bool {
 				recs, err := admin.Api.ListUsageRecord(&openapi.ListUsageRecordParams{Category: ptrTo("turnmegabytes")})

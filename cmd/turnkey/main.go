@@ -26,11 +26,11 @@ func commands() []command {
 		{"serve", "run the relay and the API", runServe},
 		{"credentials", "print a TURN REST username/password offline", runCredentials},
 		{"config", "check or print the effective configuration", runConfig},
-		{"accounts", "create or list accounts in the store", runAccounts},
-		{"keys", "create, list or delete API keys", runKeys},
+		{"accounts", "create or list accounts in the store", accountsCommand.run},
+		{"keys", "create, list or delete API keys", keysCommand.run},
 		{"token", "mint or decode Access and Capability Tokens", runToken},
 		{"check", "test STUN/TURN URLs from the client's side", runCheck},
-		{"sessions", "list or close this node's live allocations", runSessions},
+		{"sessions", "list or close this node's live allocations", sessionsCommand.run},
 		{"version", "print the version", runVersion},
 	}
 }

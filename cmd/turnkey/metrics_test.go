@@ -243,15 +243,7 @@ func echoSizes(t *testing.T, relayed net.PacketConn, peer net.Addr, sizes []int)
 // refusal counts once.
 func rawAllocate(t *testing.T, server, user, pass, realm string) int {
 	t.Helper()
-	to, err := net.ResolveUDPAddr("udp4", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
+	to, pc := udpTo(t, server)
 	transport := stun.RawAttribute{Type: stun.AttrRequestedTransport, Value: []byte{17, 0, 0, 0}}
 	exchange := func(setters ...stun.Setter) *stun.Message {
 		req, err := stun.Build(append([]stun.Setter{stun.TransactionID,
@@ -510,10 +502,7 @@ func TestMetricsCountEachEvent(t *testing.T) {
 func TestMetricsRelayBytesEqualBytesSent(t *testing.T) {
 	n := startTestNode(t, nil)
 	peer := newCountingEcho(t)
-	tok, err := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "").Api.CreateToken(&openapi.CreateTokenParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := fetchToken(t, n.admin(t))
 	user, pass := turnServers(tok)[0].username, turnServers(tok)[0].credential
 	// Odd sizes and the MTU end. Nothing under 5 bytes: pion's client
 	// STUNConn (TURN over TCP) takes a buffer under 9 bytes for a partial
@@ -553,10 +542,7 @@ func TestMetricsRelayBytesEqualBytesSent(t *testing.T) {
 func TestUsageReportsAccountRelayBytes(t *testing.T) {
 	n := startTestNode(t, nil)
 	peer := newCountingEcho(t)
-	tok, err := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "").Api.CreateToken(&openapi.CreateTokenParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	tok := fetchToken(t, n.admin(t))
 	s := turnServers(tok)[0]
 	type usageReport struct {
 		AccountSID        string `json:"account_sid"`

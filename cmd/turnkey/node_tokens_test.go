@@ -8,8 +8,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	openapi "github.com/twilio/twilio-go/rest/api/v2010"
-
 	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
@@ -44,11 +42,7 @@ func TestNPMTwilioTokensGetICEServers(t *testing.T) {
 	node, script := requireNodeTwilio(t)
 	n := startTestNode(t, nil)
 	peer := testnet.UDPEcho(t)
-	admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
-	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, key, _ := n.newKey(t)
 	req, _ := json.Marshal(map[string]any{
 		"accountSid": n.AccountSID, "keySid": *key.Sid, "keySecret": *key.Secret, "authToken": n.AuthToken,
 		"identity": "npm-alice", "ttl": 3600,

@@ -57,17 +57,8 @@ func iceServersWith(t *testing.T, n *testNode, jwt string) (int, iceServer) {
 func TestDeletingAKeyRevokesEverythingItIssued(t *testing.T) {
 	n := startTestNode(t, nil)
 	peer := testnet.UDPEcho(t)
-	admin := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
-	key, err := admin.Api.CreateNewKey(&openapi.CreateNewKeyParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	viaKey := twilioClient(t, n.API, *key.Sid, *key.Secret, n.AccountSID)
-	tok, err := viaKey.Api.CreateToken(&openapi.CreateTokenParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ntsCreds := turnServers(tok)[0]
+	admin, key, viaKey := n.newKey(t)
+	ntsCreds := turnServers(fetchToken(t, viaKey))[0]
 	jwt, err := credentials.AccessToken{AccountSID: n.AccountSID, KeySID: *key.Sid, Secret: *key.Secret,
 		TTL: time.Hour, Grants: credentials.Grants{Identity: "alice"}}.Sign(time.Now())
 	if err != nil {
@@ -107,12 +98,8 @@ func TestDeletingAKeyRevokesEverythingItIssued(t *testing.T) {
 func TestRotatingTheAuthTokenRevokes(t *testing.T) {
 	n := startTestNode(t, nil)
 	peer := testnet.UDPEcho(t)
-	old := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
-	tok, err := old.Api.CreateToken(&openapi.CreateTokenParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	creds := turnServers(tok)[0]
+	old := n.admin(t)
+	creds := turnServers(fetchToken(t, old))[0]
 	capJWT, err := credentials.CapabilityToken{AccountSID: n.AccountSID, AuthToken: n.AuthToken, TTL: time.Hour,
 		Scopes: credentials.Scopes{Incoming: &credentials.IncomingScope{ClientName: "tommy"}}}.Sign(time.Now())
 	if err != nil {
@@ -145,11 +132,7 @@ func TestRotatingTheAuthTokenRevokes(t *testing.T) {
 		t.Error("the old auth token still authenticates")
 	}
 	fresh := twilioClient(t, n.API, n.AccountSID, acct.AuthToken, "")
-	tok, err = fresh.Api.CreateToken(&openapi.CreateTokenParams{})
-	if err != nil {
-		t.Fatalf("new auth token: %v", err)
-	}
-	if err := relayThrough(t, turnServers(tok)[0], peer); err != nil {
+	if err := relayThrough(t, turnServers(fetchToken(t, fresh))[0], peer); err != nil {
 		t.Fatalf("credentials from the new auth token: %v", err)
 	}
 }

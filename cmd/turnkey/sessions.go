@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/turnkey-dev/turnkey/credentials"
@@ -33,24 +32,10 @@ allocations on every relay node, delete the key or rotate the token: the
 revocation feed closes them everywhere within store.revocation_poll.
 `
 
-func runSessions(args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, sessionsUsageText)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		fmt.Fprint(stdout, sessionsUsageText)
-		return 0
-	case "list":
-		return runSessionsList(args[1:], stdout, stderr)
-	case "close":
-		return runSessionsClose(args[1:], stdout, stderr)
-	default:
-		fmt.Fprintf(stderr, "turnkey sessions: unknown subcommand %q\n\n%s", args[0], sessionsUsageText)
-		return 2
-	}
-}
+var sessionsCommand = group{name: "sessions", usage: sessionsUsageText, subs: []subcommand{
+	{name: "list", needs: needConfig, json: true, noArgs: true, flags: sessionsList},
+	{name: "close", needs: needConfig, flags: sessionsClose},
+}}
 
 // sessionFilters are the flags that select allocations.
 type sessionFilters struct{ account, username, credential *string }
@@ -75,6 +60,18 @@ func (f sessionFilters) check() error {
 	return nil
 }
 
+// admin checks the filters and finds this node's admin listener.
+func (f sessionFilters) admin(x *invocation) (base string, code int, ok bool) {
+	if err := f.check(); err != nil {
+		return "", x.refuse("%v", err), false
+	}
+	base, err := adminBase(x.cfg.Admin.Listen)
+	if err != nil {
+		return "", x.fail(err), false
+	}
+	return base, 0, true
+}
+
 func (f sessionFilters) query() url.Values {
 	q := url.Values{}
 	for k, v := range map[string]string{"account_sid": *f.account, "username": *f.username, "credential_sid": *f.credential} {
@@ -85,64 +82,47 @@ func (f sessionFilters) query() url.Values {
 	return q
 }
 
-func runSessionsList(args []string, stdout, stderr io.Writer) int {
-	const cmd = "turnkey sessions list"
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+func sessionsList(fs *flag.FlagSet) func(x *invocation) int {
 	filters := addSessionFilters(fs)
-	asJSON := fs.Bool("json", false, "print JSON for scripts")
-	cfg, code, ok := loadConfig(fs, args, stderr)
-	if !ok {
-		return code
-	}
-	if fs.NArg() > 0 {
-		return unexpectedArgs(cmd, fs.Args(), stderr)
-	}
-	if err := filters.check(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-		return 2
-	}
-	admin, err := adminBase(cfg.Admin.Listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-		return 1
-	}
-	var all []relay.Allocation
-	q := filters.query()
-	q.Set("page_size", "1000")
-	for pages := 0; ; pages++ {
-		var page sessions.Page
-		if err := adminCall(http.MethodGet, admin+"/v1/allocations?"+q.Encode(), &page); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return 1
+	return func(x *invocation) int {
+		admin, code, ok := filters.admin(x)
+		if !ok {
+			return code
 		}
-		all = append(all, page.Allocations...)
-		// A page per 1000 allocations; the bound only stops a listing
-		// that would never end.
-		if page.Meta.NextPageToken == nil || pages > 1000 {
-			break
+		var all []relay.Allocation
+		q := filters.query()
+		q.Set("page_size", "1000")
+		for pages := 0; ; pages++ {
+			var page sessions.Page
+			if err := adminCall(http.MethodGet, admin+"/v1/allocations?"+q.Encode(), &page); err != nil {
+				return x.fail(err)
+			}
+			all = append(all, page.Allocations...)
+			// A page per 1000 allocations; the bound only stops a listing
+			// that would never end.
+			if page.Meta.NextPageToken == nil || pages > 1000 {
+				break
+			}
+			q.Set("page_token", *page.Meta.NextPageToken)
 		}
-		q.Set("page_token", *page.Meta.NextPageToken)
-	}
-	if *asJSON {
 		if all == nil {
 			all = []relay.Allocation{}
 		}
-		return writeJSON(cmd, stdout, stderr, all)
+		return x.output(all, func() int {
+			now := time.Now()
+			code := x.table("ID\tACCOUNT\tIDENTITY\tTRANSPORT\tCLIENT\tRELAY\tAGE\tEXPIRES IN\tBYTES UP\tBYTES DOWN", func(w io.Writer) {
+				for _, a := range all {
+					fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", a.ID, orDash(a.AccountSID), orDash(a.Identity),
+						a.Transport, a.Client, a.Relay, now.Sub(a.CreatedAt).Round(time.Second), a.ExpiresAt.Sub(now).Round(time.Second),
+						a.BytesClientToPeer, a.BytesPeerToClient)
+				}
+			})
+			if code == 0 {
+				fmt.Fprintf(x.stderr, "%d live allocations\n", len(all))
+			}
+			return code
+		})
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tACCOUNT\tIDENTITY\tTRANSPORT\tCLIENT\tRELAY\tAGE\tEXPIRES IN\tBYTES UP\tBYTES DOWN")
-	now := time.Now()
-	for _, a := range all {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", a.ID, orDash(a.AccountSID), orDash(a.Identity),
-			a.Transport, a.Client, a.Relay, now.Sub(a.CreatedAt).Round(time.Second), a.ExpiresAt.Sub(now).Round(time.Second),
-			a.BytesClientToPeer, a.BytesPeerToClient)
-	}
-	if err := tw.Flush(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-		return 1
-	}
-	fmt.Fprintf(stderr, "%d live allocations\n", len(all))
-	return 0
 }
 
 func orDash(s string) string {
@@ -152,50 +132,40 @@ func orDash(s string) string {
 	return s
 }
 
-func runSessionsClose(args []string, stdout, stderr io.Writer) int {
-	const cmd = "turnkey sessions close"
-	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+func sessionsClose(fs *flag.FlagSet) func(x *invocation) int {
 	filters := addSessionFilters(fs)
-	cfg, code, ok := loadConfig(fs, args, stderr)
-	if !ok {
-		return code
-	}
-	if err := filters.check(); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-		return 2
-	}
-	q := filters.query()
-	switch {
-	case fs.NArg() > 1:
-		return unexpectedArgs(cmd, fs.Args()[1:], stderr)
-	case fs.NArg() == 1 && len(q) > 0:
-		fmt.Fprintf(stderr, "%s: give an allocation ID or --username/--account/--credential, not both\n", cmd)
-		return 2
-	case fs.NArg() == 0 && len(q) == 0:
-		fmt.Fprintf(stderr, "%s: give an allocation ID (from 'turnkey sessions list') or --username, --account or --credential\n", cmd)
-		return 2
-	}
-	admin, err := adminBase(cfg.Admin.Listen)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-		return 1
-	}
-	if fs.NArg() == 1 {
-		id := fs.Arg(0)
-		if err := adminCall(http.MethodDelete, admin+"/v1/allocations/"+url.PathEscape(id), nil); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-			return 1
+	return func(x *invocation) int {
+		if err := filters.check(); err != nil {
+			return x.refuse("%v", err)
 		}
-		fmt.Fprintf(stdout, "closed %s\n", id)
+		q := filters.query()
+		switch {
+		case len(x.args) > 1:
+			return x.unexpected(x.args[1:])
+		case len(x.args) == 1 && len(q) > 0:
+			return x.refuse("give an allocation ID or --username/--account/--credential, not both")
+		case len(x.args) == 0 && len(q) == 0:
+			return x.refuse("give an allocation ID (from 'turnkey sessions list') or --username, --account or --credential")
+		}
+		admin, err := adminBase(x.cfg.Admin.Listen)
+		if err != nil {
+			return x.fail(err)
+		}
+		if len(x.args) == 1 {
+			id := x.args[0]
+			if err := adminCall(http.MethodDelete, admin+"/v1/allocations/"+url.PathEscape(id), nil); err != nil {
+				return x.fail(err)
+			}
+			fmt.Fprintf(x.stdout, "closed %s\n", id)
+			return 0
+		}
+		var closed sessions.Closed
+		if err := adminCall(http.MethodDelete, admin+"/v1/allocations?"+q.Encode(), &closed); err != nil {
+			return x.fail(err)
+		}
+		fmt.Fprintf(x.stdout, "closed %d allocations\n", closed.Closed)
 		return 0
 	}
-	var closed sessions.Closed
-	if err := adminCall(http.MethodDelete, admin+"/v1/allocations?"+q.Encode(), &closed); err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
-		return 1
-	}
-	fmt.Fprintf(stdout, "closed %d allocations\n", closed.Closed)
-	return 0
 }
 
 // adminBase is the URL of the admin listener at listen: a wildcard or

@@ -36,15 +36,7 @@ type rawSession struct {
 
 func newRawSession(t *testing.T, server, user, pass string) *rawSession {
 	t.Helper()
-	to, err := net.ResolveUDPAddr("udp4", server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { pc.Close() })
+	to, pc := udpTo(t, server)
 	return &rawSession{t: t, pc: pc, to: to, user: user, pass: pass}
 }
 

@@ -157,12 +157,7 @@ func turnErrorCode(err error) int {
 // the alternative port too, all on one running node. The handshake offers
 // ALPN "stun.turn" and TLS 1.2 or later; a TLS 1.1 client is refused.
 func TestTLSListeners(t *testing.T) {
-	files := newCertFiles(t)
-	cert := newTestCert(t, "turnkey test")
-	files.write(t, cert)
-	n := startTestNode(t, func(c *config.Config) {
-		c.TLS.CertFile, c.TLS.KeyFile = files.Cert, files.Key
-	})
+	n, cert := startTLSTestNode(t, "turnkey test", nil)
 	if n.TURNTLS == "" || n.TURNAlt == "" {
 		t.Fatalf("listeners: TLS %q, alt %q; want both", n.TURNTLS, n.TURNAlt)
 	}
@@ -301,13 +296,7 @@ func TestTLSTokensListTurnsURLs(t *testing.T) {
 // TestTLSAPIWithSameCertificate: with api.tls the token API is served over
 // HTTPS with the TURN certificate.
 func TestTLSAPIWithSameCertificate(t *testing.T) {
-	files := newCertFiles(t)
-	cert := newTestCert(t, "turnkey test")
-	files.write(t, cert)
-	n := startTestNode(t, func(c *config.Config) {
-		c.TLS.CertFile, c.TLS.KeyFile = files.Cert, files.Key
-		c.API.TLS = true
-	})
+	n, cert := startTLSTestNode(t, "turnkey test", func(c *config.Config) { c.API.TLS = true })
 	if !strings.HasPrefix(n.API, "https://") {
 		t.Fatalf("API at %s, want https", n.API)
 	}

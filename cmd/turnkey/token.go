@@ -67,50 +67,49 @@ func runToken(args []string, stdout, stderr io.Writer) int {
 // runTokenEnv is runToken with its environment, stdin and clock passed in,
 // for tests.
 func runTokenEnv(args []string, stdout, stderr io.Writer, getenv func(string) string, stdin io.Reader, now time.Time) int {
-	if len(args) == 0 {
-		fmt.Fprint(stderr, tokenUsageText)
-		return 2
-	}
-	switch args[0] {
-	case "-h", "--help", "-help", "help":
-		fmt.Fprint(stderr, tokenUsageText)
-		return 0
-	case "access":
-		return runTokenAccess(args[1:], stdout, stderr, getenv, now)
-	case "capability":
-		return runTokenCapability(args[1:], stdout, stderr, getenv, now)
-	case "decode":
-		return runTokenDecode(args[1:], stdout, stderr, getenv, stdin, now)
-	}
-	fmt.Fprintf(stderr, "turnkey token: unknown subcommand %q\n\n%s", args[0], tokenUsageText)
-	return 2
+	e := tokenEnv{getenv: getenv, stdin: stdin, now: now}
+	return group{name: "token", usage: tokenUsageText, helpOnStderr: true, subs: []subcommand{
+		{name: "access", flags: e.access},
+		{name: "capability", flags: e.capability},
+		{name: "decode", flags: e.decode},
+	}}.run(args, stdout, stderr)
 }
 
-func newTokenFlagSet(name string, stderr io.Writer) *flag.FlagSet {
-	fs := flag.NewFlagSet("turnkey token "+name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.Usage = func() { fmt.Fprint(stderr, tokenUsageText) }
-	return fs
+// tokenEnv is what the token subcommands read besides their flags.
+type tokenEnv struct {
+	getenv func(string) string
+	stdin  io.Reader
+	now    time.Time
 }
 
-// parseTokenFlags parses fs and returns the exit code to use when parsing
-// ends the command (help or a bad flag).
-func parseTokenFlags(fs *flag.FlagSet, args []string) (code int, ok bool) {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		return 2, false
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(fs.Output(), "turnkey %s: unexpected argument %q\n", fs.Name()[len("turnkey "):], fs.Arg(0))
+// tokenUsage makes a bad flag print the whole usage: the grant specs are
+// explained there.
+func tokenUsage(fs *flag.FlagSet) {
+	fs.Usage = func() { fmt.Fprint(fs.Output(), tokenUsageText) }
+}
+
+// tokenNoArgs refuses positional arguments, which access and capability do
+// not take.
+func tokenNoArgs(x *invocation, args []string) (code int, ok bool) {
+	if len(args) > 0 {
+		fmt.Fprintf(x.stderr, "%s: unexpected argument %q\n", x.cmd, args[0])
 		return 2, false
 	}
 	return 0, true
 }
 
-func runTokenAccess(args []string, stdout, stderr io.Writer, getenv func(string) string, now time.Time) int {
-	fs := newTokenFlagSet("access", stderr)
+// printSigned prints a token Sign returned, or its refusal.
+func printSigned(x *invocation, tok string, err error) int {
+	if err != nil {
+		fmt.Fprintln(x.stderr, "turnkey token:", err)
+		return 2
+	}
+	fmt.Fprintln(x.stdout, tok)
+	return 0
+}
+
+func (e tokenEnv) access(fs *flag.FlagSet) func(x *invocation) int {
+	tokenUsage(fs)
 	var (
 		t      credentials.AccessToken
 		grants tokenListFlag
@@ -125,37 +124,32 @@ func runTokenAccess(args []string, stdout, stderr io.Writer, getenv func(string)
 	fs.Var(&ttl, "ttl", "lifetime (duration or seconds; default 1h, max 24h)")
 	fs.StringVar(&t.Region, "region", "", "region for the twr header")
 	fs.StringVar(&nbf, "nbf", "", "not-before time (unix seconds or RFC 3339)")
-	if code, ok := parseTokenFlags(fs, args); !ok {
-		return code
-	}
-	if t.Secret == "" {
-		t.Secret = getenv(envKeySecret)
-	}
-	g, err := parseGrantSpecs(grants)
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey token access:", err)
-		return 2
-	}
-	g.Identity = t.Grants.Identity
-	t.Grants = g
-	t.TTL = time.Duration(ttl)
-	if nbf != "" {
-		if t.NotBefore, err = parseTokenTime(nbf); err != nil {
-			fmt.Fprintln(stderr, "turnkey token access: --nbf:", err)
-			return 2
+	return func(x *invocation) int {
+		if code, ok := tokenNoArgs(x, x.args); !ok {
+			return code
 		}
+		if t.Secret == "" {
+			t.Secret = e.getenv(envKeySecret)
+		}
+		g, err := parseGrantSpecs(grants)
+		if err != nil {
+			return x.refuse("%v", err)
+		}
+		g.Identity = t.Grants.Identity
+		t.Grants = g
+		t.TTL = time.Duration(ttl)
+		if nbf != "" {
+			if t.NotBefore, err = parseTokenTime(nbf); err != nil {
+				return x.refuse("--nbf: %v", err)
+			}
+		}
+		tok, err := t.Sign(e.now)
+		return printSigned(x, tok, err)
 	}
-	tok, err := t.Sign(now)
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey token:", err)
-		return 2
-	}
-	fmt.Fprintln(stdout, tok)
-	return 0
 }
 
-func runTokenCapability(args []string, stdout, stderr io.Writer, getenv func(string) string, now time.Time) int {
-	fs := newTokenFlagSet("capability", stderr)
+func (e tokenEnv) capability(fs *flag.FlagSet) func(x *invocation) int {
+	tokenUsage(fs)
 	var (
 		t                              credentials.CapabilityToken
 		incoming, outgoing, clientName string
@@ -172,48 +166,41 @@ func runTokenCapability(args []string, stdout, stderr io.Writer, getenv func(str
 	fs.BoolVar(&eventStream, "event-stream", false, "allow subscribing to the account's event stream")
 	fs.Var(&eventParams, "event-param", "k=v event stream filter (repeatable)")
 	fs.Var(&ttl, "ttl", "lifetime (duration or seconds; default 1h, max 24h)")
-	if code, ok := parseTokenFlags(fs, args); !ok {
-		return code
-	}
-	if t.AuthToken == "" {
-		t.AuthToken = getenv(envAuthToken)
-	}
-	t.TTL = time.Duration(ttl)
-	if incoming != "" {
-		t.Scopes.Incoming = &credentials.IncomingScope{ClientName: incoming}
-	}
-	p, err := parseTokenParams(params)
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey token capability: --param:", err)
-		return 2
-	}
-	if outgoing != "" {
-		if clientName == "" {
-			clientName = incoming
+	return func(x *invocation) int {
+		if code, ok := tokenNoArgs(x, x.args); !ok {
+			return code
 		}
-		t.Scopes.Outgoing = &credentials.OutgoingScope{ApplicationSID: outgoing, ClientName: clientName, Params: p}
-	} else if len(p) > 0 || clientName != "" {
-		fmt.Fprintln(stderr, "turnkey token capability: --param and --client-name need --outgoing")
-		return 2
+		if t.AuthToken == "" {
+			t.AuthToken = e.getenv(envAuthToken)
+		}
+		t.TTL = time.Duration(ttl)
+		if incoming != "" {
+			t.Scopes.Incoming = &credentials.IncomingScope{ClientName: incoming}
+		}
+		p, err := parseTokenParams(params)
+		if err != nil {
+			return x.refuse("--param: %v", err)
+		}
+		if outgoing != "" {
+			if clientName == "" {
+				clientName = incoming
+			}
+			t.Scopes.Outgoing = &credentials.OutgoingScope{ApplicationSID: outgoing, ClientName: clientName, Params: p}
+		} else if len(p) > 0 || clientName != "" {
+			return x.refuse("--param and --client-name need --outgoing")
+		}
+		ep, err := parseTokenParams(eventParams)
+		if err != nil {
+			return x.refuse("--event-param: %v", err)
+		}
+		if eventStream {
+			t.Scopes.EventStream = &credentials.EventStreamScope{Params: ep}
+		} else if len(ep) > 0 {
+			return x.refuse("--event-param needs --event-stream")
+		}
+		tok, err := t.Sign(e.now)
+		return printSigned(x, tok, err)
 	}
-	ep, err := parseTokenParams(eventParams)
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey token capability: --event-param:", err)
-		return 2
-	}
-	if eventStream {
-		t.Scopes.EventStream = &credentials.EventStreamScope{Params: ep}
-	} else if len(ep) > 0 {
-		fmt.Fprintln(stderr, "turnkey token capability: --event-param needs --event-stream")
-		return 2
-	}
-	tok, err := t.Sign(now)
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey token:", err)
-		return 2
-	}
-	fmt.Fprintln(stdout, tok)
-	return 0
 }
 
 // tokenDecoded is decode's output. Header and claims are kept raw so they
@@ -226,67 +213,58 @@ type tokenDecoded struct {
 	Signature string          `json:"signature"`
 }
 
-func runTokenDecode(args []string, stdout, stderr io.Writer, getenv func(string) string, stdin io.Reader, now time.Time) int {
-	fs := newTokenFlagSet("decode", stderr)
+func (e tokenEnv) decode(fs *flag.FlagSet) func(x *invocation) int {
+	tokenUsage(fs)
 	secret := fs.String("secret", "", "check the HS256/HS384/HS512 signature with this secret")
 	verify := fs.Bool("verify", false, "check the signature with $"+envKeySecret+" or $"+envAuthToken)
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+	return func(x *invocation) int {
+		// Flags may also follow the token.
+		if len(x.args) > 1 {
+			if code, ok := parseFlags(fs, x.args[1:]); !ok {
+				return code
+			}
+			if code, ok := tokenNoArgs(x, fs.Args()); !ok {
+				return code
+			}
 		}
-		return 2
-	}
-	// Flags may also follow the token.
-	rest := fs.Args()
-	if len(rest) > 1 {
-		if code, ok := parseTokenFlags(fs, rest[1:]); !ok {
-			return code
+		if len(x.args) == 0 {
+			return x.refuse("give the token as an argument, or - to read it from stdin")
 		}
-	}
-	if len(rest) == 0 {
-		fmt.Fprintln(stderr, "turnkey token decode: give the token as an argument, or - to read it from stdin")
-		return 2
-	}
-	raw := rest[0]
-	if raw == "-" {
-		line, err := bufio.NewReader(io.LimitReader(stdin, 1<<20)).ReadString('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			fmt.Fprintln(stderr, "turnkey token decode: reading stdin:", err)
-			return 1
+		raw := x.args[0]
+		if raw == "-" {
+			line, err := bufio.NewReader(io.LimitReader(e.stdin, 1<<20)).ReadString('\n')
+			if err != nil && !errors.Is(err, io.EOF) {
+				return x.fail(fmt.Errorf("reading stdin: %w", err))
+			}
+			raw = line
 		}
-		raw = line
-	}
-	raw = stripBearer(raw)
-	out, err := decodeToken(raw, now)
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey token decode:", err)
-		return 1
-	}
-	key := *secret
-	if key == "" && *verify {
-		key = getenv(envAuthToken)
-		if isAccessTokenHeader(out.Header) {
-			key = getenv(envKeySecret)
+		raw = stripBearer(raw)
+		out, err := decodeToken(raw, e.now)
+		if err != nil {
+			return x.fail(err)
 		}
-		if key == "" {
-			fmt.Fprintf(stderr, "turnkey token decode: --verify needs $%s (Access Tokens) or $%s (Capability Tokens)\n", envKeySecret, envAuthToken)
-			return 2
+		key := *secret
+		if key == "" && *verify {
+			key = e.getenv(envAuthToken)
+			if isAccessTokenHeader(out.Header) {
+				key = e.getenv(envKeySecret)
+			}
+			if key == "" {
+				return x.refuse("--verify needs $%s (Access Tokens) or $%s (Capability Tokens)", envKeySecret, envAuthToken)
+			}
 		}
-	}
-	code := 0
-	if key != "" {
-		out.Signature = checkTokenSignature(raw, key)
-		if out.Signature != "valid" {
-			code = 1
+		code := 0
+		if key != "" {
+			out.Signature = checkTokenSignature(raw, key)
+			if out.Signature != "valid" {
+				code = 1
+			}
 		}
+		if c := x.writeJSON(out); c != 0 {
+			return c
+		}
+		return code
 	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		fmt.Fprintln(stderr, "turnkey token decode:", err)
-		return 1
-	}
-	fmt.Fprintln(stdout, string(b))
-	return code
 }
 
 // decodeToken splits a JWT without verifying it.

@@ -113,12 +113,7 @@ func TestUsageRecordsCountRelayedBytes(t *testing.T) {
 func TestUsageIsFlushedAtShutdown(t *testing.T) {
 	n := startTestNode(t, func(c *config.Config) { c.Store.UsageFlush = config.Duration(10 * time.Minute) })
 	peer := testnet.UDPEcho(t)
-	c := twilioClient(t, n.API, n.AccountSID, n.AuthToken, "")
-	tok, err := c.Api.CreateToken(&openapi.CreateTokenParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := relayCounted(t, turnServers(tok)[0], peer, 10, 500)
+	want := relayCounted(t, turnServers(fetchToken(t, n.admin(t)))[0], peer, 10, 500)
 	n.shutdown()
 	key, err := store.LoadOrCreateSealKey(n.DataDir, "")
 	if err != nil {
@@ -157,12 +152,8 @@ func TestUsageAggregatesAcrossRelayNodes(t *testing.T) {
 	eu := startTestNode(t, shared("eu", "all"))
 	us := startTestNode(t, shared("us", "relay"))
 	peer := testnet.UDPEcho(t)
-	c := twilioClient(t, eu.API, eu.AccountSID, eu.AuthToken, "")
-	tok, err := c.Api.CreateToken(&openapi.CreateTokenParams{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	viaEU := turnServers(tok)[0]
+	c := eu.admin(t)
+	viaEU := turnServers(fetchToken(t, c))[0]
 	viaUS := iceServer{url: "turn:" + us.TURNUDP + "?transport=udp", username: viaEU.username, credential: viaEU.credential}
 	euBytes := relayCounted(t, viaEU, peer, 10, 1000)
 	usBytes := relayCounted(t, viaUS, peer, 20, 300)
