@@ -106,18 +106,18 @@ func quotaLimits(q config.Quotas) relay.Quotas {
 // (then failing to bind it is fatal).
 func relayConfig(c *config.Config, altExplicit bool, ring *credentials.KeyringHolder, log *slog.Logger) (relay.Config, error) {
 	t := c.TURN
-	listenIPs, err := parseAddrs(t.ListenIP)
+	listenIPs, err := relay.ParseAddrs(t.ListenIP)
 	if err != nil {
 		return relay.Config{}, fmt.Errorf("turn.listen_ip: %w", err)
 	}
-	relayIPs, err := chooseRelayIPs(t.RelayIP, listenIPs)
+	relayIPs, err := relay.ChooseRelayIPs(t.RelayIP, listenIPs)
 	if err != nil {
 		return relay.Config{}, err
 	}
 	if len(t.RelayIP) == 0 {
 		log.Info("relay addresses chosen (set turn.relay_ip to override)", "relay_ip", fmt.Sprint(relayIPs))
 	}
-	publicIPs, err := parseAddrs(t.PublicIP)
+	publicIPs, err := relay.ParseAddrs(t.PublicIP)
 	if err != nil {
 		return relay.Config{}, fmt.Errorf("turn.public_ip: %w", err)
 	}
@@ -179,84 +179,6 @@ func servicePorts(c *config.Config) []int {
 		}
 	}
 	return out
-}
-
-// chooseRelayIPs picks the local addresses relay sockets bind to, at most
-// one per family: the configured ones, else the listen addresses when all
-// are specific, else the host's first global address of each family (IPv6:
-// not link-local, ULA only when there is no other), else IPv4 loopback (a
-// host with no network).
-func chooseRelayIPs(configured []string, listenIPs []netip.Addr) ([]netip.Addr, error) {
-	if len(configured) > 0 {
-		return parseAddrs(configured)
-	}
-	var specific []netip.Addr
-	for _, ip := range listenIPs {
-		if !ip.IsUnspecified() {
-			specific = append(specific, ip.Unmap())
-		}
-	}
-	if len(specific) > 0 && len(specific) == len(listenIPs) {
-		return specific, nil
-	}
-	ifaces, err := net.Interfaces()
-	if err != nil {
-		return nil, fmt.Errorf("relay: list interfaces: %w", err)
-	}
-	var v4, v6, ula netip.Addr
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			p, err := netip.ParsePrefix(a.String())
-			if err != nil || !p.Addr().IsGlobalUnicast() {
-				continue
-			}
-			switch ip := p.Addr().Unmap(); {
-			case ip.Is4():
-				if !v4.IsValid() {
-					v4 = ip
-				}
-			case ip.IsPrivate(): // fc00::/7
-				if !ula.IsValid() {
-					ula = ip
-				}
-			case !v6.IsValid():
-				v6 = ip
-			}
-		}
-	}
-	if !v6.IsValid() {
-		v6 = ula
-	}
-	var out []netip.Addr
-	for _, a := range []netip.Addr{v4, v6} {
-		if a.IsValid() {
-			out = append(out, a)
-		}
-	}
-	if len(out) == 0 {
-		out = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	}
-	return out, nil
-}
-
-// parseAddrs parses validated configured addresses.
-func parseAddrs(list []string) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, s := range list {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a.Unmap())
-	}
-	return out, nil
 }
 
 // apiListeners is what the API advertises: the relay's running listeners in

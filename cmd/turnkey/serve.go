@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -144,14 +143,25 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 		if err != nil {
 			return nil, err
 		}
-		openCtx, cancelOpen := ctx, context.CancelFunc(func() {})
-		if !runAPI {
-			// A relay must not hang its start on a database that drops
-			// packets rather than refusing them.
-			openCtx, cancelOpen = context.WithTimeout(ctx, relayStoreOpenTimeout)
+		open := func(ctx context.Context) (store.Store, error) {
+			return store.Open(ctx, cfg.Store.DSN.Reveal(), cfg.DataDir, key)
 		}
-		st, err := store.Open(openCtx, cfg.Store.DSN.Reveal(), cfg.DataDir, key)
-		cancelOpen()
+		rc := &store.Reconnect{
+			Open:    open,
+			Revoked: n.revoked,
+			Poll:    cfg.Store.RevocationPoll.D(),
+			Opened:  func(st store.Store) { usageStore <- st },
+			Release: usageDone,
+			Log:     log,
+		}
+		var st store.Store
+		if runAPI {
+			st, err = open(ctx)
+		} else {
+			// A relay must not hang its start on a database that drops
+			// packets rather than refusing them: one bounded attempt.
+			st, err = rc.TryOpen(ctx)
+		}
 		if err != nil {
 			if runAPI {
 				return nil, err
@@ -162,7 +172,7 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 			n.wg.Add(1)
 			go func() {
 				defer n.wg.Done()
-				n.followStoreWhenReachable(ctx, key, usageStore, usageDone)
+				rc.Run(ctx)
 			}()
 		} else {
 			n.store = st
@@ -274,72 +284,8 @@ func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdou
 	return n, nil
 }
 
-// Retrying the store for a relay that started without it: each attempt is
-// bounded, and the wait between attempts doubles up to the cap so a fleet of
-// relays does not hammer a database that is coming back.
-const (
-	// usageFinalFlushTimeout bounds the last usage write at shutdown.
-	usageFinalFlushTimeout = 5 * time.Second
-	relayStoreOpenTimeout  = 5 * time.Second
-	relayStoreRetryMin     = 500 * time.Millisecond
-	relayStoreRetryMax     = 10 * time.Second
-)
-
-// followStoreWhenReachable is the relay-only node's background path when the
-// store could not be opened at start: it retries until the store opens or ctx
-// ends, then follows the revocation feed. The goroutine owns the store it
-// opens and closes it when ctx ends; n.store stays nil, as nothing else on a
-// relay uses it.
-func (n *node) followStoreWhenReachable(ctx context.Context, key []byte, usageStore chan<- store.Store, usageDone <-chan struct{}) {
-	wait := relayStoreRetryMin
-	t := time.NewTimer(jitter(wait))
-	defer t.Stop()
-	var st store.Store
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		openCtx, cancel := context.WithTimeout(ctx, relayStoreOpenTimeout)
-		s, err := store.Open(openCtx, n.cfg.Store.DSN.Reveal(), n.cfg.DataDir, key)
-		cancel()
-		if err == nil {
-			st = s
-			break
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		wait = min(2*wait, relayStoreRetryMax)
-		next := jitter(wait)
-		if errors.Is(err, store.ErrSealKeyMismatch) {
-			// Retrying cannot fix this one; say so loudly each time.
-			n.log.Error("store refuses this node's store.encryption_key; the revocation feed stays off", "err", err, "retry_in", next)
-		} else {
-			n.log.Debug("store still unreachable", "err", err, "retry_in", next)
-		}
-		t.Reset(next)
-	}
-	usageStore <- st
-	defer func() {
-		// The usage flusher writes once more at shutdown: close after it.
-		<-usageDone
-		_ = st.Close()
-	}()
-	// Logged after the first read so that, once it appears, the relay
-	// already refuses what was revoked while it was cut off.
-	if err := n.revoked.Sync(ctx, st); err != nil && ctx.Err() == nil {
-		n.log.Warn("revocation feed: first read failed", "err", err)
-	}
-	n.log.Info("store reachable; following the revocation feed")
-	n.revoked.Follow(ctx, st, n.cfg.Store.RevocationPoll.D(), n.log)
-}
-
-// jitter returns a duration in [d/2, d), spreading retries of many nodes.
-func jitter(d time.Duration) time.Duration {
-	return d/2 + rand.N(d/2)
-}
+// usageFinalFlushTimeout bounds the last usage write at shutdown.
+const usageFinalFlushTimeout = 5 * time.Second
 
 // serveHTTP binds at once (so a taken port is a start-up error) and serves
 // in the background.
