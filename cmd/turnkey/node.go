@@ -1,45 +1,152 @@
 package main
 
 import (
+	"context"
+	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/netip"
+	"net/http"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/turnkey-dev/turnkey/admin"
 	"github.com/turnkey-dev/turnkey/config"
+	"github.com/turnkey-dev/turnkey/console"
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/credentials/store"
 	"github.com/turnkey-dev/turnkey/credentials/tokenapi"
 	"github.com/turnkey-dev/turnkey/relay"
 	"github.com/turnkey-dev/turnkey/sessions"
+	"github.com/turnkey-dev/turnkey/tlscert"
 )
 
-// generatedSecretFile holds the TURN secret made on first start when none is
-// configured, so restarts keep issued credentials valid.
-const generatedSecretFile = "turn-secret"
+// node is a running turnkey process: whichever of relay, API and admin its
+// role asks for. startNode builds the parts and hands them to each other;
+// each part's package owns how it behaves.
+type node struct {
+	cfg          *config.Loaded
+	reloadConfig func() (*config.Loaded, error)
+	log          *slog.Logger
+	level        *slog.LevelVar
+	registry     *prometheus.Registry
 
-func newLogger(c config.Log, level *slog.LevelVar, w io.Writer) *slog.Logger {
-	level.Set(parseLevel(c.Level))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	store   store.Store
+	revoked *store.RevocationCache
+	cert    *tlscert.Holder
+	relay   *relay.Server
+	api     *http.Server
+	admin   *http.Server
+	// apiAddr and adminAddr are the bound addresses (the configured ones
+	// may name port 0).
+	apiAddr, adminAddr net.Addr
+
+	// tokens is the token API behind api, kept so reload can swap its
+	// regions.
+	tokens *tokenapi.API
+	// keyring is the process's one set of TURN secrets: the relay verifies
+	// with it, the API signs with its primary; reload swaps it whole.
+	keyring *credentials.KeyringHolder
+
+	ctx      context.Context
+	cancel   context.CancelFunc
+	draining chanFlag
+	wg       sync.WaitGroup
 }
 
-func parseLevel(s string) slog.Level {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
-		return slog.LevelInfo
+type chanFlag struct {
+	once sync.Once
+	ch   chan struct{}
+}
+
+func (f *chanFlag) set() { f.once.Do(func() { close(f.ch) }) }
+func (f *chanFlag) isSet() bool {
+	select {
+	case <-f.ch:
+		return true
+	default:
+		return false
 	}
-	return l
+}
+
+// usageFinalFlushTimeout bounds the last usage write at shutdown.
+const usageFinalFlushTimeout = 5 * time.Second
+
+// startNode builds what the role asks for, in dependency order: keyring,
+// store and revocation feed, certificate, relay, API, admin. On error what
+// was started is shut down again.
+func startNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar, stdout io.Writer) (_ *node, err error) {
+	n := newNode(cfg, log, level)
+	defer func() {
+		if err != nil {
+			n.shutdown()
+		}
+	}()
+	usage := newUsageHandoff()
+	defer func() {
+		if err != nil || !n.runsRelay() {
+			// No flusher runs: nothing to wait for.
+			usage.finish()
+		}
+	}()
+	if err := n.buildKeyring(); err != nil {
+		return nil, err
+	}
+	if err := n.openStore(usage); err != nil {
+		return nil, err
+	}
+	if err := n.loadCert(); err != nil {
+		return nil, err
+	}
+	if n.runsRelay() {
+		if err := n.startRelay(usage); err != nil {
+			return nil, err
+		}
+	}
+	if n.runsAPI() {
+		if err := n.startAPI(stdout); err != nil {
+			return nil, err
+		}
+	}
+	if err := n.startAdmin(); err != nil {
+		return nil, err
+	}
+	log.Info("turnkey started", "version", version, "role", cfg.Role, "data_dir", cfg.DataDir)
+	return n, nil
+}
+
+// newNode is a node with nothing started yet: its context, metrics registry
+// and (empty) revocation cache.
+func newNode(cfg *config.Loaded, log *slog.Logger, level *slog.LevelVar) *node {
+	ctx, cancel := context.WithCancel(context.Background())
+	n := &node{cfg: cfg, log: log, level: level, registry: prometheus.NewRegistry(), ctx: ctx, cancel: cancel,
+		draining: chanFlag{ch: make(chan struct{})}}
+	n.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		buildInfo())
+	// No credential issued before a revocation is valid after the longest
+	// TTL plus skew: the cache forgets entries after that.
+	n.revoked = store.NewRevocationCache(cfg.TURN.MaxTTL.D() + cfg.TURN.ClockSkew.D())
+	return n
+}
+
+func (n *node) runsRelay() bool { return n.cfg.Role == "all" || n.cfg.Role == "relay" }
+func (n *node) runsAPI() bool   { return n.cfg.Role == "all" || n.cfg.Role == "api" }
+
+// background runs f on its own goroutine until the node stops; shutdown
+// waits for it.
+func (n *node) background(f func()) {
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		f()
+	}()
 }
 
 func buildInfo() prometheus.Collector {
@@ -50,213 +157,269 @@ func buildInfo() prometheus.Collector {
 	}, func() float64 { return 1 })
 }
 
-// turnKeyring builds the keyring of the configured TURN secrets, or of the
-// one generated in the data directory when none is configured.
-func turnKeyring(c *config.Config, log *slog.Logger) (*credentials.Keyring, error) {
-	var secrets [][]byte
-	for _, s := range c.TURN.Secrets {
-		secrets = append(secrets, []byte(s.Reveal()))
+// buildKeyring loads the TURN secrets the relay and the API share.
+func (n *node) buildKeyring() error {
+	ring, err := turnKeyring(&n.cfg.Config, n.log)
+	if err != nil {
+		return err
 	}
-	if len(secrets) == 0 {
-		v, created, err := config.LoadOrCreateSecretFile(c.DataDir, generatedSecretFile)
+	n.keyring = credentials.NewKeyringHolder(ring)
+	return nil
+}
+
+// usageHandoff carries the store to the relay's usage flusher, which may get
+// it later than the rest of the node: at once, or when a relay-only node
+// first reaches the store. done closes when the flusher has made its last
+// write, so whoever owns the store closes it after that.
+type usageHandoff struct {
+	store  chan store.Store
+	done   chan struct{}
+	finish func()
+}
+
+func newUsageHandoff() *usageHandoff {
+	u := &usageHandoff{store: make(chan store.Store, 1), done: make(chan struct{})}
+	u.finish = sync.OnceFunc(func() { close(u.done) })
+	return u
+}
+
+// openStore opens the store the API serves from and whose revocation feed
+// the relay follows. The relay needs the store only for the feed: a
+// relay-only node without a DSN runs on secrets alone, and one whose store
+// is unreachable at start relays anyway while store.Reconnect keeps trying.
+func (n *node) openStore(usage *usageHandoff) error {
+	cfg := n.cfg
+	if !n.runsAPI() && cfg.Store.DSN == "" {
+		n.log.Warn("relay without store.dsn: revoked API keys are not refused here until their credentials expire")
+		return nil
+	}
+	key, err := store.LoadOrCreateSealKey(cfg.DataDir, cfg.Store.EncryptionKey.Reveal())
+	if err != nil {
+		return err
+	}
+	open := func(ctx context.Context) (store.Store, error) {
+		return store.Open(ctx, cfg.Store.DSN.Reveal(), cfg.DataDir, key)
+	}
+	if n.runsAPI() {
+		st, err := open(n.ctx)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if created {
-			log.Info("generated a TURN secret (no turn.secrets configured)", "file", c.DataDir+"/"+generatedSecretFile)
-		}
-		secrets = [][]byte{[]byte(v)}
+		n.followRevocations(st, usage)
+		return nil
 	}
-	k, err := credentials.NewKeyring(secrets)
+	rc := &store.Reconnect{
+		Open:    open,
+		Revoked: n.revoked,
+		Poll:    cfg.Store.RevocationPoll.D(),
+		Opened:  func(st store.Store) { usage.store <- st },
+		Release: usage.done,
+		Log:     n.log,
+	}
+	// A relay must not hang its start on a database that drops packets
+	// rather than refusing them: one bounded attempt.
+	st, err := rc.TryOpen(n.ctx)
 	if err != nil {
-		return nil, fmt.Errorf("turn.secrets: %w", err)
+		// A relay keeps authenticating fresh credentials without its
+		// database; it retries the feed in the background.
+		n.log.Warn("store unreachable at start; relaying without the revocation feed until it is", "err", err)
+		n.background(func() { rc.Run(n.ctx) })
+		return nil
 	}
-	return k, nil
+	n.followRevocations(st, usage)
+	return nil
 }
 
-func peerPolicy(p config.PeerPolicy) (relay.PeerPolicy, error) {
-	parse := func(list []string, field string) ([]netip.Prefix, error) {
-		var out []netip.Prefix
-		for i, s := range list {
-			pfx, err := config.ParsePrefix(s)
-			if err != nil {
-				return nil, fmt.Errorf("turn.peer_policy.%s[%d]: %w", field, i, err)
-			}
-			out = append(out, pfx)
-		}
-		return out, nil
+// followRevocations takes the open store (shutdown closes it), hands it to
+// the usage flusher, brings the revocation cache up to date and follows
+// the feed in the background.
+func (n *node) followRevocations(st store.Store, usage *usageHandoff) {
+	n.store = st
+	usage.store <- st
+	if err := n.revoked.Sync(n.ctx, st); err != nil {
+		n.log.Warn("revocation feed: first read failed", "err", err)
 	}
-	allow, err := parse(p.Allow, "allow")
-	if err != nil {
-		return relay.PeerPolicy{}, err
-	}
-	deny, err := parse(p.Deny, "deny")
-	if err != nil {
-		return relay.PeerPolicy{}, err
-	}
-	return relay.PeerPolicy{Allow: allow, Deny: deny, DisableDefaultDeny: p.DisableDefaultDeny}, nil
+	n.background(func() { n.revoked.Follow(n.ctx, st, n.cfg.Store.RevocationPoll.D(), n.log) })
 }
 
-func quotaLimits(q config.Quotas) relay.Quotas {
-	return relay.Quotas{PerIdentity: q.PerIdentity, PerAccount: q.PerAccount, Total: q.Total}
+// loadCert loads the TLS certificate, when configured, and watches its
+// files for renewals.
+func (n *node) loadCert() error {
+	if !n.cfg.TLS.Enabled() {
+		return nil
+	}
+	cert, err := tlscert.Load(n.cfg.TLS.CertFile, n.cfg.TLS.KeyFile, n.log)
+	if err != nil {
+		return err
+	}
+	n.cert = cert
+	n.background(func() { cert.Watch(n.ctx, 2*time.Second) })
+	return nil
 }
 
-// relayConfig translates the configuration for the relay package.
-// altExplicit says whether the operator asked for the alternative TCP port
-// (then failing to bind it is fatal).
-func relayConfig(c *config.Config, altExplicit bool, ring *credentials.KeyringHolder, log *slog.Logger) (relay.Config, error) {
-	t := c.TURN
-	listenIPs, err := parseAddrs(t.ListenIP)
+// startRelay starts the TURN relay on the node's keyring, revocation cache
+// and certificate, and its usage flusher.
+func (n *node) startRelay(usage *usageHandoff) error {
+	rc, err := relayConfig(&n.cfg.Config, n.cfg.IsSet("turn.alt_tcp_port"), n.keyring, n.log)
 	if err != nil {
-		return relay.Config{}, fmt.Errorf("turn.listen_ip: %w", err)
+		return err
 	}
-	relayIPs, err := chooseRelayIPs(t.RelayIP, listenIPs)
+	rc.Revoked = n.revoked.Revoked
+	rc.Metrics = n.registry
+	rc.Logger = n.log
+	if n.cert != nil {
+		tc := n.cert.Config()
+		rc.TLS = func() *tls.Config { return tc }
+	}
+	rl, err := relay.New(rc)
 	if err != nil {
-		return relay.Config{}, err
+		return err
 	}
-	if len(t.RelayIP) == 0 {
-		log.Info("relay addresses chosen (set turn.relay_ip to override)", "relay_ip", fmt.Sprint(relayIPs))
-	}
-	publicIPs, err := parseAddrs(t.PublicIP)
-	if err != nil {
-		return relay.Config{}, fmt.Errorf("turn.public_ip: %w", err)
-	}
-	for _, p := range publicIPs {
-		if !slices.ContainsFunc(relayIPs, func(r netip.Addr) bool { return r.Is4() == p.Is4() }) {
-			return relay.Config{}, fmt.Errorf("turn.public_ip: %s has no relay address of its family "+
-				"(relay addresses %v; set turn.relay_ip)", p, relayIPs)
+	n.relay = rl
+	// Revoking a key or auth token (or suspending an account) ends the
+	// allocations made with it here, on every relay following the feed,
+	// not at their lifetime's end.
+	n.revoked.OnRevoke(func(r store.Revocation) {
+		if closed := rl.CloseRevoked(r.CredID); closed > 0 {
+			n.log.Info("revocation closed live allocations", "credential", r.CredID, "closed", closed)
 		}
+	})
+	for _, l := range rl.Listeners() {
+		n.log.Info("TURN listener up", "scheme", l.Scheme, "transport", l.Transport, "addr", l.Addr.String())
 	}
-	pol, err := peerPolicy(t.PeerPolicy)
-	if err != nil {
-		return relay.Config{}, err
-	}
-	return relay.Config{
-		Realm:                t.Realm,
-		ListenIPs:            listenIPs,
-		UDPPort:              t.UDPPort,
-		TCPPort:              t.TCPPort,
-		AltTCPPort:           t.AltTCPPort,
-		AltTCPRequired:       altExplicit,
-		TLSPort:              t.TLSPort,
-		SocketsPerPort:       t.SocketsPerPort,
-		ListenSocketBuffer:   t.ListenSocketBuffer,
-		RelaySocketBuffer:    t.RelaySocketBuffer,
-		RelayIPs:             relayIPs,
-		PublicIPs:            publicIPs,
-		MinPort:              t.MinPort,
-		MaxPort:              t.MaxPort,
-		Keyring:              ring,
-		MaxTTL:               t.MaxTTL.D(),
-		ClockSkew:            t.ClockSkew.D(),
-		AllocationLifetime:   t.AllocationLifetime.D(),
-		LegacyChannelNumbers: t.LegacyChannelNumbers,
-		KernelOffload:        t.KernelOffload,
-		PeerPolicy:           pol,
-		Quotas:               quotaLimits(t.Quotas),
-		BandwidthBPS:         t.Quotas.BandwidthBPS,
-		TrackedAccounts:      c.API.TrackedAccounts,
-		ProtectedPorts:       servicePorts(c),
-		MaxFrame:             t.Limits.MaxFrameBytes,
-		IdleTimeout:          t.Limits.IdleTimeout.D(),
-		MaxConnsPerSource:    t.Limits.ConnectionsPerSource,
-		MaxPermissions:       t.Limits.PermissionsPerAllocation,
-	}, nil
+	n.background(func() { n.flushUsage(usage) })
+	return nil
 }
 
-// servicePorts are the HTTP ports this node listens on (API, admin): the
-// relay never delivers to them on this host's addresses, even where the
-// operator allow-listed the address. Port 0 (chosen at bind time) is
-// skipped; such a port is still outside the relay range and so blocked
-// unless allow-listed.
-func servicePorts(c *config.Config) []int {
-	var out []int
-	for _, addr := range []string{c.API.Listen, c.Admin.Listen} {
-		if _, p, err := net.SplitHostPort(addr); err == nil {
-			if port, err := strconv.Atoi(p); err == nil && port > 0 {
-				out = append(out, port)
-			}
-		}
+// flushUsage writes the relay's usage records once the store is open, until
+// the node stops; then it lets the store be closed.
+func (n *node) flushUsage(usage *usageHandoff) {
+	defer usage.finish()
+	select {
+	case st := <-usage.store:
+		f := &store.UsageFlusher{Store: st, Region: n.cfg.TURN.Region, Take: n.relay.TakeUsage, Return: n.relay.ReturnUsage, Log: n.log}
+		f.Run(n.ctx, n.cfg.Store.UsageFlush.D(), usageFinalFlushTimeout)
+	case <-n.ctx.Done():
 	}
-	return out
 }
 
-// chooseRelayIPs picks the local addresses relay sockets bind to, at most
-// one per family: the configured ones, else the listen addresses when all
-// are specific, else the host's first global address of each family (IPv6:
-// not link-local, ULA only when there is no other), else IPv4 loopback (a
-// host with no network).
-func chooseRelayIPs(configured []string, listenIPs []netip.Addr) ([]netip.Addr, error) {
-	if len(configured) > 0 {
-		return parseAddrs(configured)
+// startAPI creates the bootstrap account on first start and serves the
+// token API on the node's store, keyring and relay.
+func (n *node) startAPI(stdout io.Writer) error {
+	cfg := n.cfg
+	if cfg.Role == "api" && cfg.API.PublicHost == "" {
+		// The fallback for tokens without a Region is the host the request
+		// was addressed to: on an API-only node that host runs no relay.
+		n.log.Warn("api-only node without api.public_host: tokens asked for without a Region name this node's host, which runs no relay")
 	}
-	var specific []netip.Addr
-	for _, ip := range listenIPs {
-		if !ip.IsUnspecified() {
-			specific = append(specific, ip.Unmap())
-		}
+	if _, err := tokenapi.EnsureBootstrapAccount(n.ctx, n.store, cfg.DataDir, stdout); err != nil {
+		return err
 	}
-	if len(specific) > 0 && len(specific) == len(listenIPs) {
-		return specific, nil
+	apiCfg := n.apiConfig()
+	var err error
+	if apiCfg.Console, err = console.Handler(console.Tenant); err != nil {
+		return err
 	}
-	ifaces, err := net.Interfaces()
+	api, err := tokenapi.New(apiCfg)
 	if err != nil {
-		return nil, fmt.Errorf("relay: list interfaces: %w", err)
+		return err
 	}
-	var v4, v6, ula netip.Addr
-	for _, ifc := range ifaces {
-		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
-			continue
-		}
-		addrs, err := ifc.Addrs()
-		if err != nil {
-			continue
-		}
-		for _, a := range addrs {
-			p, err := netip.ParsePrefix(a.String())
-			if err != nil || !p.Addr().IsGlobalUnicast() {
-				continue
-			}
-			switch ip := p.Addr().Unmap(); {
-			case ip.Is4():
-				if !v4.IsValid() {
-					v4 = ip
-				}
-			case ip.IsPrivate(): // fc00::/7
-				if !ula.IsValid() {
-					ula = ip
-				}
-			case !v6.IsValid():
-				v6 = ip
-			}
-		}
-	}
-	if !v6.IsValid() {
-		v6 = ula
-	}
-	var out []netip.Addr
-	for _, a := range []netip.Addr{v4, v6} {
-		if a.IsValid() {
-			out = append(out, a)
-		}
-	}
-	if len(out) == 0 {
-		out = []netip.Addr{netip.MustParseAddr("127.0.0.1")}
-	}
-	return out, nil
+	n.tokens = api
+	n.api = api.Server(cfg.API.Listen)
+	n.apiAddr, err = n.serveHTTP(n.api, "API", cfg.API.TLS)
+	return err
 }
 
-// parseAddrs parses validated configured addresses.
-func parseAddrs(list []string) ([]netip.Addr, error) {
-	var out []netip.Addr
-	for _, s := range list {
-		a, err := netip.ParseAddr(strings.TrimSpace(s))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, a.Unmap())
+// startAdmin serves metrics, readiness and the operator console, when
+// admin.listen is set.
+func (n *node) startAdmin() error {
+	if n.cfg.Admin.Listen == "" {
+		return nil
 	}
-	return out, nil
+	ac := admin.Config{
+		Gatherer: n.registry,
+		Ready:    n.readyChecks(),
+		Pprof:    n.cfg.Admin.Pprof,
+	}
+	if n.relay != nil {
+		ac.Allocations = n.relay
+	}
+	var err error
+	if ac.Console, err = console.Handler(console.Operator); err != nil {
+		return err
+	}
+	n.admin = admin.Server(n.cfg.Admin.Listen, admin.Handler(ac))
+	n.adminAddr, err = n.serveHTTP(n.admin, "admin", false)
+	return err
+}
+
+// serveHTTP binds at once (so a taken port is a start-up error) and serves
+// in the background.
+func (n *node) serveHTTP(srv *http.Server, name string, useTLS bool) (net.Addr, error) {
+	ln, err := net.Listen("tcp", srv.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	n.log.Info(name+" listener up", "addr", ln.Addr().String(), "tls", useTLS)
+	n.background(func() {
+		var err error
+		if useTLS {
+			srv.TLSConfig = n.cert.Config("h2", "http/1.1")
+			err = srv.ServeTLS(ln, "", "")
+		} else {
+			err = srv.Serve(ln)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error(name+" server stopped", "err", err)
+		}
+	})
+	return ln.Addr(), nil
+}
+
+func (n *node) readyChecks() []admin.Check {
+	checks := []admin.Check{{Name: "draining", Fn: func(context.Context) error {
+		if n.draining.isSet() {
+			return errors.New("draining")
+		}
+		return nil
+	}}}
+	// Only a node serving the API needs the database to do its job; a relay
+	// keeps authenticating without it, so it must stay in rotation.
+	if n.store != nil && n.api != nil {
+		checks = append(checks, admin.Check{Name: "store", Fn: func(ctx context.Context) error {
+			return n.store.Ping(ctx)
+		}})
+	}
+	// Every configured listener was bound at start or the process would
+	// have exited; the relay reports unready while draining or while a
+	// listener cannot accept (out of file descriptors).
+	if n.relay != nil {
+		checks = append(checks, admin.Check{Name: "relay", Fn: func(context.Context) error {
+			return n.relay.Health()
+		}})
+	}
+	return checks
+}
+
+// shutdown stops everything started and waits for the background work
+// (the last usage flush included) before closing the store.
+func (n *node) shutdown() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if n.api != nil {
+		_ = n.api.Shutdown(ctx)
+	}
+	if n.relay != nil {
+		_ = n.relay.Close()
+	}
+	if n.admin != nil {
+		_ = n.admin.Shutdown(ctx)
+	}
+	n.cancel()
+	n.wg.Wait()
+	if n.store != nil {
+		_ = n.store.Close()
+	}
 }
 
 // apiListeners is what the API advertises: the relay's running listeners in
@@ -311,18 +474,6 @@ func (n *node) apiConfig() tokenapi.Config {
 		Usage:                 n.usage,
 		Logger:                n.log,
 	}
-}
-
-// trustedProxies parses api.trusted_proxies; config validation has already
-// refused entries that do not parse.
-func trustedProxies(entries []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, e := range entries {
-		if p, err := config.ParseTrustedProxy(e); err == nil {
-			out = append(out, p)
-		}
-	}
-	return out
 }
 
 func (n *node) usage(account string) tokenapi.UsageReport {
