@@ -126,28 +126,6 @@ func (c *rawClient) receive() relayed {
 	return relayed{peer: netip.AddrPortFrom(ip.Unmap(), uint16(x.Port)), payload: data} //nolint:gosec // 16-bit field
 }
 
-// relayPackets is turnkey_relay_packets_total for direction.
-func relayPackets(t *testing.T, ts *testServer, direction string) float64 {
-	t.Helper()
-	mfs, err := ts.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "turnkey_relay_packets_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "direction" && l.GetValue() == direction {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestDualAllocation (#19, RFC 8656 §7.2): an Allocate with
 // ADDITIONAL-ADDRESS-FAMILY IPv6 gets two XOR-RELAYED-ADDRESS, IPv4 first,
 // in one signed answer; permissions, Send indications, channels and the
@@ -293,7 +271,7 @@ func dualRoundTrips(t *testing.T, ts *testServer, c *rawClient, echo4, echo6 net
 	if code := c.do(stun.MethodCreatePermission, peerAddr(echo4), peerAddr(echo6)); code != 0 {
 		t.Fatalf("CreatePermission for both families: %d (%v)", code, c.last)
 	}
-	up0, down0 := relayPackets(t, ts, "client_to_peer"), relayPackets(t, ts, "peer_to_client")
+	up0, down0 := gathered(t, ts, "turnkey_relay_packets_total", "direction", "client_to_peer"), gathered(t, ts, "turnkey_relay_packets_total", "direction", "peer_to_client")
 	for _, peer := range []netip.AddrPort{echo6, echo4} {
 		payload := []byte("send to " + peer.String())
 		c.sendTo(peer, payload)
@@ -317,10 +295,10 @@ func dualRoundTrips(t *testing.T, ts *testServer, c *rawClient, echo4, echo6 net
 	// The counters move after each write returns, maybe after the
 	// echo is back.
 	if !testenv.Eventually(5*time.Second, func() bool {
-		return relayPackets(t, ts, "client_to_peer")-up0 == 4 && relayPackets(t, ts, "peer_to_client")-down0 == 4
+		return gathered(t, ts, "turnkey_relay_packets_total", "direction", "client_to_peer")-up0 == 4 && gathered(t, ts, "turnkey_relay_packets_total", "direction", "peer_to_client")-down0 == 4
 	}) {
 		t.Errorf("relayed packets counted %v up, %v down; want 4 and 4",
-			relayPackets(t, ts, "client_to_peer")-up0, relayPackets(t, ts, "peer_to_client")-down0)
+			gathered(t, ts, "turnkey_relay_packets_total", "direction", "client_to_peer")-up0, gathered(t, ts, "turnkey_relay_packets_total", "direction", "peer_to_client")-down0)
 	}
 }
 

@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // The fuzz targets here feed attacker-shaped bytes to a running relay and
@@ -189,7 +190,7 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 	r.udpAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: udpPort}
 	r.tcpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort))
 
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("echo peer: %w", err)
 	}
@@ -203,18 +204,11 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 	// the datagram for STUN and fails to decode it). That is the client's
 	// flaw, not the server's: TestChannelDataPayloadLookingLikeSTUN shows the
 	// server relays such a payload intact both ways.
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := peer.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if bytes.HasPrefix(buf[:n], livenessPrefix) {
-				_, _ = peer.WriteTo(buf[:n], from)
-			}
+	testnet.Serve(peer, func(p []byte, from netip.AddrPort) {
+		if bytes.HasPrefix(p, livenessPrefix) {
+			_, _ = peer.WriteToUDPAddrPort(p, from)
 		}
-	}()
+	})
 
 	if r.stranger, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("stranger socket: %w", err)

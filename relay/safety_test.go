@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnkey-dev/turnkey/internal/testenv"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // TestRelayToRelayAndHostPortGuard: two allocations on a loopback relay reach
@@ -181,7 +182,7 @@ func exchange(t *testing.T, from, to net.PacketConn, payload []byte) {
 
 // udpSink counts datagrams and bytes arriving at a local port.
 type udpSink struct {
-	pc    net.PacketConn
+	pc    *net.UDPConn
 	n     chan struct{}
 	bytes atomic.Int64
 }
@@ -193,26 +194,19 @@ func listenUDPSink(t *testing.T) *udpSink {
 
 func listenUDPSinkAt(t *testing.T, addr string) *udpSink {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", addr)
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &udpSink{pc: pc, n: make(chan struct{}, 1024)}
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			s.bytes.Add(int64(n))
-			select {
-			case s.n <- struct{}{}:
-			default:
-			}
+	testnet.Serve(pc, func(p []byte, _ netip.AddrPort) {
+		s.bytes.Add(int64(len(p)))
+		select {
+		case s.n <- struct{}{}:
+		default:
 		}
-	}()
+	})
 	return s
 }
 
@@ -229,15 +223,7 @@ func TestBandwidthLimitCutsFloodToTheLimit(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.BandwidthBPS = rate })
 	sink := listenUDPSink(t)
 	user, pass := creds("flooder", time.Hour)
-	client := dialClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	conn, err := client.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := client.CreatePermission(sink.addr()); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := allocatedAs(t, "udp", ts.addr("turn", "udp", 0), user, pass, sink.addr())
 	payload := make([]byte, 1000)
 	start := time.Now()
 	sent := 0
