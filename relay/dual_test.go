@@ -192,27 +192,36 @@ func TestDualAllocation(t *testing.T) {
 // ADDRESS-ERROR-CODE for IPv6: 440 on a relay without an IPv6 address.
 func TestDualAllocationHalf(t *testing.T) {
 	ts := startServer(t, nil)
-	user, pass := creds("dual-half", time.Hour)
-	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
-		t.Fatalf("dual Allocate answered %d (%v)", code, c.last)
+	c := dualGetsIPv4Only(t, ts, "dual-half", 440)
+	// An IPv6 peer on it is the other family.
+	if code := c.createPermission(netip.AddrPortFrom(loopback6, 9)); code != 443 {
+		t.Errorf("IPv6 permission on the IPv4-only result: %d, want 443", code)
+	}
+}
+
+// dualGetsIPv4Only makes a dual Allocate as user and fails unless it
+// succeeds (MESSAGE-INTEGRITY verifying) with only the IPv4 relay and
+// ADDRESS-ERROR-CODE code for IPv6, counted as an IPv4 allocation.
+func dualGetsIPv4Only(t *testing.T, ts *testServer, user string, code int) *rawClient {
+	t.Helper()
+	name, pass := creds(user, time.Hour)
+	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), name, pass, testRealm)
+	if got := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); got != 0 {
+		t.Fatalf("dual Allocate answered %d (%v)", got, c.last)
 	}
 	if addrs := relayedAddrs(t, c.last); len(addrs) != 1 || addrs[0].Addr() != loopback {
 		t.Fatalf("XOR-RELAYED-ADDRESS %v, want one IPv4", addrs)
 	}
-	if f, code := addressError(c.last); f != familyByteIPv6 || code != 440 {
-		t.Fatalf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 440", f, code)
+	if f, got := addressError(c.last); f != familyByteIPv6 || got != code {
+		t.Fatalf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 %d", f, got, code)
 	}
-	if err := stun.NewLongTermIntegrity(user, testRealm, pass).Check(c.last); err != nil {
+	if err := stun.NewLongTermIntegrity(name, testRealm, pass).Check(c.last); err != nil {
 		t.Fatalf("answer's MESSAGE-INTEGRITY does not verify: %v", err)
 	}
 	if got := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues("udp", familyIPv4)); got != 1 {
 		t.Errorf("allocations_active{family=ipv4} = %v, want 1", got)
 	}
-	// An IPv6 peer on it is the other family.
-	if code := c.createPermission(netip.AddrPortFrom(loopback6, 9)); code != 443 {
-		t.Errorf("IPv6 permission on the IPv4-only result: %d, want 443", code)
-	}
+	return c
 }
 
 // TestDualAllocationNoIPv6Port: when no IPv6 relay port is free the dual
@@ -227,20 +236,7 @@ func TestDualAllocationNoIPv6Port(t *testing.T) {
 	defer taken.Close()
 	port := taken.LocalAddr().(*net.UDPAddr).Port
 	ts := startDualLoopback(t, func(c *Config) { c.MinPort, c.MaxPort = port, port })
-	user, pass := creds("dual-noport", time.Hour)
-	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
-		t.Fatalf("dual Allocate answered %d (%v)", code, c.last)
-	}
-	if addrs := relayedAddrs(t, c.last); len(addrs) != 1 || addrs[0].Addr() != loopback {
-		t.Fatalf("XOR-RELAYED-ADDRESS %v, want one IPv4", addrs)
-	}
-	if f, code := addressError(c.last); f != familyByteIPv6 || code != 508 {
-		t.Fatalf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 508", f, code)
-	}
-	if got := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues("udp", familyIPv4)); got != 1 {
-		t.Errorf("allocations_active{family=ipv4} = %v, want 1", got)
-	}
+	dualGetsIPv4Only(t, ts, "dual-noport", 508)
 	if got := testutil.ToFloat64(ts.metrics.portsInUse); got != 1 {
 		t.Errorf("relay ports in use %v, want 1", got)
 	}

@@ -169,35 +169,27 @@ func chanRoundTrip(t *testing.T, c *chanClient, payload []byte) {
 	}
 }
 
-// expectNothingRelayed sends on the channel both ways and fails if either
-// datagram is relayed (a permission is gone).
-func expectNothingRelayed(t *testing.T, c *chanClient) {
+// expectChannelCut checks a channel whose permission (peerPermitted false)
+// or only the channel itself (true) has expired: ChannelData from the
+// client reaches no one, and the peer's datagram to the relay address
+// reaches the client only as a Data indication, when its IP is still
+// permitted.
+func expectChannelCut(t *testing.T, c *chanClient, peerPermitted bool) {
 	t.Helper()
-	c.send([]byte("after expiry"))
+	c.send([]byte("on a cut channel"))
 	if got, _, ok := peerRecv(t, c.peer, 300*time.Millisecond); ok {
-		t.Fatalf("relayed %q to the peer without a permission", got)
+		t.Fatalf("ChannelData on a cut channel relayed to the peer: %q", got)
 	}
-	if _, err := c.peer.WriteToUDPAddrPort([]byte("from peer"), c.relay); err != nil {
+	if _, err := c.peer.WriteToUDPAddrPort([]byte("from the peer"), c.relay); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _, ok := c.recv(300 * time.Millisecond); ok {
-		t.Fatalf("relayed %q to the client without a permission", got)
+	wait := 300 * time.Millisecond
+	if peerPermitted {
+		wait = time.Second
 	}
-}
-
-// expectDataIndicationOnly checks a client whose channel expired: its
-// ChannelData reaches no one, the peer's data comes as a Data indication.
-func expectDataIndicationOnly(t *testing.T, c *chanClient) {
-	t.Helper()
-	c.send([]byte("on a gone channel"))
-	if got, _, ok := peerRecv(t, c.peer, 300*time.Millisecond); ok {
-		t.Fatalf("ChannelData on an expired channel relayed: %q", got)
-	}
-	if _, err := c.peer.WriteToUDPAddrPort([]byte("as data"), c.relay); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, dataInd, ok := c.recv(time.Second); ok || !dataInd {
-		t.Fatalf("after the channel expired: ChannelData %v, Data indication %v; want only a Data indication", ok, dataInd)
+	if got, _, dataInd, ok := c.recv(wait); ok || dataInd != peerPermitted {
+		t.Fatalf("the peer's datagram on a cut channel: ChannelData %v (%q), Data indication %v; want a Data indication %v",
+			ok, got, dataInd, peerPermitted)
 	}
 }
 
@@ -216,6 +208,23 @@ func expectStrangerDropped(t *testing.T, ts *testServer, c *chanClient, stranger
 		all, _, _ := ts.stats.totals("")
 		return all.Unpermitted == 1
 	})
+}
+
+// expireSoon is a Config change after which the permissions (what
+// "permission") or the channels ("channel") expire in half a second, the
+// other in an hour.
+func expireSoon(what string) func(*Config) {
+	return func(c *Config) {
+		c.PermissionLifetime, c.ChannelLifetime = time.Hour, time.Hour
+		switch what {
+		case "permission":
+			c.PermissionLifetime = 500 * time.Millisecond
+		case "channel":
+			c.ChannelLifetime = 500 * time.Millisecond
+		default:
+			panic("expireSoon: " + what)
+		}
+	}
 }
 
 func udpPeer(t testing.TB) *net.UDPConn {
@@ -281,14 +290,10 @@ func TestFastPathRelaysBothWays(t *testing.T) {
 func TestFastPathPermissionExpiryStopsChannel(t *testing.T) {
 	for _, transport := range transports {
 		t.Run(transport, func(t *testing.T) {
-			ts := startServer(t, func(c *Config) {
-				c.PermissionLifetime = 500 * time.Millisecond
-				c.ChannelLifetime = time.Hour
-			})
-			peer := udpPeer(t)
-			c := newChanClient(t, ts, transport, peer)
+			ts := startServer(t, expireSoon("permission"))
+			c := newChanClient(t, ts, transport, udpPeer(t))
 			c.send([]byte("before"))
-			if _, _, ok := peerRecv(t, peer, 3*time.Second); !ok {
+			if _, _, ok := peerRecv(t, c.peer, 3*time.Second); !ok {
 				t.Fatal("nothing relayed while permitted")
 			}
 			ch := ts.chans.lookup(c.key)
@@ -298,18 +303,18 @@ func TestFastPathPermissionExpiryStopsChannel(t *testing.T) {
 			}
 			before, _, _ := ts.stats.totals("")
 
-			expectNothingRelayed(t, c)
+			expectChannelCut(t, c, false)
 			after, _, _ := ts.stats.totals("")
 			if after.Unpermitted-before.Unpermitted != 2 || after.BytesUp != before.BytesUp || after.BytesDown != before.BytesDown {
 				t.Errorf("after expiry: unpermitted +%d (want 2), bytes up +%d down +%d (want 0)",
 					after.Unpermitted-before.Unpermitted, after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown)
 			}
 
-			if code := c.createPermission(peer.LocalAddr().(*net.UDPAddr).AddrPort()); code != 0 {
+			if code := c.createPermission(c.peer.LocalAddr().(*net.UDPAddr).AddrPort()); code != 0 {
 				t.Fatalf("CreatePermission: %d", code)
 			}
 			c.send([]byte("permitted again"))
-			if got, _, ok := peerRecv(t, peer, 3*time.Second); !ok || string(got) != "permitted again" {
+			if got, _, ok := peerRecv(t, c.peer, 3*time.Second); !ok || string(got) != "permitted again" {
 				t.Fatalf("after a new permission: %q, %v", got, ok)
 			}
 		})
@@ -324,17 +329,13 @@ func TestFastPathPermissionExpiryStopsChannel(t *testing.T) {
 func TestFastPathChannelExpiryAndRebind(t *testing.T) {
 	for _, transport := range transports {
 		t.Run(transport, func(t *testing.T) {
-			ts := startServer(t, func(c *Config) {
-				c.ChannelLifetime = 500 * time.Millisecond
-				c.PermissionLifetime = time.Hour
-			})
-			peer := udpPeer(t)
-			c := newChanClient(t, ts, transport, peer)
+			ts := startServer(t, expireSoon("channel"))
+			c := newChanClient(t, ts, transport, udpPeer(t))
 			testenv.WaitFor(t, "channel expired", 5*time.Second, func() bool { return ts.chans.lookup(c.key) == nil })
-			if ch := ts.chans.relayOfClient(c.conn.LocalAddr()); ch != nil && ch.perms.channelOf(peer.LocalAddr().(*net.UDPAddr).AddrPort()) != nil {
+			if ch := ts.chans.relayOfClient(c.conn.LocalAddr()); ch != nil && ch.perms.channelOf(c.peer.LocalAddr().(*net.UDPAddr).AddrPort()) != nil {
 				t.Fatal("the relay socket still has the expired channel")
 			}
-			expectDataIndicationOnly(t, c)
+			expectChannelCut(t, c, true)
 
 			c.bind(0x4001)
 			if ts.chans.lookup(c.key) == nil {

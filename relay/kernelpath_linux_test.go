@@ -211,6 +211,23 @@ func kernelClientAt(t *testing.T, n kpNet, local netip.Addr, server netip.AddrPo
 	return allocateChan(t, c, server, false, peer)
 }
 
+// kernelUser is kernelClient for user, with credentials for an hour, and
+// its channel to a new peer at kpPeer.
+func kernelUser(t *testing.T, n kpNet, ts *testServer, user string) *chanClient {
+	t.Helper()
+	name, pass := creds(user, time.Hour)
+	return kernelClient(t, n, ts, name, pass, listenIn(t, n.peer, kpPeer))
+}
+
+// waitEntries waits until the kernel has want entries installed.
+func waitEntries(t *testing.T, ts *testServer, want int, what string) {
+	t.Helper()
+	testenv.WaitFor(t, what, 5*time.Second, func() bool {
+		_, entries := kernelTotals(ts)
+		return entries == want
+	})
+}
+
 // kernelTotals is what the kernel relayed, live and removed, and the
 // number of entries installed now.
 func kernelTotals(ts *testServer) (usage, int) {
@@ -249,8 +266,7 @@ func TestKernelPath(t *testing.T) {
 	// the kernel's). The totals survive the entry's removal.
 	t.Run("relays both ways in the kernel", func(t *testing.T) {
 		ts := startKernelServer(t, nil)
-		user, pass := creds("kernel", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		c := kernelUser(t, n, ts, "kernel")
 		if _, entries := kernelTotals(ts); entries != 1 {
 			t.Fatalf("%d kernel entries after a channel bind, want 1", entries)
 		}
@@ -283,10 +299,7 @@ func TestKernelPath(t *testing.T) {
 		if code := c.refresh(0); code != 0 {
 			t.Fatalf("refresh 0: %d", code)
 		}
-		testenv.WaitFor(t, "entry removed with the allocation", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 0
-		})
+		waitEntries(t, ts, 0, "entry removed with the allocation")
 		all, _, _ = ts.stats.totals("")
 		all.Unpermitted, all.DroppedUp, all.DroppedDown = 0, 0, 0
 		if all != want {
@@ -305,19 +318,12 @@ func TestKernelPath(t *testing.T) {
 	// either way go to userspace, which drops and counts them as pion
 	// would.
 	t.Run("permission expiry removes the entry", func(t *testing.T) {
-		ts := startKernelServer(t, func(c *Config) {
-			c.PermissionLifetime = 500 * time.Millisecond
-			c.ChannelLifetime = time.Hour
-		})
-		user, pass := creds("kernel-perm", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		ts := startKernelServer(t, expireSoon("permission"))
+		c := kernelUser(t, n, ts, "kernel-perm")
 		chanRoundTrip(t, c, []byte("while permitted"))
-		testenv.WaitFor(t, "entry removed with the permission", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 0
-		})
+		waitEntries(t, ts, 0, "entry removed with the permission")
 		before, _, _ := ts.stats.totals("")
-		expectNothingRelayed(t, c)
+		expectChannelCut(t, c, false)
 		testenv.WaitFor(t, "both counted unpermitted", 3*time.Second, func() bool {
 			after, _, _ := ts.stats.totals("")
 			return after.Unpermitted-before.Unpermitted == 2
@@ -332,18 +338,11 @@ func TestKernelPath(t *testing.T) {
 	// reaches the client as a Data indication from userspace, the client's
 	// ChannelData on the gone channel reaches no one.
 	t.Run("channel expiry removes the entry", func(t *testing.T) {
-		ts := startKernelServer(t, func(c *Config) {
-			c.ChannelLifetime = 500 * time.Millisecond
-			c.PermissionLifetime = time.Hour
-		})
-		user, pass := creds("kernel-chan", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		ts := startKernelServer(t, expireSoon("channel"))
+		c := kernelUser(t, n, ts, "kernel-chan")
 		chanRoundTrip(t, c, []byte("while bound"))
-		testenv.WaitFor(t, "entry removed with the channel", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 0
-		})
-		expectDataIndicationOnly(t, c)
+		waitEntries(t, ts, 0, "entry removed with the channel")
+		expectChannelCut(t, c, true)
 	})
 
 	// Revoking the key that issued the credentials closes its live
@@ -377,8 +376,7 @@ func TestKernelPath(t *testing.T) {
 	// too): the padding is dropped, the payload relayed and counted.
 	t.Run("padded ChannelData", func(t *testing.T) {
 		ts := startKernelServer(t, nil)
-		user, pass := creds("kernel-padded", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		c := kernelUser(t, n, ts, "kernel-padded")
 		var sent uint64
 		sizes := []int{1, 2, 3, 5, 6, 7, 161}
 		for _, size := range sizes {
@@ -433,8 +431,7 @@ func TestKernelPath(t *testing.T) {
 	// counts nothing.
 	t.Run("peer without a permission never reaches the client", func(t *testing.T) {
 		ts := startKernelServer(t, nil)
-		user, pass := creds("kernel-stranger", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		c := kernelUser(t, n, ts, "kernel-stranger")
 		expectStrangerDropped(t, ts, c, listenIn(t, n.peer, kpStranger))
 		if k, _ := kernelTotals(ts); k != (usage{}) {
 			t.Fatalf("the kernel relayed %+v", k)
@@ -445,8 +442,7 @@ func TestKernelPath(t *testing.T) {
 	// the token bucket is exact.
 	t.Run("bandwidth-limited allocations stay in userspace", func(t *testing.T) {
 		ts := startKernelServer(t, func(c *Config) { c.BandwidthBPS = 1 << 20 })
-		user, pass := creds("kernel-limited", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		c := kernelUser(t, n, ts, "kernel-limited")
 		if _, entries := kernelTotals(ts); entries != 0 {
 			t.Fatalf("%d kernel entries for a limited allocation", entries)
 		}
@@ -540,10 +536,7 @@ func TestKernelPath(t *testing.T) {
 		if code := b.refresh(0); code != 0 {
 			t.Fatalf("b refresh 0: %d", code)
 		}
-		testenv.WaitFor(t, "b's entries and a's entry to b removed", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 1
-		})
+		waitEntries(t, ts, 1, "b's entries and a's entry to b removed")
 		a.send([]byte("to a closed relay port"))
 		if got, _, _, ok := b.recv(300 * time.Millisecond); ok {
 			t.Fatalf("b got %q after its allocation ended", got)

@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -158,26 +157,7 @@ func TestDrainRefusesNewAllocations(t *testing.T) {
 // exchange sends from one relayed connection and waits for it at the other.
 func exchange(t *testing.T, from, to net.PacketConn, payload []byte) {
 	t.Helper()
-	buf := make([]byte, 1500)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := from.WriteTo(payload, to.LocalAddr()); err != nil {
-			t.Fatal(err)
-		}
-		_ = to.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, src, err := to.ReadFrom(buf)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(buf[:n]) == string(payload) && src.String() == from.LocalAddr().String() {
-			return
-		}
-	}
-	t.Fatalf("%q from %s never reached %s", payload, from.LocalAddr(), to.LocalAddr())
+	sendUntilHeard(t, from, to.LocalAddr(), to, from.LocalAddr(), payload, 200*time.Millisecond, false)
 }
 
 // udpSink counts datagrams and bytes arriving at a local port.

@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // TestUsageLedgerCountsTheKernelPath: bytes the kernel fast path relays
@@ -36,10 +33,7 @@ func TestUsageLedgerCountsTheKernelPath(t *testing.T) {
 	if code := c.refresh(0); code != 0 {
 		t.Fatalf("refresh 0: %d", code)
 	}
-	testenv.WaitFor(t, "entry removed with the allocation", 5*time.Second, func() bool {
-		_, entries := kernelTotals(ts)
-		return entries == 0
-	})
+	waitEntries(t, ts, 0, "entry removed with the allocation")
 	if got := ts.TakeUsage()[account]; got != 100 {
 		t.Errorf("ledger took %d bytes after the allocation ended, want the last 100", got)
 	}
