@@ -168,30 +168,24 @@ func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
 // IPv4 or IPv6 (src's family) carrying payload; mangle, if set, edits the
 // IP header and what follows.
 func datagram(src, dst netip.AddrPort, payload []byte, mangle func(ip []byte)) []byte {
-	eth := make([]byte, 14, 14+48+len(payload))
-	var ip []byte
+	udpLen := uint16(8 + len(payload))
+	var etherType uint16
+	var ip []byte // the IP header up to the addresses
 	if src.Addr().Is4() {
-		eth[12], eth[13] = 0x08, 0x00
-		ip = make([]byte, 20)
-		ip[0], ip[8], ip[9] = 0x45, 64, 17
-		binary.BigEndian.PutUint16(ip[2:], uint16(28+len(payload)))
-		s, d := src.Addr().As4(), dst.Addr().As4()
-		copy(ip[12:], s[:])
-		copy(ip[16:], d[:])
+		etherType = 0x0800
+		ip = binary.BigEndian.AppendUint16([]byte{0x45, 0}, 20+udpLen) // version, IHL; TOS; total length
+		ip = append(ip, 0, 0, 0, 0, 64, 17, 0, 0)                      // ID, flags, fragment; TTL, UDP; checksum
 	} else {
-		eth[12], eth[13] = 0x86, 0xdd
-		ip = make([]byte, 40)
-		ip[0], ip[6], ip[7] = 0x60, 17, 64
-		binary.BigEndian.PutUint16(ip[4:], uint16(8+len(payload)))
-		s, d := src.Addr().As16(), dst.Addr().As16()
-		copy(ip[8:], s[:])
-		copy(ip[24:], d[:])
+		etherType = 0x86dd
+		ip = binary.BigEndian.AppendUint16([]byte{0x60, 0, 0, 0}, udpLen) // version, class, flow; payload length
+		ip = append(ip, 17, 64)                                           // next header UDP, hop limit
 	}
-	udp := make([]byte, 8)
-	binary.BigEndian.PutUint16(udp[0:], src.Port())
-	binary.BigEndian.PutUint16(udp[2:], dst.Port())
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
-	b := append(append(append(eth, ip...), udp...), payload...)
+	b := binary.BigEndian.AppendUint16(make([]byte, 12, 14+48+len(payload)), etherType)
+	b = append(append(append(b, ip...), src.Addr().AsSlice()...), dst.Addr().AsSlice()...)
+	for _, v := range []uint16{src.Port(), dst.Port(), udpLen, 0} { // checksum 0: none
+		b = binary.BigEndian.AppendUint16(b, v)
+	}
+	b = append(b, payload...)
 	if mangle != nil {
 		mangle(b[14:])
 	}
