@@ -122,23 +122,28 @@ type keyEntry struct{ account, secret string }
 type fakeKeys map[string]keyEntry
 
 func (f fakeKeys) ResolveKey(_ context.Context, sid string) (string, string, error) {
-	k, ok := f[sid]
-	if !ok {
-		return "", "", ErrUnknownKey
-	}
-	return k.account, k.secret, nil
+	k, err := lookup(f, sid, ErrUnknownKey)
+	return k.account, k.secret, err
 }
 
 type accountEntry struct{ token, id string }
 
+// fakeAccounts is an AccountResolver over a map; missing SIDs are
+// ErrUnknownAccount.
 type fakeAccounts map[string]accountEntry
 
 func (f fakeAccounts) ResolveAccount(_ context.Context, sid string) (string, string, error) {
-	a, ok := f[sid]
+	a, err := lookup(f, sid, ErrUnknownAccount)
+	return a.token, a.id, err
+}
+
+// lookup is m[sid], or missing when m has no sid.
+func lookup[V any](m map[string]V, sid string, missing error) (V, error) {
+	v, ok := m[sid]
 	if !ok {
-		return "", "", ErrUnknownAccount
+		return v, missing
 	}
-	return a.token, a.id, nil
+	return v, nil
 }
 
 // failingResolver stands for a store that cannot be reached.
@@ -152,9 +157,44 @@ func (f failingResolver) ResolveAccount(context.Context, string) (string, string
 	return "", "", f.err
 }
 
+// TestVerifyResolverFailure: a store that cannot be reached is the
+// resolver's error, passed on, not a TokenError (which would blame the
+// token).
+func TestVerifyResolverFailure(t *testing.T) {
+	down := errors.New("store unreachable")
+	ctx, store := context.Background(), failingResolver{down}
+	for name, verify := range map[string]func() error{
+		"access token": func() error {
+			_, err := VerifyAccessToken(ctx, goldenAccessToken, store, goldenNow)
+			return err
+		},
+		"capability token": func() error {
+			_, err := VerifyCapabilityToken(ctx, goldenCapabilityToken, store, goldenNow)
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := verify()
+			var te *TokenError
+			if errors.As(err, &te) || !errors.Is(err, down) {
+				t.Fatalf("err = %v; want the resolver's error, not a TokenError", err)
+			}
+		})
+	}
+}
+
 func hasReason(err error, reason string) bool {
 	var te *TokenError
 	return errors.As(err, &te) && te.Reason == reason
+}
+
+// wantReason fails the test unless err is a TokenError for reason ("":
+// no error).
+func wantReason(t *testing.T, what string, err error, reason string) {
+	t.Helper()
+	if got := reasonOf(err); got != reason {
+		t.Fatalf("%s: reason = %q, want %q (err: %v)", what, got, reason, err)
+	}
 }
 
 func reasonOf(err error) string {

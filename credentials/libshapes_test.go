@@ -1,6 +1,7 @@
 package credentials
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"reflect"
@@ -93,22 +94,14 @@ func TestHelperLibraryAccessTokenShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			secret := tt.secret
-			if secret == "" {
-				secret = goldenSecret
-			}
-			tok := signAlg(t, tt.method, fpa, tt.claims, secret)
+			tok := signAlg(t, tt.method, fpa, tt.claims, cmp.Or(tt.secret, goldenSecret))
 			c, err := VerifyAccessToken(context.Background(), tok, testKeys, now)
-			if got := reasonOf(err); got != tt.reason {
-				t.Fatalf("reason = %q, want %q (err: %v)", got, tt.reason, err)
-			}
+			wantReason(t, "VerifyAccessToken", err, tt.reason)
 			if err == nil && (c.Grants.Identity != "alice" || c.Subject != goldenAccount) {
 				t.Errorf("claims = %+v", c)
 			}
 			b, err := VerifyBearer(context.Background(), tok, testKeys, testAccounts, now)
-			if got := reasonOf(err); got != tt.reason {
-				t.Fatalf("VerifyBearer reason = %q, want %q (err: %v)", got, tt.reason, err)
-			}
+			wantReason(t, "VerifyBearer", err, tt.reason)
 			if err == nil && b.Kind != BearerAccess {
 				t.Errorf("kind = %s", b.Kind)
 			}
@@ -155,15 +148,9 @@ func TestHelperLibraryCapabilityTokenShapes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			secret := tt.secret
-			if secret == "" {
-				secret = goldenAuthToken
-			}
-			tok := signAlg(t, tt.method, jwtHdr, tt.claims, secret)
+			tok := signAlg(t, tt.method, jwtHdr, tt.claims, cmp.Or(tt.secret, goldenAuthToken))
 			c, err := VerifyCapabilityToken(context.Background(), tok, testAccounts, now)
-			if got := reasonOf(err); got != tt.reason {
-				t.Fatalf("reason = %q, want %q (err: %v)", got, tt.reason, err)
-			}
+			wantReason(t, "VerifyCapabilityToken", err, tt.reason)
 			if err != nil || tt.stream == nil {
 				return
 			}

@@ -750,39 +750,38 @@ func TestHelmSchemaMatchesConfig(t *testing.T) {
 	if err := json.Unmarshal(data, &schema); err != nil {
 		t.Fatalf("values.schema.json: %v", err)
 	}
-	var walk func(node any, prefix string)
-	walk = func(node any, prefix string) {
+	properties := func(_ string, node any) map[string]any {
 		props, _ := dig(node, "properties").(map[string]any)
-		for k, v := range props {
-			path := k
-			if prefix != "" {
-				path = prefix + "." + k
-			}
-			if !known[path] {
-				t.Errorf("values.schema.json config.%s: turnkey has no such key", path)
-			}
-			walk(v, path)
-		}
+		return props
 	}
-	walk(dig(schema, "properties", "config"), "")
+	checkKnownKeys(t, "values.schema.json", known, properties("", dig(schema, "properties", "config")), "", properties)
 	// And values.yaml's config renders only known keys.
 	var values map[string]any
 	readYAML(t, chartDir+"/values.yaml", &values)
-	var walkValues func(m map[string]any, prefix string)
-	walkValues = func(m map[string]any, prefix string) {
-		for k, v := range m {
-			path := k
-			if prefix != "" {
-				path = prefix + "." + k
-			}
-			if !known[path] {
-				t.Errorf("values.yaml config.%s: turnkey has no such key", path)
-			}
-			if sub, ok := v.(map[string]any); ok && path != "api.regions" {
-				walkValues(sub, path)
-			}
+	cfg, _ := values["config"].(map[string]any)
+	checkKnownKeys(t, "values.yaml", known, cfg, "", func(path string, v any) map[string]any {
+		if path == "api.regions" {
+			return nil
+		}
+		sub, _ := v.(map[string]any)
+		return sub
+	})
+}
+
+// checkKnownKeys fails the test for each key of m, below prefix, that known
+// lacks, and goes on into what below (the key's path and value) returns.
+func checkKnownKeys(t *testing.T, file string, known map[string]bool, m map[string]any, prefix string, below func(path string, v any) map[string]any) {
+	t.Helper()
+	for k, v := range m {
+		path := k
+		if prefix != "" {
+			path = prefix + "." + k
+		}
+		if !known[path] {
+			t.Errorf("%s config.%s: turnkey has no such key", file, path)
+		}
+		if sub := below(path, v); sub != nil {
+			checkKnownKeys(t, file, known, sub, path, below)
 		}
 	}
-	cfg, _ := values["config"].(map[string]any)
-	walkValues(cfg, "")
 }

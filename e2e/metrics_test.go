@@ -1,58 +1,15 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
-	"io"
-	"maps"
-	"net/http"
-	"slices"
-	"strings"
 
 	"github.com/turnkey-dev/turnkey/internal/promtext"
 )
 
-// metricsText fetches turnkey's Prometheus exposition.
-func (s *server) metricsText() (string, error) {
-	resp, err := s.http.Get("http://" + adminAddr + "/metrics")
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return "", fmt.Errorf("reading /metrics: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("/metrics: status %d", resp.StatusCode)
-	}
-	return string(raw), nil
-}
-
-// sample is one series of the text exposition format.
-type sample struct {
-	name   string
-	labels map[string]string
-	value  float64
-}
-
-// parseMetrics reads the text exposition format (promtext) into one
-// sample per series.
-func parseMetrics(text string) ([]sample, error) {
-	fams, err := promtext.Parse(strings.NewReader(text))
-	if err != nil {
-		return nil, err
-	}
-	var out []sample
-	for _, name := range slices.Sorted(maps.Keys(fams)) {
-		for _, m := range fams[name].GetMetric() {
-			s := sample{name: name, labels: map[string]string{}, value: promtext.Sample(m)}
-			for _, l := range m.GetLabel() {
-				s.labels[l.GetName()] = l.GetValue()
-			}
-			out = append(out, s)
-		}
-	}
-	return out, nil
+// metrics scrapes turnkey's /metrics.
+func (s *server) metrics() (promtext.Families, error) {
+	return promtext.Fetch(context.Background(), s.http, "http://"+adminAddr+"/metrics")
 }
 
 // relayCounters is what the e2e tests watch move.
@@ -75,54 +32,26 @@ func (c relayCounters) String() string {
 
 // counters scrapes /metrics once.
 func (s *server) counters() (relayCounters, error) {
-	text, err := s.metricsText()
+	fams, err := s.metrics()
 	if err != nil {
 		return relayCounters{}, err
 	}
-	samples, err := parseMetrics(text)
-	if err != nil {
-		return relayCounters{}, err
+	sum := func(name string, labelPairs ...string) float64 {
+		v, _ := fams.Value(name, labelPairs...)
+		return v
 	}
-	var c relayCounters
-	for _, m := range samples {
-		switch m.name {
-		case "turnkey_allocations_total":
-			if m.labels["family"] == "ipv6" {
-				c.allocIPv6 += m.value
-			}
-			switch m.labels["transport"] {
-			case "udp":
-				c.allocUDP += m.value
-			case "tcp":
-				c.allocTCP += m.value
-			case "tls":
-				c.allocTLS += m.value
-			}
-		case "turnkey_relay_bytes_total":
-			switch m.labels["direction"] {
-			case "client_to_peer":
-				c.bytesC2P += m.value
-			case "peer_to_client":
-				c.bytesP2C += m.value
-			}
-		case "turnkey_auth_failures_total":
-			if m.labels["reason"] == "expired" {
-				c.authExpired += m.value
-			}
-		case "turnkey_peer_denied_total":
-			c.peerDenied += m.value
-		case "turnkey_kernel_offload_attached":
-			c.kernelAttached = m.value
-		case "turnkey_kernel_relay_packets_total":
-			c.kernelPackets += m.value
-		case "turnkey_relay_packets_total":
-			switch m.labels["direction"] {
-			case "client_to_peer":
-				c.packetsC2P += m.value
-			case "peer_to_client":
-				c.packetsP2C += m.value
-			}
-		}
-	}
-	return c, nil
+	return relayCounters{
+		allocUDP:       sum("turnkey_allocations_total", "transport", "udp"),
+		allocTCP:       sum("turnkey_allocations_total", "transport", "tcp"),
+		allocTLS:       sum("turnkey_allocations_total", "transport", "tls"),
+		allocIPv6:      sum("turnkey_allocations_total", "family", "ipv6"),
+		bytesC2P:       sum("turnkey_relay_bytes_total", "direction", "client_to_peer"),
+		bytesP2C:       sum("turnkey_relay_bytes_total", "direction", "peer_to_client"),
+		packetsC2P:     sum("turnkey_relay_packets_total", "direction", "client_to_peer"),
+		packetsP2C:     sum("turnkey_relay_packets_total", "direction", "peer_to_client"),
+		authExpired:    sum("turnkey_auth_failures_total", "reason", "expired"),
+		peerDenied:     sum("turnkey_peer_denied_total"),
+		kernelAttached: sum("turnkey_kernel_offload_attached"),
+		kernelPackets:  sum("turnkey_kernel_relay_packets_total"),
+	}, nil
 }

@@ -113,7 +113,7 @@ func (s *server) ready(accountFile string) bool {
 		}
 		s.accountSID, s.authToken = acc.AccountSID, acc.AuthToken
 	}
-	if _, err := s.metricsText(); err != nil {
+	if _, err := s.metrics(); err != nil {
 		return false
 	}
 	resp, err := s.http.Get("http://" + apiAddr + "/")
@@ -169,14 +169,10 @@ admin: {listen: "%s"}
 // servers and returns them as issued (Twilio's {url, urls, ...} form).
 func (s *server) twilioICEServers(t *testing.T) []json.RawMessage {
 	t.Helper()
-	form := url.Values{"Ttl": {"600"}}
-	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://%s/2010-04-01/Accounts/%s/Tokens.json", apiAddr, s.accountSID), strings.NewReader(form.Encode()))
-	req.SetBasicAuth(s.accountSID, s.authToken)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var body struct {
 		ICEServers []json.RawMessage `json:"ice_servers"`
 	}
-	s.doJSON(t, req, http.StatusCreated, &body)
+	s.create(t, "Tokens.json", url.Values{"Ttl": {"600"}}, &body)
 	if len(body.ICEServers) == 0 {
 		t.Fatal("Tokens.json returned no ice_servers")
 	}
@@ -187,15 +183,11 @@ func (s *server) twilioICEServers(t *testing.T) []json.RawMessage {
 // Access Token with the CLI and exchanges it at /v1/ice-servers.
 func (s *server) accessTokenICEServers(t *testing.T) []json.RawMessage {
 	t.Helper()
-	form := url.Values{"FriendlyName": {"e2e"}}
-	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://%s/2010-04-01/Accounts/%s/Keys.json", apiAddr, s.accountSID), strings.NewReader(form.Encode()))
-	req.SetBasicAuth(s.accountSID, s.authToken)
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	var key struct {
 		SID    string `json:"sid"`
 		Secret string `json:"secret"`
 	}
-	s.doJSON(t, req, http.StatusCreated, &key)
+	s.create(t, "Keys.json", url.Values{"FriendlyName": {"e2e"}}, &key)
 	if key.SID == "" || key.Secret == "" {
 		t.Fatalf("Keys.json returned no sid/secret: %+v", key)
 	}
@@ -213,7 +205,7 @@ func (s *server) accessTokenICEServers(t *testing.T) []json.RawMessage {
 		t.Fatalf("turnkey token access printed %q, not a JWT", jwt)
 	}
 
-	req, _ = http.NewRequest(http.MethodGet, "http://"+apiAddr+"/v1/ice-servers", nil)
+	req, _ := http.NewRequest(http.MethodGet, "http://"+apiAddr+"/v1/ice-servers", nil)
 	req.Header.Set("Authorization", "Bearer "+jwt)
 	var body struct {
 		ICEServers         []json.RawMessage `json:"iceServers"`
@@ -225,6 +217,16 @@ func (s *server) accessTokenICEServers(t *testing.T) []json.RawMessage {
 		t.Fatal("/v1/ice-servers returned no iceServers")
 	}
 	return body.ICEServers
+}
+
+// create POSTs form to the account's REST resource (e.g. "Keys.json") as
+// the account and decodes the 201 answer into into.
+func (s *server) create(t *testing.T, resource string, form url.Values, into any) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://%s/2010-04-01/Accounts/%s/%s", apiAddr, s.accountSID, resource), strings.NewReader(form.Encode()))
+	req.SetBasicAuth(s.accountSID, s.authToken)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	s.doJSON(t, req, http.StatusCreated, into)
 }
 
 func (s *server) doJSON(t *testing.T, req *http.Request, want int, into any) {

@@ -43,26 +43,14 @@ func TestCoturnUclientLoad(t *testing.T) {
 		{"tcp", []string{"-t"}, "tcp"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := mustCounters(t, srv)
-			res, all, perr := runUclient(t, ns, tc.flags...)
-			after := mustCounters(t, srv)
-			t.Logf("%s: %d clients x %d messages: sent %d, received %d, lost %d (%s%%)",
-				tc.name, uclientClients, uclientMessages, res.sent, res.received, res.lost, res.lostPct)
-			t.Logf("%s: turnkey before: %s", tc.name, before)
-			t.Logf("%s: turnkey after:  %s", tc.name, after)
-			if perr != nil {
-				t.Fatalf("reading turnutils_uclient output: %v\n%s", perr, tail(all, 4096))
-			}
-			want := uclientClients * uclientMessages
-			if res.sent != want || res.received != want || res.lost != 0 {
-				t.Errorf("sent %d, received %d, lost %d: want %d each way and no loss\n%s",
-					res.sent, res.received, res.lost, want, tail(all, 2048))
-			}
+			before, after := uclientRelays(t, srv, ns, uclientClients, uclientMessages, append(append([]string{}, tc.flags...),
+				// Without -u the client sends a bare "<expiry>" username, which
+				// coturn accepts and turnkey refuses as malformed: name a user.
+				"-u", "e2e-load", "-W", e2eSecret, "-p", "3478", "-e", "127.0.0.1", "-r", peerPort,
+				"-m", strconv.Itoa(uclientClients), "-n", strconv.Itoa(uclientMessages), "-l", "120",
+				"-c", "-X", "127.0.0.1"))
 			if got := alloc(after, tc.transport) - alloc(before, tc.transport); got < uclientClients {
 				t.Errorf("turnkey_allocations_total{transport=%q} rose by %g, want >= %d", tc.transport, got, uclientClients)
-			}
-			if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
-				t.Errorf("turnkey_relay_bytes_total did not rise in both directions")
 			}
 		})
 	}
@@ -90,27 +78,11 @@ func TestCoturnUclientIPv6(t *testing.T) {
 		{"tcp", []string{"-t"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			before := mustCounters(t, srv)
-			res, all, perr := runUclientArgs(t, ns, append(append([]string{}, tc.flags...),
+			before, after := uclientRelays(t, srv, ns, clients, messages, append(append([]string{}, tc.flags...),
 				"-x", "-y", "-u", "e2e-v6", "-W", e2eSecret, "-p", "3478",
 				"-m", strconv.Itoa(clients), "-n", strconv.Itoa(messages), "-l", "120", "-c", "::1"))
-			after := mustCounters(t, srv)
-			t.Logf("%s: %d clients x %d messages over IPv6: sent %d, received %d, lost %d (%s%%)",
-				tc.name, clients, messages, res.sent, res.received, res.lost, res.lostPct)
-			t.Logf("%s: turnkey before: %s", tc.name, before)
-			t.Logf("%s: turnkey after:  %s", tc.name, after)
-			if perr != nil {
-				t.Fatalf("reading turnutils_uclient output: %v\n%s", perr, tail(all, 4096))
-			}
-			if want := clients * messages; res.sent != want || res.received != want || res.lost != 0 {
-				t.Errorf("sent %d, received %d, lost %d: want %d each way and no loss\n%s",
-					res.sent, res.received, res.lost, want, tail(all, 2048))
-			}
 			if got := after.allocIPv6 - before.allocIPv6; got < clients {
 				t.Errorf(`turnkey_allocations_total{family="ipv6"} rose by %g, want >= %d`, got, clients)
-			}
-			if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
-				t.Errorf("turnkey_relay_bytes_total did not rise in both directions")
 			}
 		})
 	}
@@ -151,17 +123,30 @@ func udpEcho(ns *netns, addr string) error {
 	return nil
 }
 
-// runUclient runs turnutils_uclient in ns against a relay on 127.0.0.1:3478
-// with REST credentials derived from e2eSecret, and parses its totals. It
-// fails the test if the client itself fails.
-func runUclient(t *testing.T, ns *netns, flags ...string) (uclientResult, string, error) {
+// uclientRelays runs turnutils_uclient in ns with args (clients ×
+// messages) and fails unless its totals parse, show every message back and
+// none lost, and turnkey's relay byte counters rose both ways; it returns
+// turnkey's counters from before and after.
+func uclientRelays(t *testing.T, srv *server, ns *netns, clients, messages int, args []string) (before, after relayCounters) {
 	t.Helper()
-	return runUclientArgs(t, ns, append(append([]string{}, flags...),
-		// Without -u the client sends a bare "<expiry>" username, which
-		// coturn accepts and turnkey refuses as malformed: name a user.
-		"-u", "e2e-load", "-W", e2eSecret, "-p", "3478", "-e", "127.0.0.1", "-r", peerPort,
-		"-m", strconv.Itoa(uclientClients), "-n", strconv.Itoa(uclientMessages), "-l", "120",
-		"-c", "-X", "127.0.0.1"))
+	before = mustCounters(t, srv)
+	res, all, perr := runUclientArgs(t, ns, args)
+	after = mustCounters(t, srv)
+	t.Logf("%d clients x %d messages: sent %d, received %d, lost %d (%s%%)",
+		clients, messages, res.sent, res.received, res.lost, res.lostPct)
+	t.Logf("turnkey before: %s", before)
+	t.Logf("turnkey after:  %s", after)
+	if perr != nil {
+		t.Fatalf("reading turnutils_uclient output: %v\n%s", perr, tail(all, 4096))
+	}
+	if want := clients * messages; res.sent != want || res.received != want || res.lost != 0 {
+		t.Errorf("sent %d, received %d, lost %d: want %d each way and no loss\n%s",
+			res.sent, res.received, res.lost, want, tail(all, 2048))
+	}
+	if after.bytesC2P <= before.bytesC2P || after.bytesP2C <= before.bytesP2C {
+		t.Errorf("turnkey_relay_bytes_total did not rise in both directions")
+	}
+	return before, after
 }
 
 // runUclientArgs runs turnutils_uclient in ns with args and parses its

@@ -4,9 +4,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
-
-	"github.com/turnkey-dev/turnkey/credentials"
 )
 
 // TestSuspendedAccountIsRefused: when an account's SID is in the revocation
@@ -32,11 +29,7 @@ func TestSuspendedAccountIsRefused(t *testing.T) {
 	})
 	mint := func(account, credID, identity string) (string, string) {
 		t.Helper()
-		rest, err := credentials.IssuedRest(account, credID, testSecretID, identity)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), rest)
+		return issuedCreds(t, account, credID, identity)
 	}
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {

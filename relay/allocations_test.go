@@ -9,7 +9,6 @@ import (
 
 	"github.com/pion/stun/v4"
 
-	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
@@ -21,16 +20,6 @@ const (
 	testKeyB     = "SK0000000000000000000000000000000b"
 )
 
-// issuedCreds mints credentials shaped as the API issues them.
-func issuedCreds(t testing.TB, account, key, identity string) (string, string) {
-	t.Helper()
-	rest, err := credentials.IssuedRest(account, key, testSecretID, identity)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return creds(rest, time.Hour)
-}
-
 // TestAllocationsListExactlyTheLiveOnes: the registry lists each live
 // allocation once with who holds it, its relay, lifetime, permission and
 // channel, and exactly the bytes and packets relayed each way.
@@ -41,18 +30,8 @@ func TestAllocationsListExactlyTheLiveOnes(t *testing.T) {
 	userA, passA := issuedCreds(t, testAccountA, testKeyA, "alice")
 	userB, passB := issuedCreds(t, testAccountB, testKeyB, "")
 
-	clientA := dialClient(t, "udp", server, userA, passA, testRealm)
-	relayA, err := clientA.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relayA.Close()
-	clientB := dialClient(t, "tcp", ts.addr("turn", "tcp", 0), userB, passB, testRealm)
-	relayB, err := clientB.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relayB.Close()
+	_, relayA := allocatedAs(t, "udp", server, userA, passA)
+	_, relayB := allocatedAs(t, "tcp", ts.addr("turn", "tcp", 0), userB, passB)
 
 	// A first echo installs the permission and (pion's client binds one
 	// after its first send) the channel; it may take a resend or two,
@@ -74,7 +53,10 @@ func TestAllocationsListExactlyTheLiveOnes(t *testing.T) {
 	// A count lands just after the packet moves, so the echo of the last
 	// one can be back first: wait until both directions agree (loopback
 	// loses nothing, and the peer echoes everything).
-	var page AllocationPage
+	var (
+		page AllocationPage
+		err  error
+	)
 	settled := func(c Allocation) bool {
 		return c.PacketsClientToPeer > n && c.PacketsClientToPeer == c.PacketsPeerToClient &&
 			c.BytesClientToPeer == c.BytesPeerToClient &&
@@ -245,10 +227,10 @@ func TestClosingAnAllocation(t *testing.T) {
 	if code := c.refresh(600); code != int(stun.CodeAllocMismatch) {
 		t.Errorf("Refresh after close: %d, want 437", code)
 	}
-	if v := sumMetric(t, ts, "turnkey_allocations_active", "", ""); v != 0 {
+	if v := gathered(t, ts, "turnkey_allocations_active"); v != 0 {
 		t.Errorf("turnkey_allocations_active %v after close, want 0", v)
 	}
-	if v := sumMetric(t, ts, "turnkey_allocations_closed_total", "reason", CloseOperator); v != 1 {
+	if v := gathered(t, ts, "turnkey_allocations_closed_total", "reason", CloseOperator); v != 1 {
 		t.Errorf("turnkey_allocations_closed_total{reason=operator} = %v, want 1", v)
 	}
 	if code := newRawClient(t, "udp", server, user, pass, testRealm).allocate(); code != 0 {
@@ -290,7 +272,7 @@ func TestClosingByFilterAndRevocation(t *testing.T) {
 	if len(p.Allocations) != 1 || p.Allocations[0].Identity != "a3" {
 		t.Errorf("left: %+v, want a3 only", p.Allocations)
 	}
-	if v := sumMetric(t, ts, "turnkey_allocations_closed_total", "reason", CloseRevoked); v != 3 {
+	if v := gathered(t, ts, "turnkey_allocations_closed_total", "reason", CloseRevoked); v != 3 {
 		t.Errorf("closed as revoked: %v, want 3", v)
 	}
 }
@@ -381,32 +363,6 @@ func allocateMany(t *testing.T, server net.Addr, user, pass string, n int) {
 			t.Fatalf("allocate: %d", code)
 		}
 	}
-}
-
-// sumMetric adds up the series of a gathered counter or gauge whose label
-// has value (label "": every series).
-func sumMetric(t *testing.T, ts *testServer, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := ts.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	total := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			match := label == ""
-			for _, l := range m.GetLabel() {
-				match = match || (l.GetName() == label && l.GetValue() == value)
-			}
-			if match {
-				total += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-			}
-		}
-	}
-	return total
 }
 
 // TestTCPRelayAllocationListedAndClosed: an RFC 6062 allocation (a TCP

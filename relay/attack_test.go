@@ -36,7 +36,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/turnkey-dev/turnkey/config"
-	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
@@ -623,11 +622,7 @@ func TestAttackSharedEmptyIdentity(t *testing.T) {
 	server := ts.addr("turn", "udp", 0)
 	acct := "AC" + strings.Repeat("a", 32)
 	mint := func(identity string) (string, string) {
-		rest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("b", 32), testSecretID, identity)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return creds(rest, time.Hour)
+		return issuedCreds(t, acct, "SK"+strings.Repeat("b", 32), identity)
 	}
 	// One identity in a mesh call: 21 allocations with one credential.
 	mu, mp := mint("alice")

@@ -126,28 +126,6 @@ func (c *rawClient) receive() relayed {
 	return relayed{peer: netip.AddrPortFrom(ip.Unmap(), uint16(x.Port)), payload: data} //nolint:gosec // 16-bit field
 }
 
-// relayPackets is turnkey_relay_packets_total for direction.
-func relayPackets(t *testing.T, ts *testServer, direction string) float64 {
-	t.Helper()
-	mfs, err := ts.reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != "turnkey_relay_packets_total" {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "direction" && l.GetValue() == direction {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
-}
-
 // TestDualAllocation (#19, RFC 8656 §7.2): an Allocate with
 // ADDITIONAL-ADDRESS-FAMILY IPv6 gets two XOR-RELAYED-ADDRESS, IPv4 first,
 // in one signed answer; permissions, Send indications, channels and the
@@ -214,27 +192,36 @@ func TestDualAllocation(t *testing.T) {
 // ADDRESS-ERROR-CODE for IPv6: 440 on a relay without an IPv6 address.
 func TestDualAllocationHalf(t *testing.T) {
 	ts := startServer(t, nil)
-	user, pass := creds("dual-half", time.Hour)
-	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
-		t.Fatalf("dual Allocate answered %d (%v)", code, c.last)
+	c := dualGetsIPv4Only(t, ts, "dual-half", 440)
+	// An IPv6 peer on it is the other family.
+	if code := c.createPermission(netip.AddrPortFrom(loopback6, 9)); code != 443 {
+		t.Errorf("IPv6 permission on the IPv4-only result: %d, want 443", code)
+	}
+}
+
+// dualGetsIPv4Only makes a dual Allocate as user and fails unless it
+// succeeds (MESSAGE-INTEGRITY verifying) with only the IPv4 relay and
+// ADDRESS-ERROR-CODE code for IPv6, counted as an IPv4 allocation.
+func dualGetsIPv4Only(t *testing.T, ts *testServer, user string, code int) *rawClient {
+	t.Helper()
+	name, pass := creds(user, time.Hour)
+	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), name, pass, testRealm)
+	if got := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); got != 0 {
+		t.Fatalf("dual Allocate answered %d (%v)", got, c.last)
 	}
 	if addrs := relayedAddrs(t, c.last); len(addrs) != 1 || addrs[0].Addr() != loopback {
 		t.Fatalf("XOR-RELAYED-ADDRESS %v, want one IPv4", addrs)
 	}
-	if f, code := addressError(c.last); f != familyByteIPv6 || code != 440 {
-		t.Fatalf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 440", f, code)
+	if f, got := addressError(c.last); f != familyByteIPv6 || got != code {
+		t.Fatalf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 %d", f, got, code)
 	}
-	if err := stun.NewLongTermIntegrity(user, testRealm, pass).Check(c.last); err != nil {
+	if err := stun.NewLongTermIntegrity(name, testRealm, pass).Check(c.last); err != nil {
 		t.Fatalf("answer's MESSAGE-INTEGRITY does not verify: %v", err)
 	}
 	if got := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues("udp", familyIPv4)); got != 1 {
 		t.Errorf("allocations_active{family=ipv4} = %v, want 1", got)
 	}
-	// An IPv6 peer on it is the other family.
-	if code := c.createPermission(netip.AddrPortFrom(loopback6, 9)); code != 443 {
-		t.Errorf("IPv6 permission on the IPv4-only result: %d, want 443", code)
-	}
+	return c
 }
 
 // TestDualAllocationNoIPv6Port: when no IPv6 relay port is free the dual
@@ -249,20 +236,7 @@ func TestDualAllocationNoIPv6Port(t *testing.T) {
 	defer taken.Close()
 	port := taken.LocalAddr().(*net.UDPAddr).Port
 	ts := startDualLoopback(t, func(c *Config) { c.MinPort, c.MaxPort = port, port })
-	user, pass := creds("dual-noport", time.Hour)
-	c := newRawClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	if code := c.do(stun.MethodAllocate, udpTransport, additionalFamily(familyByteIPv6)); code != 0 {
-		t.Fatalf("dual Allocate answered %d (%v)", code, c.last)
-	}
-	if addrs := relayedAddrs(t, c.last); len(addrs) != 1 || addrs[0].Addr() != loopback {
-		t.Fatalf("XOR-RELAYED-ADDRESS %v, want one IPv4", addrs)
-	}
-	if f, code := addressError(c.last); f != familyByteIPv6 || code != 508 {
-		t.Fatalf("ADDRESS-ERROR-CODE family %d code %d, want IPv6 508", f, code)
-	}
-	if got := testutil.ToFloat64(ts.metrics.allocationsActive.WithLabelValues("udp", familyIPv4)); got != 1 {
-		t.Errorf("allocations_active{family=ipv4} = %v, want 1", got)
-	}
+	dualGetsIPv4Only(t, ts, "dual-noport", 508)
 	if got := testutil.ToFloat64(ts.metrics.portsInUse); got != 1 {
 		t.Errorf("relay ports in use %v, want 1", got)
 	}
@@ -293,7 +267,7 @@ func dualRoundTrips(t *testing.T, ts *testServer, c *rawClient, echo4, echo6 net
 	if code := c.do(stun.MethodCreatePermission, peerAddr(echo4), peerAddr(echo6)); code != 0 {
 		t.Fatalf("CreatePermission for both families: %d (%v)", code, c.last)
 	}
-	up0, down0 := relayPackets(t, ts, "client_to_peer"), relayPackets(t, ts, "peer_to_client")
+	up0, down0 := gathered(t, ts, "turnkey_relay_packets_total", "direction", "client_to_peer"), gathered(t, ts, "turnkey_relay_packets_total", "direction", "peer_to_client")
 	for _, peer := range []netip.AddrPort{echo6, echo4} {
 		payload := []byte("send to " + peer.String())
 		c.sendTo(peer, payload)
@@ -317,10 +291,10 @@ func dualRoundTrips(t *testing.T, ts *testServer, c *rawClient, echo4, echo6 net
 	// The counters move after each write returns, maybe after the
 	// echo is back.
 	if !testenv.Eventually(5*time.Second, func() bool {
-		return relayPackets(t, ts, "client_to_peer")-up0 == 4 && relayPackets(t, ts, "peer_to_client")-down0 == 4
+		return gathered(t, ts, "turnkey_relay_packets_total", "direction", "client_to_peer")-up0 == 4 && gathered(t, ts, "turnkey_relay_packets_total", "direction", "peer_to_client")-down0 == 4
 	}) {
 		t.Errorf("relayed packets counted %v up, %v down; want 4 and 4",
-			relayPackets(t, ts, "client_to_peer")-up0, relayPackets(t, ts, "peer_to_client")-down0)
+			gathered(t, ts, "turnkey_relay_packets_total", "direction", "client_to_peer")-up0, gathered(t, ts, "turnkey_relay_packets_total", "direction", "peer_to_client")-down0)
 	}
 }
 

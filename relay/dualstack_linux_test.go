@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/logging"
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -72,22 +71,13 @@ func dialFamily(t *testing.T, transport string, client netip.Addr, server string
 		}
 		conn = turn.NewSTUNConn(c)
 	}
+	t.Cleanup(func() { conn.Close() }) // after the client's own cleanup
 	user, pass := creds("ds-"+transport+"-"+client.String(), time.Hour)
-	c, err := turn.NewClient(&turn.ClientConfig{
+	return startClient(t, turn.ClientConfig{
 		STUNServerAddr: server, TURNServerAddr: server, Conn: conn,
 		Username: user, Password: pass, Realm: testRealm,
 		RequestedAddressFamily: family,
-		RTO:                    200 * time.Millisecond,
-		LoggerFactory:          logging.NewDefaultLoggerFactory(),
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Listen(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close(); conn.Close() })
-	return c
 }
 
 // rawFrom is a rawClient over UDP from client's address.

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/stun/v4"
 
 	"github.com/turnkey-dev/turnkey/internal/testenv"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // chanClient is a raw TURN client with one channel bound to a UDP peer.
@@ -31,7 +32,15 @@ type chanClient struct {
 func newChanClient(t testing.TB, ts *testServer, transport string, peer *net.UDPConn) *chanClient {
 	t.Helper()
 	user, pass := creds("fast-"+transport, time.Hour)
-	c := newRawClient(t, transport, ts.addr("turn", transport, 0), user, pass, testRealm)
+	server := ts.addr("turn", transport, 0)
+	c := newRawClient(t, transport, server, user, pass, testRealm)
+	return allocateChan(t, c, netip.MustParseAddrPort(server), transport == "tcp", peer)
+}
+
+// allocateChan allocates on c, whose server address is server, and binds
+// channel 0x4000 to peer.
+func allocateChan(t testing.TB, c *rawClient, server netip.AddrPort, tcp bool, peer *net.UDPConn) *chanClient {
+	t.Helper()
 	if code := c.allocate(); code != 0 {
 		t.Fatalf("allocate: %d", code)
 	}
@@ -40,10 +49,9 @@ func newChanClient(t testing.TB, ts *testServer, transport string, peer *net.UDP
 		t.Fatalf("XOR-RELAYED-ADDRESS: %v", err)
 	}
 	ip, _ := netip.AddrFromSlice(relayed.IP)
-	cc := &chanClient{rawClient: c, tcp: transport == "tcp", number: 0x4000, peer: peer,
-		relay:  netip.AddrPortFrom(ip.Unmap(), uint16(relayed.Port)), //nolint:gosec
-		server: netip.MustParseAddrPort(ts.addr("turn", transport, 0))}
-	cc.bind(cc.number)
+	cc := &chanClient{rawClient: c, tcp: tcp, peer: peer, server: server,
+		relay: netip.AddrPortFrom(ip.Unmap(), uint16(relayed.Port))} //nolint:gosec
+	cc.bind(0x4000)
 	return cc
 }
 
@@ -132,6 +140,93 @@ func peerRecv(t *testing.T, peer *net.UDPConn, d time.Duration) ([]byte, netip.A
 	return append([]byte(nil), buf[:n]...), from, true
 }
 
+// chanRoundTrip sends payload client → peer and back, and fails unless both
+// arrive intact, from the relay address and on the channel, in a frame
+// padded only over TCP.
+func chanRoundTrip(t *testing.T, c *chanClient, payload []byte) {
+	t.Helper()
+	c.send(payload)
+	got, from, ok := peerRecv(t, c.peer, 3*time.Second)
+	if !ok || !bytes.Equal(got, payload) {
+		t.Fatalf("%d bytes to the peer: got %d (ok %v)", len(payload), len(got), ok)
+	}
+	if from != c.relay {
+		t.Fatalf("the peer got it from %v, want the relay address %v", from, c.relay)
+	}
+	if _, err := c.peer.WriteToUDPAddrPort(payload, from); err != nil {
+		t.Fatal(err)
+	}
+	back, frameLen, _, ok := c.recv(3 * time.Second)
+	if !ok || !bytes.Equal(back, payload) {
+		t.Fatalf("%d bytes back to the client: got %d (ok %v)", len(payload), len(back), ok)
+	}
+	want := 4 + len(payload)
+	if c.tcp {
+		want = (want + 3) &^ 3
+	}
+	if frameLen != want {
+		t.Fatalf("a %d-byte payload came back in a %d-byte frame, want %d", len(payload), frameLen, want)
+	}
+}
+
+// expectChannelCut checks a channel whose permission (peerPermitted false)
+// or only the channel itself (true) has expired: ChannelData from the
+// client reaches no one, and the peer's datagram to the relay address
+// reaches the client only as a Data indication, when its IP is still
+// permitted.
+func expectChannelCut(t *testing.T, c *chanClient, peerPermitted bool) {
+	t.Helper()
+	c.send([]byte("on a cut channel"))
+	if got, _, ok := peerRecv(t, c.peer, 300*time.Millisecond); ok {
+		t.Fatalf("ChannelData on a cut channel relayed to the peer: %q", got)
+	}
+	if _, err := c.peer.WriteToUDPAddrPort([]byte("from the peer"), c.relay); err != nil {
+		t.Fatal(err)
+	}
+	wait := 300 * time.Millisecond
+	if peerPermitted {
+		wait = time.Second
+	}
+	if got, _, dataInd, ok := c.recv(wait); ok || dataInd != peerPermitted {
+		t.Fatalf("the peer's datagram on a cut channel: ChannelData %v (%q), Data indication %v; want a Data indication %v",
+			ok, got, dataInd, peerPermitted)
+	}
+}
+
+// expectStrangerDropped has stranger, a peer without a permission, send to
+// c's relay address, and fails unless the client gets nothing and the
+// datagram is the only one counted unpermitted.
+func expectStrangerDropped(t *testing.T, ts *testServer, c *chanClient, stranger *net.UDPConn) {
+	t.Helper()
+	if _, err := stranger.WriteToUDPAddrPort([]byte("let me in"), c.relay); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _, ok := c.recv(300 * time.Millisecond); ok {
+		t.Fatalf("the client got %q from a peer without a permission", got)
+	}
+	testenv.WaitFor(t, "counted unpermitted", 3*time.Second, func() bool {
+		all, _, _ := ts.stats.totals("")
+		return all.Unpermitted == 1
+	})
+}
+
+// expireSoon is a Config change after which the permissions (what
+// "permission") or the channels ("channel") expire in half a second, the
+// other in an hour.
+func expireSoon(what string) func(*Config) {
+	return func(c *Config) {
+		c.PermissionLifetime, c.ChannelLifetime = time.Hour, time.Hour
+		switch what {
+		case "permission":
+			c.PermissionLifetime = 500 * time.Millisecond
+		case "channel":
+			c.ChannelLifetime = 500 * time.Millisecond
+		default:
+			panic("expireSoon: " + what)
+		}
+	}
+}
+
 func udpPeer(t testing.TB) *net.UDPConn {
 	t.Helper()
 	pc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
@@ -159,7 +254,7 @@ func TestFastPathRelaysBothWays(t *testing.T) {
 			if ts.chans.lookup(c.key) == nil {
 				t.Fatal("the bound channel is not in the table")
 			}
-			var up, down uint64
+			var sent uint64
 			sizes := []int{1, 3, 4, 5, 159, 160, 1200, 1500}
 			if c.tcp {
 				// pion's client STUNConn (the test's TCP client) waits for a
@@ -168,31 +263,8 @@ func TestFastPathRelaysBothWays(t *testing.T) {
 				sizes = sizes[3:]
 			}
 			for _, size := range sizes {
-				payload := bytes.Repeat([]byte{byte(size)}, size)
-				c.send(payload)
-				got, from, ok := peerRecv(t, peer, 3*time.Second)
-				if !ok || !bytes.Equal(got, payload) {
-					t.Fatalf("%d bytes to the peer: got %d bytes (ok %v)", size, len(got), ok)
-				}
-				if from != c.relay {
-					t.Fatalf("peer got it from %v, want the relay address %v", from, c.relay)
-				}
-				up += uint64(size)
-				if _, err := peer.WriteToUDPAddrPort(payload, from); err != nil {
-					t.Fatal(err)
-				}
-				back, frameLen, _, ok := c.recv(3 * time.Second)
-				if !ok || !bytes.Equal(back, payload) {
-					t.Fatalf("%d bytes back to the client: got %d (ok %v)", size, len(back), ok)
-				}
-				want := 4 + size
-				if c.tcp {
-					want = (want + 3) &^ 3
-				}
-				if frameLen != want {
-					t.Fatalf("%d-byte payload came back in a %d-byte frame, want %d", size, frameLen, want)
-				}
-				down += uint64(size)
+				chanRoundTrip(t, c, bytes.Repeat([]byte{byte(size)}, size))
+				sent += uint64(size)
 			}
 			n := uint64(len(sizes))
 			// The relay counts right after its send: the last one may trail
@@ -202,9 +274,9 @@ func TestFastPathRelaysBothWays(t *testing.T) {
 				all, _, _ = ts.stats.totals("")
 				return all.PacketsUp == n && all.PacketsDown == n
 			})
-			if all.BytesUp != up || all.PacketsUp != n || all.BytesDown != down || all.PacketsDown != n {
-				t.Errorf("counted up %d B/%d pkts, down %d B/%d pkts; sent up %d B, down %d B, %d pkts each way",
-					all.BytesUp, all.PacketsUp, all.BytesDown, all.PacketsDown, up, down, n)
+			if all.BytesUp != sent || all.PacketsUp != n || all.BytesDown != sent || all.PacketsDown != n {
+				t.Errorf("counted up %d B/%d pkts, down %d B/%d pkts; sent %d B and %d pkts each way",
+					all.BytesUp, all.PacketsUp, all.BytesDown, all.PacketsDown, sent, n)
 			}
 		})
 	}
@@ -218,14 +290,10 @@ func TestFastPathRelaysBothWays(t *testing.T) {
 func TestFastPathPermissionExpiryStopsChannel(t *testing.T) {
 	for _, transport := range transports {
 		t.Run(transport, func(t *testing.T) {
-			ts := startServer(t, func(c *Config) {
-				c.PermissionLifetime = 500 * time.Millisecond
-				c.ChannelLifetime = time.Hour
-			})
-			peer := udpPeer(t)
-			c := newChanClient(t, ts, transport, peer)
+			ts := startServer(t, expireSoon("permission"))
+			c := newChanClient(t, ts, transport, udpPeer(t))
 			c.send([]byte("before"))
-			if _, _, ok := peerRecv(t, peer, 3*time.Second); !ok {
+			if _, _, ok := peerRecv(t, c.peer, 3*time.Second); !ok {
 				t.Fatal("nothing relayed while permitted")
 			}
 			ch := ts.chans.lookup(c.key)
@@ -235,27 +303,18 @@ func TestFastPathPermissionExpiryStopsChannel(t *testing.T) {
 			}
 			before, _, _ := ts.stats.totals("")
 
-			c.send([]byte("after expiry"))
-			if got, _, ok := peerRecv(t, peer, 300*time.Millisecond); ok {
-				t.Fatalf("relayed %q to the peer without a permission", got)
-			}
-			if _, err := peer.WriteToUDPAddrPort([]byte("from peer"), c.relay); err != nil {
-				t.Fatal(err)
-			}
-			if got, _, _, ok := c.recv(300 * time.Millisecond); ok {
-				t.Fatalf("relayed %q to the client without a permission", got)
-			}
+			expectChannelCut(t, c, false)
 			after, _, _ := ts.stats.totals("")
 			if after.Unpermitted-before.Unpermitted != 2 || after.BytesUp != before.BytesUp || after.BytesDown != before.BytesDown {
 				t.Errorf("after expiry: unpermitted +%d (want 2), bytes up +%d down +%d (want 0)",
 					after.Unpermitted-before.Unpermitted, after.BytesUp-before.BytesUp, after.BytesDown-before.BytesDown)
 			}
 
-			if code := c.createPermission(peer.LocalAddr().(*net.UDPAddr).AddrPort()); code != 0 {
+			if code := c.createPermission(c.peer.LocalAddr().(*net.UDPAddr).AddrPort()); code != 0 {
 				t.Fatalf("CreatePermission: %d", code)
 			}
 			c.send([]byte("permitted again"))
-			if got, _, ok := peerRecv(t, peer, 3*time.Second); !ok || string(got) != "permitted again" {
+			if got, _, ok := peerRecv(t, c.peer, 3*time.Second); !ok || string(got) != "permitted again" {
 				t.Fatalf("after a new permission: %q, %v", got, ok)
 			}
 		})
@@ -270,42 +329,19 @@ func TestFastPathPermissionExpiryStopsChannel(t *testing.T) {
 func TestFastPathChannelExpiryAndRebind(t *testing.T) {
 	for _, transport := range transports {
 		t.Run(transport, func(t *testing.T) {
-			ts := startServer(t, func(c *Config) {
-				c.ChannelLifetime = 500 * time.Millisecond
-				c.PermissionLifetime = time.Hour
-			})
-			peer := udpPeer(t)
-			c := newChanClient(t, ts, transport, peer)
+			ts := startServer(t, expireSoon("channel"))
+			c := newChanClient(t, ts, transport, udpPeer(t))
 			testenv.WaitFor(t, "channel expired", 5*time.Second, func() bool { return ts.chans.lookup(c.key) == nil })
-			if ch := ts.chans.relayOfClient(c.conn.LocalAddr()); ch != nil && ch.perms.channelOf(peer.LocalAddr().(*net.UDPAddr).AddrPort()) != nil {
+			if ch := ts.chans.relayOfClient(c.conn.LocalAddr()); ch != nil && ch.perms.channelOf(c.peer.LocalAddr().(*net.UDPAddr).AddrPort()) != nil {
 				t.Fatal("the relay socket still has the expired channel")
 			}
-			c.send([]byte("on a gone channel"))
-			if got, _, ok := peerRecv(t, peer, 300*time.Millisecond); ok {
-				t.Fatalf("ChannelData on an expired channel relayed: %q", got)
-			}
-			if _, err := peer.WriteToUDPAddrPort([]byte("as data"), c.relay); err != nil {
-				t.Fatal(err)
-			}
-			if _, _, dataInd, ok := c.recv(time.Second); ok || !dataInd {
-				t.Fatalf("after the channel expired: ChannelData %v, Data indication %v; want only a Data indication", ok, dataInd)
-			}
+			expectChannelCut(t, c, true)
 
 			c.bind(0x4001)
 			if ts.chans.lookup(c.key) == nil {
 				t.Fatal("the rebound channel is not in the table")
 			}
-			c.send([]byte("rebound"))
-			got, from, ok := peerRecv(t, peer, 3*time.Second)
-			if !ok || string(got) != "rebound" {
-				t.Fatalf("after rebinding: %q, %v", got, ok)
-			}
-			if _, err := peer.WriteToUDPAddrPort([]byte("back again"), from); err != nil {
-				t.Fatal(err)
-			}
-			if back, _, _, ok := c.recv(3 * time.Second); !ok || string(back) != "back again" {
-				t.Fatalf("back after rebinding: %q, %v", back, ok)
-			}
+			chanRoundTrip(t, c, []byte("rebound"))
 		})
 	}
 }
@@ -323,16 +359,7 @@ func TestFastPathPeerWithoutPermissionDropped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stranger.Close()
-	if _, err := stranger.WriteToUDPAddrPort([]byte("let me in"), c.relay); err != nil {
-		t.Fatal(err)
-	}
-	if got, _, _, ok := c.recv(300 * time.Millisecond); ok {
-		t.Fatalf("client got %q from a peer without a permission", got)
-	}
-	testenv.WaitFor(t, "counted unpermitted", 3*time.Second, func() bool {
-		all, _, _ := ts.stats.totals("")
-		return all.Unpermitted == 1
-	})
+	expectStrangerDropped(t, ts, c, stranger)
 	if all, _, _ := ts.stats.totals(""); all.BytesDown != 0 || all.PacketsDown != 0 {
 		t.Errorf("counted %d bytes, %d packets relayed down", all.BytesDown, all.PacketsDown)
 	}
@@ -434,16 +461,7 @@ func TestFastPathThousandAllocations(t *testing.T) {
 	})
 	peer := udpPeer(t)
 	_ = peer.SetReadBuffer(4 << 20)
-	go func() { // echo
-		buf := make([]byte, 2048)
-		for {
-			k, from, err := peer.ReadFromUDPAddrPort(buf)
-			if err != nil {
-				return
-			}
-			_, _ = peer.WriteToUDPAddrPort(buf[:k], from)
-		}
-	}()
+	testnet.Echo(peer)
 	peerAP := peer.LocalAddr().(*net.UDPAddr).AddrPort()
 	server := ts.addr("turn", "udp", 0)
 	clients := make([]*rawClient, n)

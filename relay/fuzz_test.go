@@ -22,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // The fuzz targets here feed attacker-shaped bytes to a running relay and
@@ -189,7 +190,7 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 	r.udpAddr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: udpPort}
 	r.tcpAddr = net.JoinHostPort("127.0.0.1", strconv.Itoa(tcpPort))
 
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	peer, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		return nil, fmt.Errorf("echo peer: %w", err)
 	}
@@ -203,18 +204,11 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 	// the datagram for STUN and fails to decode it). That is the client's
 	// flaw, not the server's: TestChannelDataPayloadLookingLikeSTUN shows the
 	// server relays such a payload intact both ways.
-	go func() {
-		buf := make([]byte, 2048)
-		for {
-			n, from, err := peer.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			if bytes.HasPrefix(buf[:n], livenessPrefix) {
-				_, _ = peer.WriteTo(buf[:n], from)
-			}
+	testnet.Serve(peer, func(p []byte, from netip.AddrPort) {
+		if bytes.HasPrefix(p, livenessPrefix) {
+			_, _ = peer.WriteToUDPAddrPort(p, from)
 		}
-	}()
+	})
 
 	if r.stranger, err = net.ListenPacket("udp4", "127.0.0.1:0"); err != nil {
 		return nil, fmt.Errorf("stranger socket: %w", err)
@@ -284,6 +278,8 @@ func (r *fuzzRig) allocatedClient(transport, user string) (*turn.Client, net.Pac
 	return client, sock, relayConn, nil
 }
 
+// freePort is a port of network ("udp" or "tcp") on 127.0.0.1 that the
+// kernel just handed out and took back.
 func freePort(network string) (int, error) {
 	if network == "udp" {
 		c, err := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -308,29 +304,10 @@ func bindingOn(conn net.PacketConn, to net.Addr) error {
 	if err != nil {
 		return fmt.Errorf("build binding request: %w", err)
 	}
-	buf := make([]byte, 2048)
-	deadline := time.Now().Add(livenessBudget)
-	for time.Now().Before(deadline) {
-		if _, err := conn.WriteTo(req.Raw, to); err != nil {
-			return fmt.Errorf("send binding request: %w", err)
-		}
-		resend := time.Now().Add(resendEvery)
-		for {
-			_ = conn.SetReadDeadline(earliest(resend, deadline))
-			n, _, err := conn.ReadFrom(buf)
-			if isTimeout(err) {
-				break
-			}
-			if err != nil {
-				return fmt.Errorf("read binding answer: %w", err)
-			}
-			res := &stun.Message{Raw: buf[:n]}
-			if res.Decode() == nil && res.TransactionID == req.TransactionID && res.Type == stun.BindingSuccess {
-				return nil
-			}
-		}
-	}
-	return fmt.Errorf("no Binding answer from %s within %v", to, livenessBudget)
+	return resendUntil(conn, to, req.Raw, "Binding answer", func(p []byte, _ net.Addr) bool {
+		res := &stun.Message{Raw: p}
+		return res.Decode() == nil && res.TransactionID == req.TransactionID && res.Type == stun.BindingSuccess
+	})
 }
 
 // relayAlive sends a fresh payload through relayConn to the echo peer and
@@ -339,28 +316,37 @@ func bindingOn(conn net.PacketConn, to net.Addr) error {
 // echoes arrive here too.
 func (r *fuzzRig) relayAlive(relayConn net.PacketConn) error {
 	payload := append(append([]byte(nil), livenessPrefix...), strconv.FormatUint(r.seq.Add(1), 10)...)
+	return resendUntil(relayConn, r.peer, payload, "echo through the relay", func(p []byte, from net.Addr) bool {
+		return bytes.Equal(p, payload) && from.String() == r.peer.String()
+	})
+}
+
+// resendUntil writes msg on conn to to, again every resendEvery, until conn
+// reads a datagram that match accepts (others are skipped), for up to
+// livenessBudget; what names the awaited datagram in errors.
+func resendUntil(conn net.PacketConn, to net.Addr, msg []byte, what string, match func(p []byte, from net.Addr) bool) error {
 	buf := make([]byte, 2048)
 	deadline := time.Now().Add(livenessBudget)
 	for time.Now().Before(deadline) {
-		if _, err := relayConn.WriteTo(payload, r.peer); err != nil {
-			return fmt.Errorf("write through relay: %w", err)
+		if _, err := conn.WriteTo(msg, to); err != nil {
+			return fmt.Errorf("send to %s for the %s: %w", to, what, err)
 		}
 		resend := time.Now().Add(resendEvery)
 		for {
-			_ = relayConn.SetReadDeadline(earliest(resend, deadline))
-			n, from, err := relayConn.ReadFrom(buf)
+			_ = conn.SetReadDeadline(earliest(resend, deadline))
+			n, from, err := conn.ReadFrom(buf)
 			if isTimeout(err) {
 				break
 			}
 			if err != nil {
-				return fmt.Errorf("read through relay: %w", err)
+				return fmt.Errorf("read the %s: %w", what, err)
 			}
-			if bytes.Equal(buf[:n], payload) && from.String() == r.peer.String() {
+			if match(buf[:n], from) {
 				return nil
 			}
 		}
 	}
-	return fmt.Errorf("no echo from %s through the relay within %v", r.peer, livenessBudget)
+	return fmt.Errorf("no %s from %s within %v", what, to, livenessBudget)
 }
 
 func earliest(a, b time.Time) time.Time {

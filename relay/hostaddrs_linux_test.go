@@ -39,13 +39,7 @@ func TestHostAddressAddedAfterStart(t *testing.T) {
 	})
 	service := listenUDPSinkAt(t, newAddr+":0")
 	echo := testnet.UDPEcho(t)
-	user, pass := creds("m1", time.Hour)
-	client := dialClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	relayConn, err := client.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relayConn.Close()
+	_, relayConn := allocated(t, "udp", ts.addr("turn", "udp", 0), "m1")
 	before := testutil.ToFloat64(ts.metrics.hostPortDropped)
 	for range 5 {
 		if _, err := relayConn.WriteTo([]byte("probe"), service.addr()); err != nil {

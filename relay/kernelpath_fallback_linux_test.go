@@ -79,17 +79,7 @@ func fallbackChild(t *testing.T) {
 	}
 	peer := udpPeer(t)
 	c := newChanClient(t, ts, "udp", peer)
-	c.send([]byte("in userspace"))
-	got, from, ok := peerRecv(t, peer, 3*time.Second)
-	if !ok || string(got) != "in userspace" {
-		t.Fatalf("peer got %q (%v)", got, ok)
-	}
-	if _, err := peer.WriteToUDPAddrPort([]byte("back"), from); err != nil {
-		t.Fatal(err)
-	}
-	if back, _, _, ok := c.recv(3 * time.Second); !ok || string(back) != "back" {
-		t.Fatalf("client got %q (%v)", back, ok)
-	}
+	chanRoundTrip(t, c, []byte("in userspace"))
 	testenv.WaitFor(t, "userspace counted both ways", 3*time.Second, func() bool {
 		all, _, _ := ts.stats.totals("")
 		return all.PacketsUp == 1 && all.PacketsDown == 1

@@ -11,15 +11,12 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 	"unsafe"
 
-	"github.com/pion/stun/v4"
 	"golang.org/x/sys/unix"
 
-	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
@@ -90,6 +87,20 @@ func kernelNet(t *testing.T) kpNet {
 		}
 	}
 	return n
+}
+
+// kernelTest starts a kernel-path test: in the parent it runs the test in a
+// namespace of its own (testenv.InNetns) and returns false, in that child it
+// builds the topology and returns true.
+func kernelTest(t *testing.T) (kpNet, bool) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		testenv.Require(t, "root, for network namespaces and BPF")
+	}
+	if !testenv.InNetns(t) {
+		return kpNet{}, false
+	}
+	return kernelNet(t), true
 }
 
 // inNetns runs f on a thread switched into network namespace ns; what
@@ -189,21 +200,32 @@ func startKernelServer(t *testing.T, mutate func(*Config)) *testServer {
 // 0x4000 bound to peer.
 func kernelClient(t *testing.T, n kpNet, ts *testServer, user, pass string, peer *net.UDPConn) *chanClient {
 	t.Helper()
-	conn := listenIn(t, n.client, kpClient)
-	server := netip.MustParseAddrPort(ts.addr("turn", "udp", 0))
+	return kernelClientAt(t, n, kpClient, netip.MustParseAddrPort(ts.addr("turn", "udp", 0)), user, pass, peer)
+}
+
+// kernelClientAt is kernelClient on local, sending to server.
+func kernelClientAt(t *testing.T, n kpNet, local netip.Addr, server netip.AddrPort, user, pass string, peer *net.UDPConn) *chanClient {
+	t.Helper()
+	conn := listenIn(t, n.client, local)
 	c := &rawClient{t: t, conn: conn, to: net.UDPAddrFromAddrPort(server), user: user, password: pass, realm: testRealm}
-	if code := c.allocate(); code != 0 {
-		t.Fatalf("allocate: %d", code)
-	}
-	var relayed stun.XORMappedAddress
-	if err := relayed.GetFromAs(c.last, stun.AttrXORRelayedAddress); err != nil {
-		t.Fatalf("XOR-RELAYED-ADDRESS: %v", err)
-	}
-	ip, _ := netip.AddrFromSlice(relayed.IP)
-	cc := &chanClient{rawClient: c, peer: peer, server: server,
-		relay: netip.AddrPortFrom(ip.Unmap(), uint16(relayed.Port))} //nolint:gosec
-	cc.bind(0x4000)
-	return cc
+	return allocateChan(t, c, server, false, peer)
+}
+
+// kernelUser is kernelClient for user, with credentials for an hour, and
+// its channel to a new peer at kpPeer.
+func kernelUser(t *testing.T, n kpNet, ts *testServer, user string) *chanClient {
+	t.Helper()
+	name, pass := creds(user, time.Hour)
+	return kernelClient(t, n, ts, name, pass, listenIn(t, n.peer, kpPeer))
+}
+
+// waitEntries waits until the kernel has want entries installed.
+func waitEntries(t *testing.T, ts *testServer, want int, what string) {
+	t.Helper()
+	testenv.WaitFor(t, what, 5*time.Second, func() bool {
+		_, entries := kernelTotals(ts)
+		return entries == want
+	})
 }
 
 // kernelTotals is what the kernel relayed, live and removed, and the
@@ -213,40 +235,30 @@ func kernelTotals(ts *testServer) (usage, int) {
 	return usage{BytesUp: c.UpBytes, BytesDown: c.DownBytes, PacketsUp: c.UpPackets, PacketsDown: c.DownPackets}, n
 }
 
-// kernelRoundTrip sends payload client → peer and back, and fails unless both
-// arrive intact, from the relay address and on the channel.
-func kernelRoundTrip(t *testing.T, c *chanClient, payload []byte) {
+// kernelRelays round-trips each payload (chanRoundTrip) on c, the server's
+// one kernel entry, and fails unless the kernel relayed every one both ways.
+func kernelRelays(t *testing.T, ts *testServer, c *chanClient, payloads ...[]byte) {
 	t.Helper()
-	c.send(payload)
-	got, from, ok := peerRecv(t, c.peer, 3*time.Second)
-	if !ok || !bytes.Equal(got, payload) {
-		t.Fatalf("%d bytes to the peer: got %d (ok %v)", len(payload), len(got), ok)
+	k0, entries := kernelTotals(ts)
+	if entries != 1 {
+		t.Fatalf("%d kernel entries, want 1", entries)
 	}
-	if from != c.relay {
-		t.Fatalf("the peer got it from %v, want the relay address %v", from, c.relay)
+	for _, p := range payloads {
+		chanRoundTrip(t, c, p)
 	}
-	if _, err := c.peer.WriteToUDPAddrPort(payload, from); err != nil {
-		t.Fatal(err)
-	}
-	back, frameLen, _, ok := c.recv(3 * time.Second)
-	if !ok || !bytes.Equal(back, payload) {
-		t.Fatalf("%d bytes back to the client: got %d (ok %v)", len(payload), len(back), ok)
-	}
-	if frameLen != 4+len(payload) {
-		t.Fatalf("a %d-byte payload came back in a %d-byte frame", len(payload), frameLen)
+	n := uint64(len(payloads))
+	if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+n || k.PacketsDown != k0.PacketsDown+n {
+		t.Fatalf("the kernel counted %+v after %+v, want %d packets more each way", k, k0, n)
 	}
 }
 
 // TestKernelPath runs the kernel fast path in a topology of namespaces
 // the test creates: client, relay (the test's own) and peer on veth.
 func TestKernelPath(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testenv.Require(t, "root, for network namespaces and BPF")
-	}
-	if !testenv.InNetns(t) {
+	n, ok := kernelTest(t)
+	if !ok {
 		return
 	}
-	n := kernelNet(t)
 
 	// Both ways through the kernel: the peer sees the relay address, the
 	// client ChannelData on its channel; the kernel counted every packet
@@ -254,15 +266,14 @@ func TestKernelPath(t *testing.T) {
 	// the kernel's). The totals survive the entry's removal.
 	t.Run("relays both ways in the kernel", func(t *testing.T) {
 		ts := startKernelServer(t, nil)
-		user, pass := creds("kernel", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		c := kernelUser(t, n, ts, "kernel")
 		if _, entries := kernelTotals(ts); entries != 1 {
 			t.Fatalf("%d kernel entries after a channel bind, want 1", entries)
 		}
 		var bytesSent uint64
 		sizes := []int{1, 3, 4, 5, 8, 9, 159, 160, 1200, 1400}
 		for _, size := range sizes {
-			kernelRoundTrip(t, c, bytes.Repeat([]byte{byte(size)}, size))
+			chanRoundTrip(t, c, bytes.Repeat([]byte{byte(size)}, size))
 			bytesSent += uint64(size)
 		}
 		pkts := uint64(len(sizes))
@@ -288,10 +299,7 @@ func TestKernelPath(t *testing.T) {
 		if code := c.refresh(0); code != 0 {
 			t.Fatalf("refresh 0: %d", code)
 		}
-		testenv.WaitFor(t, "entry removed with the allocation", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 0
-		})
+		waitEntries(t, ts, 0, "entry removed with the allocation")
 		all, _, _ = ts.stats.totals("")
 		all.Unpermitted, all.DroppedUp, all.DroppedDown = 0, 0, 0
 		if all != want {
@@ -310,28 +318,12 @@ func TestKernelPath(t *testing.T) {
 	// either way go to userspace, which drops and counts them as pion
 	// would.
 	t.Run("permission expiry removes the entry", func(t *testing.T) {
-		ts := startKernelServer(t, func(c *Config) {
-			c.PermissionLifetime = 500 * time.Millisecond
-			c.ChannelLifetime = time.Hour
-		})
-		user, pass := creds("kernel-perm", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
-		kernelRoundTrip(t, c, []byte("while permitted"))
-		testenv.WaitFor(t, "entry removed with the permission", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 0
-		})
+		ts := startKernelServer(t, expireSoon("permission"))
+		c := kernelUser(t, n, ts, "kernel-perm")
+		chanRoundTrip(t, c, []byte("while permitted"))
+		waitEntries(t, ts, 0, "entry removed with the permission")
 		before, _, _ := ts.stats.totals("")
-		c.send([]byte("after expiry"))
-		if got, _, ok := peerRecv(t, c.peer, 300*time.Millisecond); ok {
-			t.Fatalf("relayed %q to the peer without a permission", got)
-		}
-		if _, err := c.peer.WriteToUDPAddrPort([]byte("from peer"), c.relay); err != nil {
-			t.Fatal(err)
-		}
-		if got, _, _, ok := c.recv(300 * time.Millisecond); ok {
-			t.Fatalf("relayed %q to the client without a permission", got)
-		}
+		expectChannelCut(t, c, false)
 		testenv.WaitFor(t, "both counted unpermitted", 3*time.Second, func() bool {
 			after, _, _ := ts.stats.totals("")
 			return after.Unpermitted-before.Unpermitted == 2
@@ -339,41 +331,18 @@ func TestKernelPath(t *testing.T) {
 		if code := c.createPermission(c.peer.LocalAddr().(*net.UDPAddr).AddrPort()); code != 0 {
 			t.Fatalf("CreatePermission: %d", code)
 		}
-		k0, entries := kernelTotals(ts)
-		if entries != 1 {
-			t.Fatalf("%d entries after a new permission, want 1", entries)
-		}
-		kernelRoundTrip(t, c, []byte("permitted again"))
-		if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+1 || k.PacketsDown != k0.PacketsDown+1 {
-			t.Fatalf("the kernel did not relay after the new permission: %+v then %+v", k0, k)
-		}
+		kernelRelays(t, ts, c, []byte("permitted again"))
 	})
 
 	// A channel that expires takes the entry with it: the peer's data
 	// reaches the client as a Data indication from userspace, the client's
 	// ChannelData on the gone channel reaches no one.
 	t.Run("channel expiry removes the entry", func(t *testing.T) {
-		ts := startKernelServer(t, func(c *Config) {
-			c.ChannelLifetime = 500 * time.Millisecond
-			c.PermissionLifetime = time.Hour
-		})
-		user, pass := creds("kernel-chan", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
-		kernelRoundTrip(t, c, []byte("while bound"))
-		testenv.WaitFor(t, "entry removed with the channel", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 0
-		})
-		c.send([]byte("on a gone channel"))
-		if got, _, ok := peerRecv(t, c.peer, 300*time.Millisecond); ok {
-			t.Fatalf("ChannelData on an expired channel relayed: %q", got)
-		}
-		if _, err := c.peer.WriteToUDPAddrPort([]byte("as data"), c.relay); err != nil {
-			t.Fatal(err)
-		}
-		if _, _, dataInd, ok := c.recv(time.Second); ok || !dataInd {
-			t.Fatalf("after the channel expired: ChannelData %v, Data indication %v; want only a Data indication", ok, dataInd)
-		}
+		ts := startKernelServer(t, expireSoon("channel"))
+		c := kernelUser(t, n, ts, "kernel-chan")
+		chanRoundTrip(t, c, []byte("while bound"))
+		waitEntries(t, ts, 0, "entry removed with the channel")
+		expectChannelCut(t, c, true)
 	})
 
 	// Revoking the key that issued the credentials closes its live
@@ -381,18 +350,12 @@ func TestKernelPath(t *testing.T) {
 	// entries go with them; a Refresh with those credentials is refused.
 	t.Run("revocation ends the allocation and the entry", func(t *testing.T) {
 		key := "SK" + strings.Repeat("7", 32)
-		var revoked atomic.Bool
-		ts := startKernelServer(t, func(c *Config) {
-			c.Revoked = func(id string) bool { return revoked.Load() && id == key }
-		})
-		rest, err := credentials.IssuedRest("AC"+strings.Repeat("7", 32), key, testSecretID, "kernel-revoked")
-		if err != nil {
-			t.Fatal(err)
-		}
-		user, pass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), rest)
+		revoked := &revocation{key: key}
+		ts := startKernelServer(t, func(c *Config) { c.Revoked = revoked.revoked })
+		user, pass := issuedCreds(t, "AC"+strings.Repeat("7", 32), key, "kernel-revoked")
 		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
-		kernelRoundTrip(t, c, []byte("before revocation"))
-		revoked.Store(true)
+		chanRoundTrip(t, c, []byte("before revocation"))
+		revoked.set.Store(true)
 		if code := c.refresh(1); code == 0 {
 			t.Fatal("refresh accepted after revocation")
 		}
@@ -413,8 +376,7 @@ func TestKernelPath(t *testing.T) {
 	// too): the padding is dropped, the payload relayed and counted.
 	t.Run("padded ChannelData", func(t *testing.T) {
 		ts := startKernelServer(t, nil)
-		user, pass := creds("kernel-padded", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		c := kernelUser(t, n, ts, "kernel-padded")
 		var sent uint64
 		sizes := []int{1, 2, 3, 5, 6, 7, 161}
 		for _, size := range sizes {
@@ -447,27 +409,15 @@ func TestKernelPath(t *testing.T) {
 			c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("2001:db8::/32")}}
 		})
 		user, pass := creds("kernel-v6", time.Hour)
-		conn := listenIn(t, n.client, kpClient6)
 		server := netip.MustParseAddrPort(ts.addr("turn", "udp", 0))
-		c := &rawClient{t: t, conn: conn, to: net.UDPAddrFromAddrPort(server), user: user, password: pass, realm: testRealm}
-		if code := c.allocate(); code != 0 {
-			t.Fatalf("allocate: %d", code)
-		}
-		var relayed stun.XORMappedAddress
-		if err := relayed.GetFromAs(c.last, stun.AttrXORRelayedAddress); err != nil {
-			t.Fatal(err)
-		}
-		ip, _ := netip.AddrFromSlice(relayed.IP)
-		cc := &chanClient{rawClient: c, peer: listenIn(t, n.peer, kpPeer6), server: server,
-			relay: netip.AddrPortFrom(ip.Unmap(), uint16(relayed.Port))} //nolint:gosec
-		cc.bind(0x4000)
+		cc := kernelClientAt(t, n, kpClient6, server, user, pass, listenIn(t, n.peer, kpPeer6))
 		if _, entries := kernelTotals(ts); entries != 1 {
 			t.Fatalf("%d entries, want 1", entries)
 		}
 		var sent uint64
 		sizes := []int{1, 3, 5, 160, 1200, 1400}
 		for _, size := range sizes {
-			kernelRoundTrip(t, cc, bytes.Repeat([]byte{byte(size)}, size))
+			chanRoundTrip(t, cc, bytes.Repeat([]byte{byte(size)}, size))
 			sent += uint64(size)
 		}
 		want := usage{BytesUp: sent, BytesDown: sent, PacketsUp: uint64(len(sizes)), PacketsDown: uint64(len(sizes))}
@@ -481,19 +431,8 @@ func TestKernelPath(t *testing.T) {
 	// counts nothing.
 	t.Run("peer without a permission never reaches the client", func(t *testing.T) {
 		ts := startKernelServer(t, nil)
-		user, pass := creds("kernel-stranger", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
-		stranger := listenIn(t, n.peer, kpStranger)
-		if _, err := stranger.WriteToUDPAddrPort([]byte("let me in"), c.relay); err != nil {
-			t.Fatal(err)
-		}
-		if got, _, _, ok := c.recv(300 * time.Millisecond); ok {
-			t.Fatalf("the client got %q from a peer without a permission", got)
-		}
-		testenv.WaitFor(t, "counted unpermitted", 3*time.Second, func() bool {
-			all, _, _ := ts.stats.totals("")
-			return all.Unpermitted == 1
-		})
+		c := kernelUser(t, n, ts, "kernel-stranger")
+		expectStrangerDropped(t, ts, c, listenIn(t, n.peer, kpStranger))
 		if k, _ := kernelTotals(ts); k != (usage{}) {
 			t.Fatalf("the kernel relayed %+v", k)
 		}
@@ -503,12 +442,11 @@ func TestKernelPath(t *testing.T) {
 	// the token bucket is exact.
 	t.Run("bandwidth-limited allocations stay in userspace", func(t *testing.T) {
 		ts := startKernelServer(t, func(c *Config) { c.BandwidthBPS = 1 << 20 })
-		user, pass := creds("kernel-limited", time.Hour)
-		c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
+		c := kernelUser(t, n, ts, "kernel-limited")
 		if _, entries := kernelTotals(ts); entries != 0 {
 			t.Fatalf("%d kernel entries for a limited allocation", entries)
 		}
-		kernelRoundTrip(t, c, []byte("limited"))
+		chanRoundTrip(t, c, []byte("limited"))
 		// The relay counts right after its send: the count may trail
 		// the packet's arrival.
 		testenv.WaitFor(t, "userspace counted both ways", 3*time.Second, func() bool {
@@ -524,27 +462,9 @@ func TestKernelPath(t *testing.T) {
 		ts := startKernelServer(t, func(c *Config) { c.ListenIPs = []netip.Addr{netip.IPv4Unspecified()} })
 		user, pass := creds("kernel-wildcard", time.Hour)
 		port := netip.MustParseAddrPort(ts.addr("turn", "udp", 0)).Port()
-		conn := listenIn(t, n.client, kpClient)
-		c := &rawClient{t: t, conn: conn, to: net.UDPAddrFromAddrPort(netip.AddrPortFrom(kpListen, port)), user: user, password: pass, realm: testRealm}
-		if code := c.allocate(); code != 0 {
-			t.Fatalf("allocate: %d", code)
-		}
-		var relayed stun.XORMappedAddress
-		if err := relayed.GetFromAs(c.last, stun.AttrXORRelayedAddress); err != nil {
-			t.Fatal(err)
-		}
-		ip, _ := netip.AddrFromSlice(relayed.IP)
-		cc := &chanClient{rawClient: c, peer: listenIn(t, n.peer, kpPeer), server: netip.AddrPortFrom(kpListen, port),
-			relay: netip.AddrPortFrom(ip.Unmap(), uint16(relayed.Port))} //nolint:gosec
-		cc.bind(0x4000)
-		k0, entries := kernelTotals(ts)
-		if entries != 1 {
-			t.Fatalf("%d entries, want 1", entries)
-		}
-		kernelRoundTrip(t, cc, []byte("via the wildcard listener"))
-		if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+1 || k.PacketsDown != k0.PacketsDown+1 {
-			t.Fatalf("the kernel counted %+v after %+v", k, k0)
-		}
+		server := netip.AddrPortFrom(kpListen, port)
+		cc := kernelClientAt(t, n, kpClient, server, user, pass, listenIn(t, n.peer, kpPeer))
+		kernelRelays(t, ts, cc, []byte("via the wildcard listener"))
 	})
 
 	// On loopback (client, relay and peer on 127.0.0.1, as the benchmark
@@ -553,16 +473,7 @@ func TestKernelPath(t *testing.T) {
 		ts := startServer(t, func(c *Config) { c.KernelOffload = OffloadOn })
 		peer := udpPeer(t)
 		c := newChanClient(t, ts, "udp", peer)
-		k0, entries := kernelTotals(ts)
-		if entries != 1 {
-			t.Fatalf("%d entries, want 1", entries)
-		}
-		for _, size := range []int{1, 160, 1200} {
-			kernelRoundTrip(t, c, bytes.Repeat([]byte{7}, size))
-		}
-		if k, _ := kernelTotals(ts); k.PacketsUp != k0.PacketsUp+3 || k.PacketsDown != k0.PacketsDown+3 {
-			t.Fatalf("the kernel counted %+v after %+v, want 3 more each way", k, k0)
-		}
+		kernelRelays(t, ts, c, bytes.Repeat([]byte{7}, 1), bytes.Repeat([]byte{7}, 160), bytes.Repeat([]byte{7}, 1200))
 
 		// And on ::1.
 		v6 := netip.IPv6Loopback()
@@ -578,10 +489,7 @@ func TestKernelPath(t *testing.T) {
 		}
 		defer peer6.Close()
 		c6 := newChanClient(t, ts6, "udp", peer6)
-		kernelRoundTrip(t, c6, []byte("on ::1"))
-		if k, _ := kernelTotals(ts6); k.PacketsUp != 1 || k.PacketsDown != 1 {
-			t.Fatalf("the kernel counted %+v on ::1, want a packet each way", k)
-		}
+		kernelRelays(t, ts6, c6, []byte("on ::1"))
 	})
 
 	// Relay to relay on this server: two clients, each with a channel to
@@ -628,10 +536,7 @@ func TestKernelPath(t *testing.T) {
 		if code := b.refresh(0); code != 0 {
 			t.Fatalf("b refresh 0: %d", code)
 		}
-		testenv.WaitFor(t, "b's entries and a's entry to b removed", 5*time.Second, func() bool {
-			_, entries := kernelTotals(ts)
-			return entries == 1
-		})
+		waitEntries(t, ts, 1, "b's entries and a's entry to b removed")
 		a.send([]byte("to a closed relay port"))
 		if got, _, _, ok := b.recv(300 * time.Millisecond); ok {
 			t.Fatalf("b got %q after its allocation ended", got)

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnkey-dev/turnkey/credentials"
+	"github.com/turnkey-dev/turnkey/internal/promtext"
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
@@ -124,13 +125,7 @@ func TestUnpermittedDatagramsDroppedNotCounted(t *testing.T) {
 	ts := startServer(t, func(c *Config) {
 		c.PeerPolicy = PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
 	})
-	user, pass := creds("frank", time.Hour)
-	client := dialClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	relayed, err := client.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer relayed.Close()
+	client, relayed := allocated(t, "udp", ts.addr("turn", "udp", 0), "frank")
 	relayAddr := relayed.LocalAddr()
 
 	// Permissions are per IP and every test socket is on loopback: the
@@ -175,7 +170,7 @@ func TestUnpermittedDatagramsDroppedNotCounted(t *testing.T) {
 	if want := uint64(permitted * len(payload)); all.BytesDown != want || all.PacketsDown != permitted {
 		t.Errorf("peer→client counted %d bytes in %d packets, want %d in %d", all.BytesDown, all.PacketsDown, want, permitted)
 	}
-	if got := metricValue(t, ts, "turnkey_relay_unpermitted_packets_total"); got != 9 {
+	if got := gathered(t, ts, "turnkey_relay_unpermitted_packets_total"); got != 9 {
 		t.Errorf("turnkey_relay_unpermitted_packets_total = %v, want 9", got)
 	}
 
@@ -198,13 +193,9 @@ func TestAllocationFailureReasonAuth(t *testing.T) {
 		c.PeerPolicy = PeerPolicy{} // default deny-list: loopback peers refused
 	})
 	server := ts.addr("turn", "udp", 0)
-	revokedRest, err := credentials.IssuedRest("AC"+strings.Repeat("a", 32), "SK"+strings.Repeat("e", 32), testSecretID, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
 	good, goodPass := creds("grace", time.Hour)
 	expired, expiredPass := creds("grace", -10*time.Minute)
-	revoked, revokedPass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), revokedRest)
+	revoked, revokedPass := issuedCreds(t, "AC"+strings.Repeat("a", 32), "SK"+strings.Repeat("e", 32), "bob")
 	allocFailures := func() float64 { return testutil.ToFloat64(ts.metrics.allocationFailures.WithLabelValues("auth")) }
 	cases := []struct {
 		name, reason string
@@ -286,27 +277,19 @@ func listenOn(t *testing.T, addr string) net.PacketConn {
 	return pc
 }
 
-// metricValue gathers the server's registry and returns the value of an
-// unlabelled counter or gauge.
-func metricValue(t *testing.T, ts *testServer, name string) float64 {
+// gathered gathers the server's registry and sums the series of name whose
+// labels include the given name/value pairs (none: every series), 0 when
+// none is there.
+func gathered(t *testing.T, ts *testServer, name string, labelPairs ...string) float64 {
 	t.Helper()
 	mfs, err := ts.reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
+	fams := promtext.Families{}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if len(m.GetLabel()) == 0 {
-				if c := m.GetCounter(); c != nil {
-					return c.GetValue()
-				}
-				return m.GetGauge().GetValue()
-			}
-		}
+		fams[mf.GetName()] = mf
 	}
-	t.Fatalf("metric %s not gathered", name)
-	return 0
+	v, _ := fams.Value(name, labelPairs...)
+	return v
 }

@@ -100,32 +100,40 @@ func (pb *packetBench) packetOps() []struct {
 	binary.BigEndian.PutUint16(channelData[0:2], 0x4000)
 	binary.BigEndian.PutUint16(channelData[2:4], uint16(len(payload)))
 
-	// write sends on from and reads the datagram back at to, so the receive
-	// queue never fills; both variants pay the same read.
-	sendRecv := func(from net.PacketConn, msg []byte, dst net.Addr, to net.PacketConn) error {
-		if _, err := from.WriteTo(msg, dst); err != nil {
+	// A leg sends on from to dst and reads the datagram back at to, so the
+	// receive queue never fills; both variants pay the same read.
+	type leg struct {
+		from net.PacketConn
+		dst  net.Addr
+		to   net.PacketConn
+	}
+	send := func(l leg, msg []byte) func() error {
+		return func() error {
+			if _, err := l.from.WriteTo(msg, l.dst); err != nil {
+				return err
+			}
+			_, _, err := l.to.ReadFrom(buf)
 			return err
 		}
-		_, _, err := to.ReadFrom(buf)
-		return err
 	}
-	return []struct {
+	legs := []struct {
+		name         string
+		msg          []byte
+		raw, wrapped leg
+	}{
+		{"relayConn.WriteTo", payload, leg{pb.rawRelay, pb.peerAddr, pb.peer}, leg{pb.relay, pb.peerAddr, pb.peer}},
+		{"relayConn.ReadFrom", payload, leg{pb.peer, pb.rawAddr, pb.rawRelay}, leg{pb.peer, pb.relayAddr, pb.relay}},
+		{"listenConn.ReadFrom/binding", binding, leg{pb.client, pb.rawLnAddr, pb.rawListen}, leg{pb.client, pb.listenAddr, pb.listen}},
+		{"listenConn.ReadFrom/channeldata", channelData, leg{pb.client, pb.rawLnAddr, pb.rawListen}, leg{pb.client, pb.listenAddr, pb.listen}},
+	}
+	ops := make([]struct {
 		name         string
 		raw, wrapped func() error
-	}{
-		{"relayConn.WriteTo",
-			func() error { return sendRecv(pb.rawRelay, payload, pb.peerAddr, pb.peer) },
-			func() error { return sendRecv(pb.relay, payload, pb.peerAddr, pb.peer) }},
-		{"relayConn.ReadFrom",
-			func() error { return sendRecv(pb.peer, payload, pb.rawAddr, pb.rawRelay) },
-			func() error { return sendRecv(pb.peer, payload, pb.relayAddr, pb.relay) }},
-		{"listenConn.ReadFrom/binding",
-			func() error { return sendRecv(pb.client, binding, pb.rawLnAddr, pb.rawListen) },
-			func() error { return sendRecv(pb.client, binding, pb.listenAddr, pb.listen) }},
-		{"listenConn.ReadFrom/channeldata",
-			func() error { return sendRecv(pb.client, channelData, pb.rawLnAddr, pb.rawListen) },
-			func() error { return sendRecv(pb.client, channelData, pb.listenAddr, pb.listen) }},
+	}, len(legs))
+	for i, l := range legs {
+		ops[i].name, ops[i].raw, ops[i].wrapped = l.name, send(l.raw, l.msg), send(l.wrapped, l.msg)
 	}
+	return ops
 }
 
 // BenchmarkPacketPath: compare allocs/op of raw and wrapped; they must match.

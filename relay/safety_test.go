@@ -1,7 +1,6 @@
 package relay
 
 import (
-	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/turnkey-dev/turnkey/internal/testenv"
+	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
 
 // TestRelayToRelayAndHostPortGuard: two allocations on a loopback relay reach
@@ -157,31 +157,12 @@ func TestDrainRefusesNewAllocations(t *testing.T) {
 // exchange sends from one relayed connection and waits for it at the other.
 func exchange(t *testing.T, from, to net.PacketConn, payload []byte) {
 	t.Helper()
-	buf := make([]byte, 1500)
-	deadline := time.Now().Add(5 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, err := from.WriteTo(payload, to.LocalAddr()); err != nil {
-			t.Fatal(err)
-		}
-		_ = to.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
-		n, src, err := to.ReadFrom(buf)
-		var ne net.Error
-		if errors.As(err, &ne) && ne.Timeout() {
-			continue
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if string(buf[:n]) == string(payload) && src.String() == from.LocalAddr().String() {
-			return
-		}
-	}
-	t.Fatalf("%q from %s never reached %s", payload, from.LocalAddr(), to.LocalAddr())
+	sendUntilHeard(t, from, to.LocalAddr(), to, from.LocalAddr(), payload, 200*time.Millisecond, false)
 }
 
 // udpSink counts datagrams and bytes arriving at a local port.
 type udpSink struct {
-	pc    net.PacketConn
+	pc    *net.UDPConn
 	n     chan struct{}
 	bytes atomic.Int64
 }
@@ -193,26 +174,19 @@ func listenUDPSink(t *testing.T) *udpSink {
 
 func listenUDPSinkAt(t *testing.T, addr string) *udpSink {
 	t.Helper()
-	pc, err := net.ListenPacket("udp", addr)
+	pc, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.MustParseAddrPort(addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &udpSink{pc: pc, n: make(chan struct{}, 1024)}
 	t.Cleanup(func() { pc.Close() })
-	go func() {
-		buf := make([]byte, 1500)
-		for {
-			n, _, err := pc.ReadFrom(buf)
-			if err != nil {
-				return
-			}
-			s.bytes.Add(int64(n))
-			select {
-			case s.n <- struct{}{}:
-			default:
-			}
+	testnet.Serve(pc, func(p []byte, _ netip.AddrPort) {
+		s.bytes.Add(int64(len(p)))
+		select {
+		case s.n <- struct{}{}:
+		default:
 		}
-	}()
+	})
 	return s
 }
 
@@ -229,15 +203,7 @@ func TestBandwidthLimitCutsFloodToTheLimit(t *testing.T) {
 	ts := startServer(t, func(c *Config) { c.BandwidthBPS = rate })
 	sink := listenUDPSink(t)
 	user, pass := creds("flooder", time.Hour)
-	client := dialClient(t, "udp", ts.addr("turn", "udp", 0), user, pass, testRealm)
-	conn, err := client.Allocate()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	if err := client.CreatePermission(sink.addr()); err != nil {
-		t.Fatal(err)
-	}
+	_, conn := allocatedAs(t, "udp", ts.addr("turn", "udp", 0), user, pass, sink.addr())
 	payload := make([]byte, 1000)
 	start := time.Now()
 	sent := 0

@@ -58,15 +58,7 @@ func TestSecretChosenByID(t *testing.T) {
 				}
 				return
 			}
-			client := dialClient(t, "udp", server, user, pass, testRealm)
-			relayConn, err := client.Allocate()
-			if err != nil {
-				t.Fatalf("allocate: %v", err)
-			}
-			defer relayConn.Close()
-			if err := client.CreatePermission(peer); err != nil {
-				t.Fatalf("create permission (re-authenticated): %v", err)
-			}
+			_, relayConn := allocatedAs(t, "udp", server, user, pass, peer)
 			roundTrip(t, relayConn, peer, []byte("by id"))
 		})
 	}

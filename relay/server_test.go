@@ -4,7 +4,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,14 +21,7 @@ func TestRelayEchoThroughEveryTransport(t *testing.T) {
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
 			user, pass := creds("alice-"+transport, time.Hour)
-			client := dialClient(t, transport, ts.addr("turn", transport, 0), user, pass, testRealm)
-			relayConn, err := client.Allocate()
-			if err != nil {
-				t.Fatalf("allocate: %v", err)
-			}
-			if err := client.CreatePermission(peer); err != nil {
-				t.Fatalf("create permission: %v", err)
-			}
+			_, relayConn := allocatedAs(t, transport, ts.addr("turn", transport, 0), user, pass, peer)
 			roundTrip(t, relayConn, peer, []byte("hello over "+transport))
 			if got := ts.AllocationCount(); got != 1 {
 				t.Errorf("allocations = %d, want 1", got)
@@ -54,14 +46,10 @@ func TestRefusedCredentials(t *testing.T) {
 		c.Revoked = func(id string) bool { return id == "SK"+strings.Repeat("e", 32) }
 	})
 	acct := "AC" + strings.Repeat("a", 32)
-	revokedRest, err := credentials.IssuedRest(acct, "SK"+strings.Repeat("e", 32), testSecretID, "bob")
-	if err != nil {
-		t.Fatal(err)
-	}
 	expiredUser, expiredPass := creds("alice", -10*time.Minute)
 	farUser, farPass := creds("alice", 48*time.Hour)
 	goodUser, _ := creds("alice", time.Hour)
-	revUser, revPass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), revokedRest)
+	revUser, revPass := issuedCreds(t, acct, "SK"+strings.Repeat("e", 32), "bob")
 	cases := []struct {
 		name, user, pass, realm, reason string
 	}{
@@ -113,15 +101,7 @@ func TestSecretRotationEverySecretVerifies(t *testing.T) {
 		for i, secret := range []string{testSecret, older} {
 			t.Run(transport+"/secret"+itoa(i), func(t *testing.T) {
 				user, pass := credentials.MintTURN([]byte(secret), time.Now().Add(time.Hour), "rot"+itoa(i))
-				client := dialClient(t, transport, ts.addr("turn", transport, 0), user, pass, testRealm)
-				relayConn, err := client.Allocate()
-				if err != nil {
-					t.Fatalf("allocate with secret %d: %v", i, err)
-				}
-				defer relayConn.Close()
-				if err := client.CreatePermission(peer); err != nil {
-					t.Fatalf("create permission (re-authenticated) with secret %d: %v", i, err)
-				}
+				_, relayConn := allocatedAs(t, transport, ts.addr("turn", transport, 0), user, pass, peer)
 				roundTrip(t, relayConn, peer, []byte("rotated"))
 			})
 		}
@@ -224,18 +204,12 @@ func mustResolveUDP(t testing.TB, s string) *net.UDPAddr {
 // with those credentials are refused.
 func TestRevocationRefusesNewAllocationsAndRefreshes(t *testing.T) {
 	key := "SK" + strings.Repeat("1", 32)
-	var revoked atomic.Bool
-	ts := startServer(t, func(c *Config) {
-		c.Revoked = func(id string) bool { return revoked.Load() && id == key }
-	})
-	rest, err := credentials.IssuedRest("AC"+strings.Repeat("2", 32), key, testSecretID, "grace")
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, pass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), rest)
+	revoked := &revocation{key: key}
+	ts := startServer(t, func(c *Config) { c.Revoked = revoked.revoked })
+	user, pass := issuedCreds(t, "AC"+strings.Repeat("2", 32), key, "grace")
 	for _, transport := range []string{"udp", "tcp"} {
 		t.Run(transport, func(t *testing.T) {
-			revoked.Store(false)
+			revoked.set.Store(false)
 			server := ts.addr("turn", transport, 0)
 			live := newRawClient(t, transport, server, user, pass, testRealm)
 			if code := live.allocate(); code != 0 {
@@ -244,7 +218,7 @@ func TestRevocationRefusesNewAllocationsAndRefreshes(t *testing.T) {
 			if code := live.refresh(600); code != 0 {
 				t.Fatalf("refresh before revocation: %d", code)
 			}
-			revoked.Store(true)
+			revoked.set.Store(true)
 			if code := live.refresh(600); code == 0 {
 				t.Error("refresh accepted after revocation")
 			}

@@ -2,53 +2,38 @@ package relay
 
 import (
 	"bytes"
-	"os"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/turnkey-dev/turnkey/credentials"
-	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
 // TestUsageLedgerCountsTheKernelPath: bytes the kernel fast path relays
 // reach the usage ledger exactly once, while the channel lives in the
 // kernel and after the allocation ends and its counts move over.
 func TestUsageLedgerCountsTheKernelPath(t *testing.T) {
-	if os.Geteuid() != 0 {
-		testenv.Require(t, "root, for network namespaces and BPF")
-	}
-	if !testenv.InNetns(t) {
+	n, ok := kernelTest(t)
+	if !ok {
 		return
 	}
-	n := kernelNet(t)
 	ts := startKernelServer(t, nil)
 	account := "AC" + strings.Repeat("8", 32)
-	rest, err := credentials.IssuedRest(account, "SK"+strings.Repeat("9", 32), testSecretID, "ledger")
-	if err != nil {
-		t.Fatal(err)
-	}
-	user, pass := credentials.MintTURN([]byte(testSecret), time.Now().Add(time.Hour), rest)
+	user, pass := issuedCreds(t, account, "SK"+strings.Repeat("9", 32), "ledger")
 	c := kernelClient(t, n, ts, user, pass, listenIn(t, n.peer, kpPeer))
 	if _, entries := kernelTotals(ts); entries != 1 {
 		t.Fatalf("%d kernel entries after a channel bind, want 1", entries)
 	}
 	var want uint64
 	for _, size := range []int{10, 200, 1200} {
-		kernelRoundTrip(t, c, bytes.Repeat([]byte{1}, size))
+		chanRoundTrip(t, c, bytes.Repeat([]byte{1}, size))
 		want += 2 * uint64(size)
 	}
 	if got := ts.TakeUsage()[account]; got != want {
 		t.Fatalf("ledger took %d bytes of a kernel channel, want %d", got, want)
 	}
-	kernelRoundTrip(t, c, bytes.Repeat([]byte{2}, 50))
+	chanRoundTrip(t, c, bytes.Repeat([]byte{2}, 50))
 	if code := c.refresh(0); code != 0 {
 		t.Fatalf("refresh 0: %d", code)
 	}
-	testenv.WaitFor(t, "entry removed with the allocation", 5*time.Second, func() bool {
-		_, entries := kernelTotals(ts)
-		return entries == 0
-	})
+	waitEntries(t, ts, 0, "entry removed with the allocation")
 	if got := ts.TakeUsage()[account]; got != 100 {
 		t.Errorf("ledger took %d bytes after the allocation ended, want the last 100", got)
 	}

@@ -107,19 +107,46 @@ func servedSerial(t *testing.T, h *Holder) *big.Int {
 	return c.Leaf.SerialNumber
 }
 
-// brokenPairs are certificate files Load and Reload must refuse.
-func brokenPairs(t *testing.T) []struct {
+// loaded writes a valid pair to new files and loads them.
+func loaded(t *testing.T, log *slog.Logger) (files, pair, *Holder) {
+	t.Helper()
+	f, p := newFiles(t), validPair(t)
+	f.write(t, p.cert, p.key)
+	h, err := Load(f.cert, f.key, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f, p, h
+}
+
+// wantServing fails the test unless h serves the certificate with serial.
+func wantServing(t *testing.T, h *Holder, serial *big.Int, when string) {
+	t.Helper()
+	if got := servedSerial(t, h); got.Cmp(serial) != 0 {
+		t.Fatalf("serial %v %s, want %v", got, when, serial)
+	}
+}
+
+// wantErrorWith fails the test unless err says want.
+func wantErrorWith(t *testing.T, what string, err error, want string) {
+	t.Helper()
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("%s: %v; want an error with %q", what, err, want)
+	}
+}
+
+// brokenPair is certificate files Load and Reload must refuse, with what
+// the error says.
+type brokenPair struct {
 	name      string
 	cert, key []byte
 	want      string
-} {
+}
+
+func brokenPairs(t *testing.T) []brokenPair {
 	good, other := validPair(t), validPair(t)
 	expired := newPair(t, time.Now().Add(-2*time.Hour), time.Now().Add(-time.Hour))
-	return []struct {
-		name      string
-		cert, key []byte
-		want      string
-	}{
+	return []brokenPair{
 		{"not PEM", []byte("junk\n"), good.key, "failed to find any PEM data"},
 		{"empty key", good.cert, []byte{}, "failed to find any PEM data"},
 		{"key of another certificate", good.cert, other.key, "private key does not match"},
@@ -130,30 +157,20 @@ func brokenPairs(t *testing.T) []struct {
 func TestCertLoad(t *testing.T) {
 	log, _ := testLogger()
 	t.Run("valid", func(t *testing.T) {
-		f, p := newFiles(t), validPair(t)
-		f.write(t, p.cert, p.key)
-		h, err := Load(f.cert, f.key, log)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got := servedSerial(t, h); got.Cmp(p.serial) != 0 {
-			t.Fatalf("serial %v, want %v", got, p.serial)
-		}
+		_, p, h := loaded(t, log)
+		wantServing(t, h, p.serial, "after Load")
 	})
 	t.Run("missing files", func(t *testing.T) {
 		f := newFiles(t)
-		if _, err := Load(f.cert, f.key, log); err == nil || !strings.Contains(err.Error(), f.cert) {
-			t.Fatalf("Load of missing files: %v; want an error naming %s", err, f.cert)
-		}
+		_, err := Load(f.cert, f.key, log)
+		wantErrorWith(t, "Load of missing files", err, f.cert)
 	})
 	for _, tc := range brokenPairs(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFiles(t)
 			f.write(t, tc.cert, tc.key)
 			_, err := Load(f.cert, f.key, log)
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Load: %v; want an error with %q", err, tc.want)
-			}
+			wantErrorWith(t, "Load", err, tc.want)
 		})
 	}
 }
@@ -162,21 +179,12 @@ func TestCertLoad(t *testing.T) {
 // a good one replaces it.
 func TestCertReloadKeepsPrevious(t *testing.T) {
 	log, _ := testLogger()
-	f, a := newFiles(t), validPair(t)
-	f.write(t, a.cert, a.key)
-	h, err := Load(f.cert, f.key, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, a, h := loaded(t, log)
 	for _, tc := range brokenPairs(t) {
 		t.Run(tc.name, func(t *testing.T) {
 			f.write(t, tc.cert, tc.key)
-			if err := h.Reload(); err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("Reload: %v; want an error with %q", err, tc.want)
-			}
-			if got := servedSerial(t, h); got.Cmp(a.serial) != 0 {
-				t.Fatalf("serial %v after a refused reload, want the previous %v", got, a.serial)
-			}
+			wantErrorWith(t, "Reload", h.Reload(), tc.want)
+			wantServing(t, h, a.serial, "after a refused reload (the previous one)")
 		})
 	}
 	b := validPair(t)
@@ -184,9 +192,7 @@ func TestCertReloadKeepsPrevious(t *testing.T) {
 	if err := h.Reload(); err != nil {
 		t.Fatal(err)
 	}
-	if got := servedSerial(t, h); got.Cmp(b.serial) != 0 {
-		t.Fatalf("serial %v after reload, want %v", got, b.serial)
-	}
+	wantServing(t, h, b.serial, "after reload")
 }
 
 // TestCertWatch: the watch loads changed files, logs a broken pair once and
@@ -195,12 +201,7 @@ func TestCertReloadKeepsPrevious(t *testing.T) {
 // modification time.
 func TestCertWatch(t *testing.T) {
 	log, logs := testLogger()
-	f, a := newFiles(t), validPair(t)
-	f.write(t, a.cert, a.key)
-	h, err := Load(f.cert, f.key, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	f, _, h := loaded(t, log)
 	ctx, cancel := context.WithCancel(context.Background())
 	stopped := make(chan struct{})
 	go func() { defer close(stopped); h.Watch(ctx, 5*time.Millisecond) }()
@@ -235,9 +236,7 @@ func TestCertWatch(t *testing.T) {
 	before := strings.Count(logs.String(), failed)
 	f.write(t, []byte("junk\n"), nil)
 	waitFailures(t, before+1)
-	if got := servedSerial(t, h); got.Cmp(b.serial) != 0 {
-		t.Fatalf("serial %v after a broken certificate, want %v", got, b.serial)
-	}
+	wantServing(t, h, b.serial, "after a broken certificate")
 
 	// Half-written: C's certificate with B's key fails; C's key arriving
 	// afterwards completes the pair however close behind it lands.
@@ -264,12 +263,7 @@ func TestCertWatch(t *testing.T) {
 
 func TestCertConfig(t *testing.T) {
 	log, _ := testLogger()
-	f, p := newFiles(t), validPair(t)
-	f.write(t, p.cert, p.key)
-	h, err := Load(f.cert, f.key, log)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, p, h := loaded(t, log)
 	tests := []struct {
 		name  string
 		extra []string

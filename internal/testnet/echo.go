@@ -24,15 +24,28 @@ func UDPEchoOn(t testing.TB, addr netip.Addr) *net.UDPAddr {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { pc.Close() })
+	Echo(pc)
+	return pc.LocalAddr().(*net.UDPAddr)
+}
+
+// Echo makes pc send every datagram it reads back to where it came from,
+// until pc is closed.
+func Echo(pc *net.UDPConn) {
+	Serve(pc, func(p []byte, from netip.AddrPort) { _, _ = pc.WriteToUDPAddrPort(p, from) })
+}
+
+// Serve reads datagrams from pc on a goroutine of its own until pc is
+// closed, handing each to handle. p is only valid during the call: the next
+// datagram reuses its buffer, which holds any UDP datagram whole.
+func Serve(pc *net.UDPConn, handle func(p []byte, from netip.AddrPort)) {
 	go func() {
-		buf := make([]byte, 2048)
+		buf := make([]byte, 64<<10)
 		for {
 			n, from, err := pc.ReadFromUDPAddrPort(buf)
 			if err != nil {
 				return
 			}
-			_, _ = pc.WriteToUDPAddrPort(buf[:n], from)
+			handle(buf[:n], from)
 		}
 	}()
-	return pc.LocalAddr().(*net.UDPAddr)
 }

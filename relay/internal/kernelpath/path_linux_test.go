@@ -23,30 +23,49 @@ import (
 	"github.com/turnkey-dev/turnkey/internal/testenv"
 )
 
-// requireBPF stops the test without root (skip locally, fail in CI).
-func requireBPF(t *testing.T) {
+// loInNetns stops the test without root (skip locally, fail in CI) and
+// runs it in a network namespace of its own (testenv.InNetns): in the
+// parent it returns nil (the caller returns), in the child the namespace's
+// lo.
+func loInNetns(t *testing.T) *net.Interface {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		testenv.Require(t, "root, to load BPF programs")
 	}
+	if !testenv.InNetns(t) {
+		return nil
+	}
+	return loopback(t)
+}
+
+func loopback(t *testing.T) *net.Interface {
+	t.Helper()
+	lo, err := net.InterfaceByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lo
+}
+
+// openOn is Open on lo, failing the test.
+func openOn(t *testing.T, lo *net.Interface) *Path {
+	t.Helper()
+	p, err := Open([]net.Interface{*lo})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return p
 }
 
 // TestOpenAttachesAndCloses loads the program (the verifier accepts it),
 // attaches it to loopback in a namespace of the test's own, installs and
 // removes an entry and detaches.
 func TestOpenAttachesAndCloses(t *testing.T) {
-	requireBPF(t)
-	if !testenv.InNetns(t) {
+	lo := loInNetns(t)
+	if lo == nil {
 		return
 	}
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open([]net.Interface{*lo})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	p := openOn(t, lo)
 	e := Entry{Slot: 3, Client: netip.MustParseAddrPort("127.0.0.1:5000"), Server: netip.MustParseAddrPort("127.0.0.1:3478"),
 		Number: 0x4000, Relay: netip.MustParseAddrPort("127.0.0.1:50000"), Peer: netip.MustParseAddrPort("127.0.0.1:6000")}
 	if err := p.Install(e); err != nil {
@@ -68,18 +87,11 @@ func TestOpenAttachesAndCloses(t *testing.T) {
 // must continue down the chain (TCX_NEXT) byte for byte unchanged, for
 // the userspace path to judge.
 func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
-	requireBPF(t)
-	if !testenv.InNetns(t) {
+	lo := loInNetns(t)
+	if lo == nil {
 		return
 	}
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p, err := Open([]net.Interface{*lo})
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	p := openOn(t, lo)
 	defer p.Close()
 	client, server := netip.MustParseAddrPort("192.0.2.2:5000"), netip.MustParseAddrPort("192.0.2.1:3478")
 	e := Entry{Slot: 0, Client: client, Server: server, Number: 0x4000,
@@ -126,9 +138,9 @@ func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
 			return b
 		}()},
 		{"truncated UDP header", datagram(client, server, nil, nil)[:38]},
-		{"IPv6 extension header", datagram6(client6, server6, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[6] = 0 })},
-		{"IPv6 length disagreeing", datagram6(client6, server6, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[5] += 4 })},
-		{"IPv6 another channel", datagram6(client6, server6, chanData(0x4002, len(payload), 0), nil)},
+		{"IPv6 extension header", datagram(client6, server6, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[6] = 0 })},
+		{"IPv6 length disagreeing", datagram(client6, server6, chanData(0x4000, len(payload), 0), func(ip []byte) { ip[5] += 4 })},
+		{"IPv6 another channel", datagram(client6, server6, chanData(0x4002, len(payload), 0), nil)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -152,43 +164,28 @@ func TestProgramPassesWhatItDoesNotRelay(t *testing.T) {
 	}
 }
 
-// datagram6 is datagram over IPv6.
-func datagram6(src, dst netip.AddrPort, payload []byte, mangle func(ip []byte)) []byte {
-	b := make([]byte, 14, 14+48+len(payload))
-	b[12], b[13] = 0x86, 0xdd
-	ip := make([]byte, 40)
-	ip[0], ip[6], ip[7] = 0x60, 17, 64
-	binary.BigEndian.PutUint16(ip[4:], uint16(8+len(payload)))
-	s, d := src.Addr().As16(), dst.Addr().As16()
-	copy(ip[8:], s[:])
-	copy(ip[24:], d[:])
-	udp := make([]byte, 8)
-	binary.BigEndian.PutUint16(udp[0:], src.Port())
-	binary.BigEndian.PutUint16(udp[2:], dst.Port())
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
-	b = append(append(append(b, ip...), udp...), payload...)
-	if mangle != nil {
-		mangle(b[14:])
-	}
-	return b
-}
-
-// datagram is an Ethernet frame with an IPv4/UDP datagram from src to dst
-// carrying payload; mangle, if set, edits the IP header and what follows.
+// datagram is an Ethernet frame with a UDP datagram from src to dst over
+// IPv4 or IPv6 (src's family) carrying payload; mangle, if set, edits the
+// IP header and what follows.
 func datagram(src, dst netip.AddrPort, payload []byte, mangle func(ip []byte)) []byte {
-	b := make([]byte, 14, 14+28+len(payload))
-	b[12], b[13] = 0x08, 0x00
-	ip := make([]byte, 20)
-	ip[0], ip[8], ip[9] = 0x45, 64, 17
-	binary.BigEndian.PutUint16(ip[2:], uint16(28+len(payload)))
-	s, d := src.Addr().As4(), dst.Addr().As4()
-	copy(ip[12:], s[:])
-	copy(ip[16:], d[:])
-	udp := make([]byte, 8)
-	binary.BigEndian.PutUint16(udp[0:], src.Port())
-	binary.BigEndian.PutUint16(udp[2:], dst.Port())
-	binary.BigEndian.PutUint16(udp[4:], uint16(8+len(payload)))
-	b = append(append(append(b, ip...), udp...), payload...)
+	udpLen := uint16(8 + len(payload))
+	var etherType uint16
+	var ip []byte // the IP header up to the addresses
+	if src.Addr().Is4() {
+		etherType = 0x0800
+		ip = binary.BigEndian.AppendUint16([]byte{0x45, 0}, 20+udpLen) // version, IHL; TOS; total length
+		ip = append(ip, 0, 0, 0, 0, 64, 17, 0, 0)                      // ID, flags, fragment; TTL, UDP; checksum
+	} else {
+		etherType = 0x86dd
+		ip = binary.BigEndian.AppendUint16([]byte{0x60, 0, 0, 0}, udpLen) // version, class, flow; payload length
+		ip = append(ip, 17, 64)                                           // next header UDP, hop limit
+	}
+	b := binary.BigEndian.AppendUint16(make([]byte, 12, 14+48+len(payload)), etherType)
+	b = append(append(append(b, ip...), src.Addr().AsSlice()...), dst.Addr().AsSlice()...)
+	for _, v := range []uint16{src.Port(), dst.Port(), udpLen, 0} { // checksum 0: none
+		b = binary.BigEndian.AppendUint16(b, v)
+	}
+	b = append(b, payload...)
 	if mangle != nil {
 		mangle(b[14:])
 	}
@@ -208,13 +205,9 @@ func TestNothingStaysAttached(t *testing.T) {
 		holdAttached(t)
 		return
 	}
-	requireBPF(t)
-	if !testenv.InNetns(t) {
+	lo := loInNetns(t)
+	if lo == nil {
 		return
-	}
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Fatal(err)
 	}
 	attached := func() int {
 		t.Helper()
@@ -224,10 +217,7 @@ func TestNothingStaysAttached(t *testing.T) {
 		}
 		return len(r.Programs)
 	}
-	p, err := Open([]net.Interface{*lo})
-	if err != nil {
-		t.Fatal(err)
-	}
+	p := openOn(t, lo)
 	if n := attached(); n != 1 {
 		t.Fatalf("%d programs on lo after Open, want 1", n)
 	}
@@ -271,13 +261,7 @@ func TestNothingStaysAttached(t *testing.T) {
 }
 
 func holdAttached(t *testing.T) {
-	lo, err := net.InterfaceByName("lo")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := Open([]net.Interface{*lo}); err != nil {
-		t.Fatal(err)
-	}
+	openOn(t, loopback(t))
 	fmt.Println("attached")
 	_, _ = io.Copy(io.Discard, os.Stdin) // until killed
 	t.Fatal("the holder's stdin closed before it was killed")

@@ -8,11 +8,7 @@ import (
 
 func TestCheckDefaultPolicy(t *testing.T) {
 	p := New(nil, nil, true)
-	tests := []struct {
-		addr string
-		ok   bool
-		want Reason
-	}{
+	tests := []checkCase{
 		// 0.0.0.0/8
 		{"0.0.0.0", false, ReasonUnspecified},
 		{"0.255.255.255", false, ReasonUnspecified},
@@ -166,6 +162,20 @@ func TestCheckDefaultPolicy(t *testing.T) {
 	if len(tests) < 60 {
 		t.Fatalf("table has %d address forms, want at least 60", len(tests))
 	}
+	checkAll(t, p, tests)
+}
+
+// checkCase is an address and what Check must answer for it.
+type checkCase struct {
+	addr string
+	ok   bool
+	want Reason
+}
+
+// checkAll runs a subtest a case: Check's answer, and CheckIP's (the net.IP
+// path pion uses), which must agree with it.
+func checkAll(t *testing.T, p *Policy, tests []checkCase) {
+	t.Helper()
 	for _, tt := range tests {
 		t.Run(tt.addr, func(t *testing.T) {
 			ip := netip.MustParseAddr(tt.addr)
@@ -173,7 +183,6 @@ func TestCheckDefaultPolicy(t *testing.T) {
 			if ok != tt.ok || reason != tt.want {
 				t.Errorf("Check(%s) = %v, %s; want %v, %s", tt.addr, ok, reason, tt.ok, tt.want)
 			}
-			// The net.IP path pion uses must agree with the netip path.
 			if ok2, reason2 := p.CheckIP(net.IP(ip.WithZone("").AsSlice())); ok2 != ok || reason2 != reason {
 				t.Errorf("CheckIP(%s) = %v, %s; Check gave %v, %s", tt.addr, ok2, reason2, ok, reason)
 			}
@@ -198,11 +207,7 @@ func TestCheckAllowAndExtraDeny(t *testing.T) {
 		},
 		true,
 	)
-	tests := []struct {
-		addr string
-		ok   bool
-		want Reason
-	}{
+	tests := []checkCase{
 		{"127.0.0.1", true, ReasonAllowed},
 		{"::ffff:127.0.0.1", true, ReasonAllowed},
 		{"::127.0.0.1", true, ReasonAllowed},
@@ -228,14 +233,7 @@ func TestCheckAllowAndExtraDeny(t *testing.T) {
 		{"2606:4700::1111", false, ReasonDeniedExtra},
 		{"8.8.8.8", true, ReasonAllowed},
 	}
-	for _, tt := range tests {
-		t.Run(tt.addr, func(t *testing.T) {
-			ok, reason := p.Check(netip.MustParseAddr(tt.addr))
-			if ok != tt.ok || reason != tt.want {
-				t.Errorf("Check(%s) = %v, %s; want %v, %s", tt.addr, ok, reason, tt.ok, tt.want)
-			}
-		})
-	}
+	checkAll(t, p, tests)
 }
 
 func TestCheckPolicyVariants(t *testing.T) {
