@@ -168,13 +168,11 @@ func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) (stun.E
 	default:
 		return 0, nil
 	}
-	s.allocs.mu.Lock()
-	info, ok := s.allocs.m[allocKeyOf(t.client, t.local)]
-	s.allocs.mu.Unlock()
+	a := s.registry.byTuple(allocKeyOf(t.client, t.local))
 	switch {
-	case !ok:
+	case a == nil:
 		return stun.CodeAllocMismatch, nil
-	case info.user != username:
+	case a.username != username:
 		return stun.CodeWrongCredentials, nil
 	}
 	switch msg.Type.Method {
@@ -184,7 +182,7 @@ func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) (stun.E
 		// answer 443 for IPv6; both families share one lifetime, so the
 		// attribute is dropped and pion refreshes (or deletes) both.
 		if v, err := msg.Get(stun.AttrRequestedAddressFamily); err == nil && len(v) == 4 && v[0] == familyByteIPv6 &&
-			info.family == familyDual {
+			a.family == familyDual {
 			return 0, map[string][]byte{string(v): nil}
 		}
 		return 0, nil

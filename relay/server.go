@@ -189,7 +189,6 @@ type Server struct {
 	streamConns sync.Map // client address → *streamConn
 	pending     admissions
 	refused     sync.Map // client address → credentials just refused (see autherror.go)
-	allocs      allocTable
 	registry    *allocRegistry
 	chans       channelTable
 	// wants, dualGen and dualLive serve dual allocations (dual.go): the
@@ -264,7 +263,6 @@ func New(cfg Config) (*Server, error) {
 		idleTimeout:       cfg.IdleTimeout,
 		maxPerSource:      cfg.MaxConnsPerSource,
 		maxPerms:          cfg.MaxPermissions,
-		allocs:            allocTable{m: map[allocKey]allocInfo{}},
 		registry:          newAllocRegistry(),
 		idle:              make(chan struct{}, 1),
 		nonces:            nonces,
@@ -601,14 +599,7 @@ type Usage struct {
 // tracked) and its live allocations.
 func (s *Server) AccountUsage(account string) Usage {
 	_, u, _ := s.stats.totals(account)
-	s.allocs.mu.Lock()
-	n := 0
-	for _, a := range s.allocs.m {
-		if a.account == account {
-			n++
-		}
-	}
-	s.allocs.mu.Unlock()
+	n := s.registry.accountAllocations(account)
 	return Usage{BytesClientToPeer: u.BytesUp, BytesPeerToClient: u.BytesDown,
 		PacketsClientToPeer: u.PacketsUp, PacketsPeerToClient: u.PacketsDown, AllocationsActive: n}
 }
