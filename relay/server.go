@@ -598,7 +598,7 @@ type Usage struct {
 // AccountUsage reports an account's traffic (zero for an account not
 // tracked) and its live allocations.
 func (s *Server) AccountUsage(account string) Usage {
-	_, u, _ := s.stats.totals(account)
+	u := s.stats.accountTotals(account)
 	n := s.registry.accountAllocations(account)
 	return Usage{BytesClientToPeer: u.BytesUp, BytesPeerToClient: u.BytesDown,
 		PacketsClientToPeer: u.PacketsUp, PacketsPeerToClient: u.PacketsDown, AllocationsActive: n}
