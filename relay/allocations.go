@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
 
 	"github.com/turnkey-dev/turnkey/credentials"
 )
@@ -27,6 +28,36 @@ import (
 // listed, never copied. Closing one closes turnkey's relay socket wrapper:
 // pion's read on it fails and pion deletes the allocation, which runs the
 // ordinary deletion path (quota slot, gauges, the client's next Refresh 437).
+
+// allocationBook is the server's side of pion's allocations: the registry,
+// the channel table the data path reads, dual allocations' IPv6 halves,
+// and what every allocation is granted.
+type allocationBook struct {
+	registry *allocRegistry
+	chans    channelTable
+	// wants, dualGen and dualLive serve dual allocations (dual.go): the
+	// Allocates asking for one, the IPv6 port range (nil without an IPv6
+	// relay) and the number of live IPv6 halves.
+	wants    dualWants
+	dualGen  *turn.RelayAddressGeneratorPortRange
+	dualLive atomic.Int32
+
+	allocLifetime     time.Duration // the default granted (request.go)
+	maxChannel        uint16        // the last channel number accepted (request.go)
+	relaySocketBuffer int
+	idle              chan struct{} // signalled when an allocation ends, for Drain
+}
+
+func (b *allocationBook) init(cfg Config) {
+	b.registry = newAllocRegistry()
+	b.allocLifetime = cfg.AllocationLifetime
+	b.maxChannel = maxChannel
+	if cfg.LegacyChannelNumbers {
+		b.maxChannel = legacyMaxChannel
+	}
+	b.relaySocketBuffer = cfg.RelaySocketBuffer
+	b.idle = make(chan struct{}, 1)
+}
 
 // Close reasons, the label of turnkey_allocations_closed_total.
 const (

@@ -3,12 +3,38 @@ package relay
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/turnkey-dev/turnkey/credentials"
 )
+
+// credentialCheck is what judges a request's credentials: the realm and
+// clock limits, the revocation feed, the secrets, the parsed-user cache and
+// the client-bound nonces (nonce.go).
+type credentialCheck struct {
+	realm     string
+	maxTTL    time.Duration
+	clockSkew time.Duration
+	revoked   func(string) bool
+	secrets   *secretPicker
+	users     userCache
+	nonces    *nonceBinder
+	refused   sync.Map // client address → credentials just refused (see autherror.go)
+}
+
+func (c *credentialCheck) init(cfg Config, now func() time.Time) error {
+	nonces, err := newNonceBinder(nonceLifetime, now)
+	if err != nil {
+		return err
+	}
+	c.realm, c.maxTTL, c.clockSkew, c.revoked = cfg.Realm, cfg.MaxTTL, cfg.ClockSkew, cfg.Revoked
+	c.secrets = newSecretPicker(cfg.Keyring)
+	c.nonces = nonces
+	return nil
+}
 
 // authenticate is pion's AuthHandler: it checks everything about a TURN REST
 // credential except the HMAC itself, then returns the long-term key for

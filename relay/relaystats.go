@@ -51,6 +51,17 @@ func (u *usage) plus(o usage) {
 	u.Unpermitted += o.Unpermitted
 }
 
+// accounting is the server's metrics and its traffic totals.
+type accounting struct {
+	metrics *metrics
+	stats   *relayStats
+}
+
+func (a *accounting) init(cfg Config) {
+	a.stats = newRelayStats(cfg.TrackedAccounts)
+	a.metrics = newMetrics(cfg.Metrics, a.stats)
+}
+
 // relayStats sums live allocations' counters with the totals of closed ones.
 // It is a prometheus.Collector: the sum happens at scrape time.
 type relayStats struct {
@@ -234,4 +245,20 @@ func (s *relayStats) Collect(ch chan<- prometheus.Metric) {
 	for name, u := range per {
 		ch <- prometheus.MustNewConstMetric(s.acctDesc, prometheus.CounterValue, float64(u.BytesUp+u.BytesDown), name)
 	}
+}
+
+// Usage is an account's relay traffic, live.
+type Usage struct {
+	BytesClientToPeer, BytesPeerToClient     uint64
+	PacketsClientToPeer, PacketsPeerToClient uint64
+	AllocationsActive                        int
+}
+
+// AccountUsage reports an account's traffic (zero for an account not
+// tracked) and its live allocations.
+func (s *Server) AccountUsage(account string) Usage {
+	u := s.stats.accountTotals(account)
+	n := s.registry.accountAllocations(account)
+	return Usage{BytesClientToPeer: u.BytesUp, BytesPeerToClient: u.BytesDown,
+		PacketsClientToPeer: u.PacketsUp, PacketsPeerToClient: u.PacketsDown, AllocationsActive: n}
 }
