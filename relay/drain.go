@@ -2,6 +2,7 @@ package relay
 
 import "time"
 
+// allocationGone wakes a Drain waiting for the allocations to end.
 func (s *Server) allocationGone() {
 	select {
 	case s.idle <- struct{}{}:
