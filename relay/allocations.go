@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pion/stun/v4"
+	"github.com/pion/turn/v5"
 
 	"github.com/turnkey-dev/turnkey/credentials"
 )
@@ -27,6 +28,36 @@ import (
 // listed, never copied. Closing one closes turnkey's relay socket wrapper:
 // pion's read on it fails and pion deletes the allocation, which runs the
 // ordinary deletion path (quota slot, gauges, the client's next Refresh 437).
+
+// allocationBook is the server's side of pion's allocations: the registry,
+// the channel table the data path reads, dual allocations' IPv6 halves,
+// and what every allocation is granted.
+type allocationBook struct {
+	registry *allocRegistry
+	chans    channelTable
+	// wants, dualGen and dualLive serve dual allocations (dual.go): the
+	// Allocates asking for one, the IPv6 port range (nil without an IPv6
+	// relay) and the number of live IPv6 halves.
+	wants    dualWants
+	dualGen  *turn.RelayAddressGeneratorPortRange
+	dualLive atomic.Int32
+
+	allocLifetime     time.Duration // the default granted (request.go)
+	maxChannel        uint16        // the last channel number accepted (request.go)
+	relaySocketBuffer int
+	idle              chan struct{} // signalled when an allocation ends, for Drain
+}
+
+func (b *allocationBook) init(cfg Config) {
+	b.registry = newAllocRegistry()
+	b.allocLifetime = cfg.AllocationLifetime
+	b.maxChannel = maxChannel
+	if cfg.LegacyChannelNumbers {
+		b.maxChannel = legacyMaxChannel
+	}
+	b.relaySocketBuffer = cfg.RelaySocketBuffer
+	b.idle = make(chan struct{}, 1)
+}
 
 // Close reasons, the label of turnkey_allocations_closed_total.
 const (
@@ -90,21 +121,31 @@ func (f AllocationFilter) matches(a *liveAlloc) bool {
 		(f.CredentialSID == "" || f.CredentialSID == a.user.CredID)
 }
 
-// liveAlloc is the registry's entry for one allocation. Everything but
-// expires and closing is set before it is published.
+// liveAlloc is the registry's entry for one allocation: the relay's one
+// mirror of it beside pion's own (the channel table, channeltable.go, is the
+// data path's). Everything but expires, closing and removed is set before it
+// is published.
 type liveAlloc struct {
 	id        string
 	seq       uint64
 	key       allocKey
 	user      credentials.TURNUser
-	username  string
+	username  string // pion's user ID: the username that allocated
 	transport string
+	family    string // of the relay: familyIPv4, familyIPv6 or familyDual
 	client    string
 	relay     string
 	created   time.Time
 	expires   atomic.Int64   // unix nanoseconds
 	rc        *relayConn     // UDP relay socket, or nil
 	rl        *relayListener // TCP relay listener (RFC 6062), or nil
+	stream    *streamConn    // the TCP/TLS control connection, or nil
+	// slot is the quota slot admit reserved for it (admission.go), given
+	// back when pion deletes it.
+	slot struct {
+		quotaKey, account string
+		reserved          bool
+	}
 	// gone is closed when pion has deleted it; made (under the registry's
 	// lock) only for a close that waits, so idle allocations carry none.
 	gone    chan struct{}
@@ -113,8 +154,8 @@ type liveAlloc struct {
 }
 
 // allocRegistry holds the live allocations by ID, by 5-tuple and in
-// creation order (for paging), plus what the request layer learns before
-// pion creates an allocation.
+// creation order (for paging), their number per account, plus what the
+// request layer learns before pion creates an allocation.
 type allocRegistry struct {
 	mu    sync.Mutex
 	byID  map[string]*liveAlloc
@@ -124,6 +165,10 @@ type allocRegistry struct {
 	order []*liveAlloc
 	holes int
 	seq   uint64
+	// perAccount counts the live allocations of each account (uncapped:
+	// an account leaves it with its last allocation), so a usage request
+	// reads a number instead of scanning every allocation.
+	perAccount map[string]int
 
 	// grants is the lifetime of an Allocate handed to pion now, by client
 	// transport address; settled (admission.go) when the request is done.
@@ -136,7 +181,8 @@ type allocRegistry struct {
 
 func newAllocRegistry() *allocRegistry {
 	return &allocRegistry{byID: map[string]*liveAlloc{}, byKey: map[allocKey]*liveAlloc{},
-		grants: map[pendingKey]time.Duration{}, listeners: map[netip.AddrPort]*relayListener{}}
+		perAccount: map[string]int{}, grants: map[pendingKey]time.Duration{},
+		listeners: map[netip.AddrPort]*relayListener{}}
 }
 
 // newAllocationID is opaque and unguessable: knowing one allocation's ID
@@ -180,9 +226,7 @@ func (s *Server) noteLifetime(msg *stun.Message, t tuple) {
 		if d == 0 {
 			return // pion deletes it; the deletion event removes it here
 		}
-		r.mu.Lock()
-		a := r.byKey[allocKeyOf(t.client, t.local)]
-		r.mu.Unlock()
+		a := r.byTuple(allocKeyOf(t.client, t.local))
 		if a == nil || !refreshFamilyOK(msg, a.relay, a.rc) {
 			return
 		}
@@ -239,15 +283,35 @@ func (r *allocRegistry) forgetListener(ap netip.AddrPort, l *relayListener) {
 	r.mu.Unlock()
 }
 
-// added registers an allocation pion has just created.
-func (s *Server) allocationAdded(src, dst net.Addr, userID, transport string, relayAddr net.Addr) {
-	r := s.registry
-	a := &liveAlloc{id: newAllocationID(), key: allocKeyOf(src, dst), username: userID, transport: transport,
-		client: addrString(src), relay: addrString(relayAddr), created: s.now()}
+// newLiveAlloc is the entry for the allocation pion has just created on
+// src→dst, not yet published: it takes the client's quota reservation and
+// counts the allocation on its stream.
+func (s *Server) newLiveAlloc(src, dst net.Addr, userID string, relayAddr net.Addr) *liveAlloc {
+	a := &liveAlloc{id: newAllocationID(), key: allocKeyOf(src, dst), username: userID,
+		transport: s.transportOf(src, dst), family: familyIPv4, client: addrString(src),
+		relay: addrString(relayAddr), created: s.now(), rc: s.chans.relay(relayAddr)}
+	if ap, ok := addrPort(relayAddr); ok {
+		a.family = familyName(ap.Addr())
+	}
 	if e, err := s.parseUser(userID); err == nil {
 		a.user = e.user
 	}
-	a.rc = s.chans.relay(relayAddr)
+	if r := s.claim(src); r != nil {
+		a.slot.quotaKey, a.slot.account, a.slot.reserved = r.quotaKey, r.account, true
+	}
+	if _, udp := dst.(*net.UDPAddr); !udp {
+		if v, ok := s.streamConns.Load(addrString(src)); ok {
+			a.stream = v.(*streamConn)
+			a.stream.allocated.Add(1)
+		}
+	}
+	return a
+}
+
+// allocationAdded publishes a (newLiveAlloc) with the lifetime its Allocate
+// was granted and, for a TCP relay, its relay listener.
+func (s *Server) allocationAdded(a *liveAlloc, src, relayAddr net.Addr) {
+	r := s.registry
 	ap, _ := addrPort(relayAddr)
 	r.mu.Lock()
 	d, ok := r.grants[keyOf(src)]
@@ -266,37 +330,70 @@ func (s *Server) allocationAdded(src, dst net.Addr, userID, transport string, re
 	if old := r.byKey[a.key]; old != nil {
 		// pion never reports a 5-tuple twice without deleting it first;
 		// should it, the older entry must not linger.
-		r.removeLocked(old)
+		r.unlinkLocked(old)
+		r.deletedLocked(old)
 	}
 	r.byID[a.id] = a
 	r.byKey[a.key] = a
 	r.order = append(r.order, a)
+	r.perAccount[a.user.AccountSID]++
 	r.mu.Unlock()
 }
 
-// allocationRemoved drops the allocation pion has deleted on src→dst.
-func (s *Server) allocationRemoved(src, dst net.Addr) {
-	r := s.registry
+// byTuple is the live allocation on the client 5-tuple k, or nil.
+func (r *allocRegistry) byTuple(k allocKey) *liveAlloc {
 	r.mu.Lock()
-	a := r.byKey[allocKeyOf(src, dst)]
+	defer r.mu.Unlock()
+	return r.byKey[k]
+}
+
+// accountAllocations is the number of account's live allocations.
+func (r *allocRegistry) accountAllocations(account string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.perAccount[account]
+}
+
+// unlink takes the allocation pion has deleted on k out of the registry
+// (nil if it is not there): no lookup, listing or count finds it from now
+// on. deleted must follow.
+func (r *allocRegistry) unlink(k allocKey) *liveAlloc {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	a := r.byKey[k]
 	if a != nil {
-		r.removeLocked(a)
+		r.unlinkLocked(a)
 	}
+	return a
+}
+
+// deleted releases the closes waiting for a to be gone.
+func (r *allocRegistry) deleted(a *liveAlloc) {
+	r.mu.Lock()
+	r.deletedLocked(a)
 	r.mu.Unlock()
 }
 
-func (r *allocRegistry) removeLocked(a *liveAlloc) {
+func (r *allocRegistry) deletedLocked(a *liveAlloc) {
+	a.removed = true
+	if a.gone != nil {
+		close(a.gone)
+	}
+}
+
+func (r *allocRegistry) unlinkLocked(a *liveAlloc) {
 	delete(r.byID, a.id)
 	if r.byKey[a.key] == a {
 		delete(r.byKey, a.key)
 	}
+	if n := r.perAccount[a.user.AccountSID] - 1; n > 0 {
+		r.perAccount[a.user.AccountSID] = n
+	} else {
+		delete(r.perAccount, a.user.AccountSID)
+	}
 	if i, ok := r.indexLocked(a.seq); ok && r.order[i] == a {
 		r.order[i] = nil
 		r.holes++
-	}
-	a.removed = true
-	if a.gone != nil {
-		close(a.gone)
 	}
 	if r.holes > 64 && r.holes > len(r.order)/2 {
 		live := r.order[:0]

@@ -238,7 +238,7 @@ func TestAttackTrickledFrame(t *testing.T) {
 
 	// A Binding request of exactly the frame limit, padded with an unknown
 	// comprehension-optional attribute.
-	pad := make([]byte, DefaultMaxFrame-stunHeaderLen-4)
+	pad := make([]byte, ts.maxFrame-stunHeaderLen-4)
 	for i := range pad {
 		pad[i] = 'x'
 	}
@@ -246,7 +246,7 @@ func TestAttackTrickledFrame(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(req.Raw) != DefaultMaxFrame {
+	if len(req.Raw) != ts.maxFrame {
 		t.Fatalf("frame is %d bytes", len(req.Raw))
 	}
 
@@ -275,7 +275,7 @@ func TestAttackTrickledFrame(t *testing.T) {
 		t.Errorf("stacks grew by %d bytes for %d trickled frames; want at most %d", grown, conns, limit)
 	}
 	// The frames still complete and are answered.
-	buf := make([]byte, 2*DefaultMaxFrame)
+	buf := make([]byte, 2*ts.maxFrame)
 	for _, c := range cs {
 		if _, err := c.Write(req.Raw[len(req.Raw)-1:]); err != nil {
 			t.Fatal(err)

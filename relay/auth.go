@@ -3,12 +3,38 @@ package relay
 import (
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 
 	"github.com/turnkey-dev/turnkey/credentials"
 )
+
+// credentialCheck is what judges a request's credentials: the realm and
+// clock limits, the revocation feed, the secrets, the parsed-user cache and
+// the client-bound nonces (nonce.go).
+type credentialCheck struct {
+	realm     string
+	maxTTL    time.Duration
+	clockSkew time.Duration
+	revoked   func(string) bool
+	secrets   *secretPicker
+	users     userCache
+	nonces    *nonceBinder
+	refused   sync.Map // client address → credentials just refused (see autherror.go)
+}
+
+func (c *credentialCheck) init(cfg Config, now func() time.Time) error {
+	nonces, err := newNonceBinder(nonceLifetime, now)
+	if err != nil {
+		return err
+	}
+	c.realm, c.maxTTL, c.clockSkew, c.revoked = cfg.Realm, cfg.MaxTTL, cfg.ClockSkew, cfg.Revoked
+	c.secrets = newSecretPicker(cfg.Keyring)
+	c.nonces = nonces
+	return nil
+}
 
 // authenticate is pion's AuthHandler: it checks everything about a TURN REST
 // credential except the HMAC itself, then returns the long-term key for
@@ -33,8 +59,7 @@ func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool)
 	if reason != "" {
 		return refuse(reason, err)
 	}
-	secret := s.secrets.forAuth(&e.user, ra.Username)
-	return ra.Username, s.users.key(e, ra.Username, s.realm, secret), true
+	return ra.Username, s.users.key(e, ra.Username, s.realm, s.secrets.forAuth(e)), true
 }
 
 // checkCredentials checks a TURN REST username and realm, all but the HMAC;
@@ -71,8 +96,12 @@ func (s *Server) checkCredentials(username, realm string) (*userEntry, string, e
 // admit, the allocation-created event and the relay socket's accounting; the
 // cache turns all but the first parse and the first HMAC-SHA1 + MD5 into a
 // map lookup. A key is reused only with the same realm and the same secret
-// of the same keyring, so a reload or a hint for another secret derives it
-// afresh.
+// of the same keyring, so a reload derives it afresh.
+//
+// The entry's secret is also the one that verified the username's last
+// request, which is how authenticate finds it for a username without a
+// secret ID (secrets.go); so a key is stored only once it has verified, never
+// for a secret merely tried.
 // Entries are immutable once stored; the map is emptied when full, which
 // costs only a re-derivation.
 type userCache struct {
@@ -110,14 +139,28 @@ func (c *userCache) get(username string) (*userEntry, error) {
 	return e, nil
 }
 
-// key returns the long-term key of username under realm and secret.
+// key returns the long-term key of username under realm and secret, and
+// keeps it.
 func (c *userCache) key(e *userEntry, username, realm string, secret *credentials.TURNSecret) []byte {
-	if e.key != nil && e.realm == realm && e.secret == secret {
-		return e.key
+	key, derived := e.keyFor(username, realm, secret)
+	if derived {
+		c.keep(e, username, realm, secret, key)
 	}
-	key := longTermKey(username, realm, secret.Password(username))
-	c.put(username, &userEntry{user: e.user, quotaKey: e.quotaKey, realm: realm, secret: secret, key: key})
 	return key
+}
+
+// keyFor is the long-term key of username under realm and secret, the
+// cached one when e holds it; derived says it was not.
+func (e *userEntry) keyFor(username, realm string, secret *credentials.TURNSecret) (key []byte, derived bool) {
+	if e.key != nil && e.realm == realm && e.secret == secret {
+		return e.key, false
+	}
+	return longTermKey(username, realm, secret.Password(username)), true
+}
+
+// keep stores key, derived from secret, as username's.
+func (c *userCache) keep(e *userEntry, username, realm string, secret *credentials.TURNSecret, key []byte) {
+	c.put(username, &userEntry{user: e.user, quotaKey: e.quotaKey, realm: realm, secret: secret, key: key})
 }
 
 func (c *userCache) put(username string, e *userEntry) {

@@ -28,13 +28,13 @@ func newAuthBenchServer(tb testing.TB) *Server {
 	}
 	port := probe.LocalAddr().(*net.UDPAddr).Port
 	probe.Close()
-	s, err := New(Config{
+	s, err := New(withDefaults(Config{
 		Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: port, SocketsPerPort: 1,
 		RelayIPs: []netip.Addr{loopback}, MinPort: 62000, MaxPort: 62999,
 		Keyring: testRing(tb, testSecret), MaxTTL: time.Hour,
 		Logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics: prometheus.NewRegistry(), TrackedAccounts: 10,
-	})
+	}))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -3,7 +3,6 @@ package relay
 import (
 	"net"
 	"net/netip"
-	"sync"
 
 	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
@@ -21,23 +20,6 @@ func allocKeyOf(src, dst net.Addr) allocKey {
 		t = transportUDP
 	}
 	return allocKey{transport: t, src: addrString(src), dst: addrString(dst)}
-}
-
-// allocInfo is what the server remembers of a live allocation.
-type allocInfo struct {
-	transport string
-	family    string // of the relay address: familyIPv4 or familyIPv6
-	user      string // pion's user ID: the username that allocated
-	quotaKey  string
-	account   string
-	// reserved: the allocation holds the quota slot admit took for it.
-	reserved bool
-	stream   *streamConn // the TCP/TLS control connection, or nil
-}
-
-type allocTable struct {
-	mu sync.Mutex
-	m  map[allocKey]allocInfo
 }
 
 // ipOf converts a peer IP as pion reports it; IPv4-mapped addresses are
@@ -61,73 +43,48 @@ func (s *Server) eventHandler() turn.EventHandler {
 			}
 		},
 		OnAllocationCreated: func(src, dst net.Addr, _, userID, _ string, relayAddr net.Addr, _ int) {
-			transport := s.transportOf(src, dst)
-			info := allocInfo{transport: transport, user: userID, family: familyIPv4}
-			if ap, ok := addrPort(relayAddr); ok {
-				info.family = familyName(ap.Addr())
-			}
-			if r := s.claim(src); r != nil {
-				info.quotaKey, info.account, info.reserved = r.quotaKey, r.account, true
-			} else if e, err := s.parseUser(userID); err == nil {
-				info.account = e.user.AccountSID
-			}
-			if _, udp := dst.(*net.UDPAddr); !udp {
-				if v, ok := s.streamConns.Load(addrString(src)); ok {
-					info.stream = v.(*streamConn)
-					info.stream.allocated.Add(1)
-				}
-			}
-			s.allocs.mu.Lock()
-			s.allocs.m[allocKeyOf(src, dst)] = info
-			s.allocs.mu.Unlock()
-			if rc := s.chans.relay(relayAddr); rc != nil {
+			a := s.newLiveAlloc(src, dst, userID, relayAddr)
+			if rc := a.rc; rc != nil {
 				if s.wants.has(src) {
 					// ADDITIONAL-ADDRESS-FAMILY: the IPv6 half (dual.go).
 					if d := s.openDual(rc, userID); d.conn != nil {
-						info.family = familyDual
-						s.allocs.mu.Lock()
-						s.allocs.m[allocKeyOf(src, dst)] = info
-						s.allocs.mu.Unlock()
+						a.family = familyDual
 					}
 				}
 				// Without a way to reach the client (a stream no longer
 				// registered) the path stays unset and pion answers it.
 				var path *clientPath
 				switch ap, _ := addrPort(src); {
-				case info.stream != nil:
-					path = &clientPath{stream: info.stream}
-				case rc.listener != nil && transport == transportUDP:
+				case a.stream != nil:
+					path = &clientPath{stream: a.stream}
+				case rc.listener != nil && a.transport == transportUDP:
 					path = &clientPath{udp: rc.listener, addr: ap}
 				}
 				s.chans.setClient(src, rc, path)
 			}
-			s.allocationAdded(src, dst, userID, transport, relayAddr)
-			s.metrics.allocationsTotal.WithLabelValues(transport, info.family).Inc()
-			s.metrics.allocationsActive.WithLabelValues(transport, info.family).Inc()
-			s.log.Info("allocation created", "client", addrString(src), "transport", transport,
-				"family", info.family, "relay", addrString(relayAddr), "user", userID)
+			s.allocationAdded(a, src, relayAddr)
+			s.metrics.allocationsTotal.WithLabelValues(a.transport, a.family).Inc()
+			s.metrics.allocationsActive.WithLabelValues(a.transport, a.family).Inc()
+			s.log.Info("allocation created", "client", a.client, "transport", a.transport,
+				"family", a.family, "relay", a.relay, "user", userID)
 		},
 		OnAllocationDeleted: func(src, dst net.Addr, _, userID, _ string) {
-			// Last: a close waiting on the registry (allocations.go) returns
-			// once the quota slot and the gauge are given back.
-			defer s.allocationRemoved(src, dst)
-			k := allocKeyOf(src, dst)
-			s.allocs.mu.Lock()
-			info, ok := s.allocs.m[k]
-			delete(s.allocs.m, k)
-			s.allocs.mu.Unlock()
+			a := s.registry.unlink(allocKeyOf(src, dst))
 			s.chans.dropClient(src)
-			if !ok {
+			if a == nil {
 				return
 			}
-			if info.reserved {
-				s.quota.Release(info.quotaKey, info.account)
+			// Last: a close waiting on the registry (allocations.go) returns
+			// once the quota slot and the gauge are given back.
+			defer s.registry.deleted(a)
+			if a.slot.reserved {
+				s.quota.Release(a.slot.quotaKey, a.slot.account)
 			}
-			if info.stream != nil {
-				info.stream.allocationEnded()
+			if a.stream != nil {
+				a.stream.allocationEnded()
 			}
-			s.metrics.allocationsActive.WithLabelValues(info.transport, info.family).Dec()
-			s.log.Info("allocation deleted", "client", addrString(src), "transport", info.transport, "user", userID)
+			s.metrics.allocationsActive.WithLabelValues(a.transport, a.family).Dec()
+			s.log.Info("allocation deleted", "client", a.client, "transport", a.transport, "user", userID)
 			s.allocationGone()
 		},
 		// Permissions and channels go into the channel table

@@ -32,11 +32,6 @@ var (
 	errNotTURN       = errors.New("relay: stream is not STUN or ChannelData")
 )
 
-// DefaultMaxFrame is the longest TURN frame accepted on a stream when the
-// configuration names none: a full-size ChannelData or STUN message with
-// room to spare, and a small fraction of the 64 KB a length field can claim.
-const DefaultMaxFrame = 4096
-
 // streamConn is one client's TCP/TLS connection as pion reads it.
 type streamConn struct {
 	net.Conn

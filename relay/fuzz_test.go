@@ -162,7 +162,7 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 	if err != nil {
 		return nil, err
 	}
-	srv, err := New(Config{
+	srv, err := New(withDefaults(Config{
 		Realm:          testRealm,
 		ListenIPs:      []netip.Addr{loopback},
 		UDPPort:        udpPort,
@@ -181,7 +181,7 @@ func newFuzzRig() (_ *fuzzRig, err error) {
 		Logger:          slog.New(slog.NewTextHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Metrics:         prometheus.NewRegistry(),
 		TrackedAccounts: 10,
-	})
+	}))
 	if err != nil {
 		return nil, fmt.Errorf("relay.New: %w", err)
 	}

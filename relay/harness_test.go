@@ -103,7 +103,7 @@ func startServer(t testing.TB, mutate func(*Config)) *testServer {
 	case -1: // the test wants no TCP listener
 		cfg.TCPPort = 0
 	}
-	s, err := New(cfg)
+	s, err := New(withDefaults(cfg))
 	if err != nil {
 		t.Fatalf("relay.New: %v", err)
 	}

@@ -60,8 +60,8 @@ func fallbackChild(t *testing.T) {
 	if os.Geteuid() == 0 {
 		t.Fatal("the child runs as root")
 	}
-	_, err := New(Config{Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: freeUDPPort(t), RelayIPs: []netip.Addr{loopback},
-		MinPort: 61000, MaxPort: 61999, Keyring: testRing(t, testSecret), KernelOffload: OffloadOn})
+	_, err := New(withDefaults(Config{Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: freeUDPPort(t), RelayIPs: []netip.Addr{loopback},
+		MinPort: 61000, MaxPort: 61999, Keyring: testRing(t, testSecret), KernelOffload: OffloadOn}))
 	if err == nil || !strings.Contains(err.Error(), "kernel offload on") {
 		t.Fatalf("KernelOffload on without privilege: New = %v, want a start-up failure naming the kernel offload", err)
 	}

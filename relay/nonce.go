@@ -38,10 +38,10 @@ import (
 // nothing here can make a nonce pion would refuse acceptable. Nothing is
 // stored per client. ChannelData never reaches this code.
 
-// DefaultNonceLifetime is how long a client-bound nonce is accepted; a
-// client then gets 438 and retries with a fresh one (coturn's default
-// stale-nonce time is the same).
-const DefaultNonceLifetime = 10 * time.Minute
+// nonceLifetime is how long a client-bound nonce is accepted; a client then
+// gets 438 and retries with a fresh one (coturn's default stale-nonce time
+// is the same). Not an operator setting, so the relay owns it.
+const nonceLifetime = 10 * time.Minute
 
 const (
 	nonceSep    = "~" // outside pion's base36 alphabet
@@ -63,9 +63,6 @@ func newNonceBinder(lifetime time.Duration, now func() time.Time) (*nonceBinder,
 	key := make([]byte, 32)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("relay: nonce key: %w", err)
-	}
-	if lifetime <= 0 {
-		lifetime = DefaultNonceLifetime
 	}
 	return &nonceBinder{key: key, lifetime: lifetime, now: now}, nil
 }

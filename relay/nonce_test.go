@@ -196,7 +196,6 @@ func TestAttackNonceReplay(t *testing.T) {
 func TestPionClientThroughNonceRotation(t *testing.T) {
 	var offset atomic.Int64
 	ts := startStreamServer(t, func(c *Config) {
-		c.NonceLifetime = time.Minute
 		c.Now = func() time.Time { return time.Now().Add(time.Duration(offset.Load())) }
 	})
 	peerA, peerB := testnet.UDPEcho(t), testnet.UDPEcho(t)
@@ -211,7 +210,7 @@ func TestPionClientThroughNonceRotation(t *testing.T) {
 			t.Cleanup(func() { relayConn.Close() })
 			roundTrip(t, relayConn, peerA, []byte("before the rotation"))
 			before := testutil.ToFloat64(ts.metrics.staleNonces)
-			offset.Add(int64(2 * time.Minute)) // the nonce is now stale
+			offset.Add(int64(nonceLifetime + time.Minute)) // the nonce is now stale
 			// The CreatePermission goes out with the stale nonce. pion's
 			// client takes the fresh nonce from the 438 and, on this call
 			// path, leaves the retry to its caller ("try again"); its

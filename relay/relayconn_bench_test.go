@@ -48,7 +48,7 @@ func newPacketBench(tb testing.TB) *packetBench {
 	probe := udp()
 	port := probe.LocalAddr().(*net.UDPAddr).Port
 	probe.Close()
-	s, err := New(Config{
+	s, err := New(withDefaults(Config{
 		Realm: testRealm, ListenIPs: []netip.Addr{loopback}, UDPPort: port, SocketsPerPort: 1,
 		RelayIPs: []netip.Addr{loopback}, MinPort: 61000, MaxPort: 61999,
 		Keyring: testRing(tb, testSecret), MaxTTL: time.Hour,
@@ -57,7 +57,7 @@ func newPacketBench(tb testing.TB) *packetBench {
 		PeerPolicy: PeerPolicy{Allow: []netip.Prefix{netip.MustParsePrefix("127.0.0.1/32")}},
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
 		Metrics:    prometheus.NewRegistry(), TrackedAccounts: 10,
-	})
+	}))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -51,11 +51,24 @@ func (u *usage) plus(o usage) {
 	u.Unpermitted += o.Unpermitted
 }
 
+// accounting is the server's metrics and its traffic totals.
+type accounting struct {
+	metrics *metrics
+	stats   *relayStats
+}
+
+func (a *accounting) init(cfg Config) {
+	a.stats = newRelayStats(cfg.TrackedAccounts)
+	a.metrics = newMetrics(cfg.Metrics, a.stats)
+}
+
 // relayStats sums live allocations' counters with the totals of closed ones.
 // It is a prometheus.Collector: the sum happens at scrape time.
 type relayStats struct {
-	mu       sync.Mutex
-	live     map[*allocCounters]struct{}
+	mu sync.Mutex
+	// live holds the open counter sets by account label, so one account's
+	// usage sums its own allocations only, whatever the others number.
+	live     map[string]map[*allocCounters]struct{}
 	closed   usage
 	accounts map[string]*usage // closed totals per tracked account
 	maxAccts int
@@ -69,7 +82,7 @@ type relayStats struct {
 
 func newRelayStats(trackedAccounts int) *relayStats {
 	return &relayStats{
-		live:     map[*allocCounters]struct{}{},
+		live:     map[string]map[*allocCounters]struct{}{},
 		accounts: map[string]*usage{},
 		maxAccts: trackedAccounts,
 		bytesDesc: prometheus.NewDesc("turnkey_relay_bytes_total",
@@ -107,7 +120,12 @@ func (s *relayStats) open(account string) *allocCounters {
 	c := &allocCounters{accountSID: account}
 	s.mu.Lock()
 	c.account = s.accountLabel(account)
-	s.live[c] = struct{}{}
+	set := s.live[c.account]
+	if set == nil {
+		set = map[*allocCounters]struct{}{}
+		s.live[c.account] = set
+	}
+	set[c] = struct{}{}
 	s.mu.Unlock()
 	return c
 }
@@ -117,10 +135,14 @@ func (s *relayStats) open(account string) *allocCounters {
 func (s *relayStats) close(c *allocCounters) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if _, ok := s.live[c]; !ok {
+	set := s.live[c.account]
+	if _, ok := set[c]; !ok {
 		return false
 	}
-	delete(s.live, c)
+	delete(set, c)
+	if len(set) == 0 {
+		delete(s.live, c.account)
+	}
 	// The kernel fast path moved its counts into c when the channel went.
 	s.ledger.take(c, s.kernel.Load())
 	s.closed.add(c)
@@ -135,8 +157,29 @@ func (s *relayStats) close(c *allocCounters) bool {
 	return true
 }
 
-// totals returns the server-wide usage and, when account is not empty, that
-// account's usage (zero if it is not tracked).
+// accountTotals is a tracked account's usage (zero for one past the cap):
+// its closed allocations' running total plus its live ones' counters, each
+// read with what the kernel path relayed for it. Its cost is that
+// account's live allocations, not the relay's.
+func (s *relayStats) accountTotals(account string) usage {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	closed := s.accounts[account]
+	if account == "" || closed == nil {
+		return usage{}
+	}
+	u := *closed
+	k := s.kernel.Load()
+	for c := range s.live[account] {
+		// One reading per allocation under the kernel path's lock: an entry
+		// removed meanwhile has moved its counts into c or not at all.
+		u.plus(k.counted(c))
+	}
+	return u
+}
+
+// totals returns the server-wide usage and each tracked account's (acct:
+// account's), for a scrape.
 func (s *relayStats) totals(account string) (all, acct usage, perAccount map[string]usage) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -152,19 +195,21 @@ func (s *relayStats) totals(account string) (all, acct usage, perAccount map[str
 	for name, u := range s.accounts {
 		perAccount[name] = *u
 	}
-	for c := range s.live {
-		var u usage
-		u.add(c)
-		all.plus(u)
-		if c.account != "" {
-			p := perAccount[c.account]
-			p.plus(u)
-			perAccount[c.account] = p
+	for label, set := range s.live {
+		for c := range set {
+			var u usage
+			u.add(c)
+			all.plus(u)
+			if label != "" {
+				p := perAccount[label]
+				p.plus(u)
+				perAccount[label] = p
+			}
 		}
 	}
 	if k != nil {
 		k.eachLive(func(c *allocCounters, u usage) {
-			if _, live := s.live[c]; !live {
+			if _, live := s.live[c.account][c]; !live {
 				return
 			}
 			all.plus(u)
@@ -200,4 +245,20 @@ func (s *relayStats) Collect(ch chan<- prometheus.Metric) {
 	for name, u := range per {
 		ch <- prometheus.MustNewConstMetric(s.acctDesc, prometheus.CounterValue, float64(u.BytesUp+u.BytesDown), name)
 	}
+}
+
+// Usage is an account's relay traffic, live.
+type Usage struct {
+	BytesClientToPeer, BytesPeerToClient     uint64
+	PacketsClientToPeer, PacketsPeerToClient uint64
+	AllocationsActive                        int
+}
+
+// AccountUsage reports an account's traffic (zero for an account not
+// tracked) and its live allocations.
+func (s *Server) AccountUsage(account string) Usage {
+	u := s.stats.accountTotals(account)
+	n := s.registry.accountAllocations(account)
+	return Usage{BytesClientToPeer: u.BytesUp, BytesPeerToClient: u.BytesDown,
+		PacketsClientToPeer: u.PacketsUp, PacketsPeerToClient: u.PacketsDown, AllocationsActive: n}
 }

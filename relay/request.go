@@ -117,8 +117,8 @@ func (s *Server) handOn(p []byte, msg *stun.Message, pionNonce string, key []byt
 // verifyIntegrity returns the username and long-term key whose
 // MESSAGE-INTEGRITY msg carries; key is nil when none verifies. The secret
 // is the one the username names; a username without a secret ID is tried
-// against each, and the one that verifies is noted for authenticate
-// (secrets.go).
+// against each, and the one that verifies is kept in the user cache, where
+// authenticate finds it (secrets.go).
 func (s *Server) verifyIntegrity(msg *stun.Message) (string, []byte) {
 	var user stun.Username
 	var realm stun.Realm
@@ -131,9 +131,11 @@ func (s *Server) verifyIntegrity(msg *stun.Message) (string, []byte) {
 		return username, nil
 	}
 	for _, secret := range s.secrets.candidates(&e.user) {
-		key := s.users.key(e, username, realm.String(), secret)
+		key, derived := e.keyFor(username, realm.String(), secret)
 		if stun.MessageIntegrity(key).Check(msg) == nil {
-			s.secrets.verified(&e.user, username, secret)
+			if derived {
+				s.users.keep(e, username, realm.String(), secret, key)
+			}
 			return username, key
 		}
 	}
@@ -168,13 +170,11 @@ func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) (stun.E
 	default:
 		return 0, nil
 	}
-	s.allocs.mu.Lock()
-	info, ok := s.allocs.m[allocKeyOf(t.client, t.local)]
-	s.allocs.mu.Unlock()
+	a := s.registry.byTuple(allocKeyOf(t.client, t.local))
 	switch {
-	case !ok:
+	case a == nil:
 		return stun.CodeAllocMismatch, nil
-	case info.user != username:
+	case a.username != username:
 		return stun.CodeWrongCredentials, nil
 	}
 	switch msg.Type.Method {
@@ -184,7 +184,7 @@ func (s *Server) refusalFor(msg *stun.Message, t tuple, username string) (stun.E
 		// answer 443 for IPv6; both families share one lifetime, so the
 		// attribute is dropped and pion refreshes (or deletes) both.
 		if v, err := msg.Get(stun.AttrRequestedAddressFamily); err == nil && len(v) == 4 && v[0] == familyByteIPv6 &&
-			info.family == familyDual {
+			a.family == familyDual {
 			return 0, map[string][]byte{string(v): nil}
 		}
 		return 0, nil

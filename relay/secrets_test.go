@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/stun/v4"
+
 	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/internal/testnet"
 )
@@ -80,64 +82,73 @@ func TestSecretChosenByID(t *testing.T) {
 }
 
 // TestSecretPicker: which secrets are tried for a username, and which one
-// authenticate derives the key from; hints are kept only for usernames
-// without a secret ID.
+// authenticate derives the key from: the one it names, else the one that
+// verified its last request, which the user cache keeps; a secret merely
+// tried is never kept.
 func TestSecretPicker(t *testing.T) {
-	const older = "older-secret-0123456789abcdef"
+	const older, unknown = "older-secret-0123456789abcdef", "unknown-secret-0123456789abcdef"
+	s := newAuthBenchServer(t)
 	ring := testRing(t, testSecret, older)
-	p := newSecretPicker(ring)
+	s.secrets.ring.Store(ring.Load())
 	k := ring.Load()
 	primary, second := k.Primary(), k.All()[1]
-	parse := func(username string) *credentials.TURNUser {
-		u, err := credentials.ParseTURNUsername(username)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &u
-	}
 	acct, key := "AC"+strings.Repeat("c", 32), "SK"+strings.Repeat("d", 32)
 	cases := []struct {
 		name       string
-		username   string
+		rest       string
+		signWith   string
 		candidates int
-		verifiedBy *credentials.TURNSecret
-		hinted     bool
+		verified   bool
 		auth       *credentials.TURNSecret
 	}{
-		{"names the second", "1:" + acct + "." + key + "." + second.ID() + ".AAAAAAAAAAA", 1, second, false, second},
-		{"names one not listed", "1:" + acct + "." + key + "." + credentials.SecretID([]byte("x")) + ".AAAAAAAAAAA", 0, nil, false, primary},
-		{"legacy, verified by the second", "1:" + acct + "." + key + ".AAAAAAAAAAA", 2, second, true, second},
-		{"foreign, verified by the second", "1:erin", 2, second, true, second},
-		{"foreign, not verified", "1:frank", 2, nil, false, primary},
+		{"names the second", acct + "." + key + "." + second.ID() + ".AAAAAAAAAAA", older, 1, true, second},
+		{"names one not listed", acct + "." + key + "." + credentials.SecretID([]byte(unknown)) + ".AAAAAAAAAAA", unknown, 0, false, primary},
+		{"legacy, verified by the second", acct + "." + key + ".AAAAAAAAAAA", older, 2, true, second},
+		{"foreign, verified by the second", "erin", older, 2, true, second},
+		{"foreign, not verified", "frank", unknown, 2, false, primary},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			u := parse(tc.username)
-			if got := len(p.candidates(u)); got != tc.candidates {
+			user, pass := credentials.MintTURN([]byte(tc.signWith), time.Now().Add(time.Hour), tc.rest)
+			msg := &stun.Message{Raw: signed(t, stun.MethodAllocate, user, pass, stun.NewNonce("n"))}
+			if err := msg.Decode(); err != nil {
+				t.Fatal(err)
+			}
+			e, err := s.users.get(user)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := len(s.secrets.candidates(&e.user)); got != tc.candidates {
 				t.Fatalf("%d candidates, want %d", got, tc.candidates)
 			}
-			if tc.verifiedBy != nil {
-				p.verified(u, tc.username, tc.verifiedBy)
+			if _, got := s.verifyIntegrity(msg); (got != nil) != tc.verified {
+				t.Fatalf("verified %v, want %v", got != nil, tc.verified)
 			}
-			p.mu.Lock()
-			_, hinted := p.hints[tc.username]
-			p.mu.Unlock()
-			if hinted != tc.hinted {
-				t.Errorf("hinted %v, want %v", hinted, tc.hinted)
+			e, _ = s.users.get(user)
+			if !tc.verified && e.secret != nil {
+				t.Errorf("a secret merely tried was kept: %v", e.secret)
 			}
-			if got := p.forAuth(u, tc.username); got != tc.auth {
-				t.Errorf("authenticates with %v, want %v", got, tc.auth)
-			}
-			if got := p.forAuth(u, tc.username); tc.hinted && got != primary {
-				t.Errorf("a hint was used twice: %v", got)
+			// Every authentication of the allocation, not just the next.
+			for range 2 {
+				if got := s.secrets.forAuth(e); got != tc.auth {
+					t.Errorf("authenticates with %v, want %v", got, tc.auth)
+				}
 			}
 		})
 	}
-	// One secret: nothing to remember.
-	single := newSecretPicker(testRing(t, testSecret))
-	u := parse("1:gina")
-	single.verified(u, "1:gina", single.ring.Load().Primary())
-	if len(single.hints) != 0 {
-		t.Error("a hint was kept with one secret listed")
+	// A reload that drops the secret which verified falls back to the
+	// primary (whose key then fails pion's check, as it should).
+	user, pass := credentials.MintTURN([]byte(older), time.Now().Add(time.Hour), "gina")
+	msg := &stun.Message{Raw: signed(t, stun.MethodAllocate, user, pass, stun.NewNonce("n"))}
+	if err := msg.Decode(); err != nil {
+		t.Fatal(err)
+	}
+	if _, key := s.verifyIntegrity(msg); key == nil {
+		t.Fatal("not verified")
+	}
+	s.secrets.ring.Store(testRing(t, testSecret).Load())
+	e, _ := s.users.get(user)
+	if got := s.secrets.forAuth(e); got != s.secrets.ring.Load().Primary() {
+		t.Errorf("a dropped secret still picked: %v", got)
 	}
 }

@@ -39,8 +39,10 @@ func (s *Server) TakeUsage() map[string]uint64 {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	k := st.kernel.Load()
-	for c := range st.live {
-		st.ledger.take(c, k)
+	for _, set := range st.live {
+		for c := range set {
+			st.ledger.take(c, k)
+		}
 	}
 	out := st.ledger.pending
 	st.ledger.pending = nil

@@ -9,7 +9,7 @@ import (
 // past the tracked-accounts cap of the metrics, for live and closed
 // allocations, and keeps what is given back.
 func TestUsageLedger(t *testing.T) {
-	s := &Server{stats: newRelayStats(1)}
+	s := &Server{accounting: accounting{stats: newRelayStats(1)}}
 	a := s.stats.open("ACa")
 	b := s.stats.open("ACb") // past the cap: "other" in metrics
 	b2 := s.stats.open("ACb")
