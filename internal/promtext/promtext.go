@@ -1,6 +1,6 @@
 // Package promtext reads turnkey's /metrics in Prometheus' text exposition
 // format for the tests and tools that check it (e2e, turnkey-bench,
-// turnkey-soak, cmd/turnkey's tests): one parser, prometheus/common's
+// turnkey-bench soak, cmd/turnkey's tests): one parser, prometheus/common's
 // expfmt, instead of one written by hand per caller.
 package promtext
 
