@@ -114,6 +114,12 @@ func TestUsageIsFlushedAtShutdown(t *testing.T) {
 	n := startTestNode(t, func(c *config.Config) { c.Store.UsageFlush = config.Duration(10 * time.Minute) })
 	peer := testnet.UDPEcho(t)
 	want := relayCounted(t, turnServers(fetchToken(t, n.admin(t)))[0], peer, 10, 500)
+	// The client has its last echo an instant before the relay counts the
+	// datagram it sent: wait for the count, then shut down.
+	testenv.WaitFor(t, "the relay to count every byte", 5*time.Second, func() bool {
+		u := n.relay.AccountUsage(n.AccountSID)
+		return int64(u.BytesClientToPeer+u.BytesPeerToClient) == want //nolint:gosec // test sizes
+	})
 	n.shutdown()
 	key, err := store.LoadOrCreateSealKey(n.DataDir, "")
 	if err != nil {
