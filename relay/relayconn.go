@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/pion/turn/v5"
@@ -62,13 +63,13 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		pc   net.PacketConn
 		addr net.Addr
 	)
+	if conf.UserID == "" {
+		// pion's EVEN-PORT probe: opened and closed at once, never relayed on.
+		return g.evenPortProbe(conf)
+	}
 	in, err := g.inner(conf.Network)
 	if err == nil {
 		pc, addr, err = in.AllocatePacketConn(conf)
-	}
-	if conf.UserID == "" {
-		// pion's EVEN-PORT probe: opened and closed at once, never relayed on.
-		return pc, addr, err
 	}
 	if err != nil {
 		g.s.allocationRefused(conf.UserID, g.s.allocationFailure(conf.Network))
@@ -84,6 +85,46 @@ func (g *relayGenerator) AllocatePacketConn(conf turn.AllocateListenerConfig) (n
 		g.s.hostAddrs.udpLive.set(ap.Port())
 	}
 	return rc, addr, nil
+}
+
+// evenPortProbe answers pion's search for an EVEN-PORT: pion opens and
+// closes a socket on a random IPv4 relay port, then allocates on that port
+// in whatever family the client asked for. A port free for IPv4 may be
+// taken for IPv6 (each family has its own relay sockets), and an IPv6
+// EVEN-PORT allocation on it would fail with 508 though most ports are
+// free; so the probe only reports a port free in every family the relay
+// has.
+func (g *relayGenerator) evenPortProbe(conf turn.AllocateListenerConfig) (net.PacketConn, net.Addr, error) {
+	in, err := g.inner(conf.Network)
+	if err != nil && g.v6 != nil {
+		in, err = g.v6, nil // an IPv6-only relay: probe its own ports
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	const tries = 16
+	for range tries {
+		c := conf
+		c.Network = "udp4"
+		if in == g.v6 {
+			c.Network = "udp6"
+		}
+		pc, addr, err := in.AllocatePacketConn(c)
+		if err != nil || g.v6 == nil || in == g.v6 {
+			return pc, addr, err
+		}
+		ap, ok := addrPort(addr)
+		if !ok {
+			return pc, addr, nil
+		}
+		other, err := net.ListenPacket("udp6", net.JoinHostPort(g.v6.Address, strconv.Itoa(int(ap.Port()))))
+		if err == nil {
+			other.Close()
+			return pc, addr, nil
+		}
+		pc.Close()
+	}
+	return nil, nil, fmt.Errorf("relay: no relay port free in both families in %d tries", tries)
 }
 
 func (g *relayGenerator) AllocateListener(conf turn.AllocateListenerConfig) (net.Listener, net.Addr, error) {
