@@ -95,6 +95,10 @@ func TestServeOnEmbeddedDefaults(t *testing.T) {
 	if strings.Contains(p.Out.String(), "Auth token") {
 		t.Error("a restart printed account credentials again")
 	}
+	// The relay answers before the API listener binds, on a restart too.
+	if !testenv.Eventually(20*time.Second, func() bool { return apiAnswers(ns) }) {
+		t.Fatalf("after restart the API on :8080 did not answer within 20s\n%s", p.Out.Tail(4096))
+	}
 	if urls := tokenURLs(t, ns, acct.AccountSID, acct.AuthToken); len(urls) != len(want) {
 		t.Errorf("after restart: %v", urls)
 	}
