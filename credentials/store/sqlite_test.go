@@ -77,8 +77,8 @@ func TestSQLiteRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := s.(*sqliteStore)
-	if _, err := ss.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+	w := s.(*sqlStore).db.(*sqliteDB).w
+	if _, err := w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
