@@ -76,23 +76,14 @@ func (a *API) handleIAMKeys(w http.ResponseWriter, r *http.Request) {
 			badParameter(w, "Invalid KeyType "+strconv.Quote(kt)+": only Standard keys are supported (no policies)")
 			return
 		}
-		name, ok := friendlyName(w, r)
-		if !ok {
-			return
-		}
-		k, err := a.cfg.Store.CreateKey(r.Context(), accountSID, name)
-		if err != nil {
-			a.storeFailed(w, r, "creating key", err)
-			return
-		}
-		a.log.Info("tokenapi: key created", "account", accountSID, "key", k.SID)
-		res := iamKeyJSON(k)
-		res.Secret = k.Secret
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusCreated, res)
+		a.createStandardKey(w, r, accountSID, func(k store.Key) any {
+			res := iamKeyJSON(k)
+			res.Secret = k.Secret
+			return res
+		})
 		return
 	}
-	keys, size, page, more, ok := a.keyPage(w, r, accountSID)
+	keys, pr, next, ok := a.keyPage(w, r, accountSID)
 	if !ok {
 		return
 	}
@@ -100,23 +91,13 @@ func (a *API) handleIAMKeys(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	pageURL := func(p int, tok string) string {
-		q := url.Values{"AccountSid": {accountSID}, "PageSize": {strconv.Itoa(size)}, "Page": {strconv.Itoa(p)}}
-		if tok != "" {
-			q.Set("PageToken", tok)
-		}
-		return scheme + "://" + r.Host + "/v1/Keys?" + q.Encode()
-	}
-	res := iamKeyList{Keys: make([]iamKey, 0, len(keys)), Meta: iamMeta{
-		Page: page, PageSize: size, FirstPageURL: pageURL(0, ""), URL: pageURL(page, r.Form.Get("PageToken")), Key: "keys",
+	base, filters := scheme+"://"+r.Host+"/v1/Keys", url.Values{"AccountSid": {accountSID}}
+	res := iamKeyList{Keys: mapItems(keys, iamKeyJSON), Meta: iamMeta{
+		Page: pr.page, PageSize: pr.size, FirstPageURL: pr.uri(base, filters, 0, ""), URL: pr.uri(base, filters, pr.page, pr.token), Key: "keys",
 	}}
-	for _, k := range keys {
-		res.Keys = append(res.Keys, iamKeyJSON(k))
-	}
-	if more {
-		last := keys[len(keys)-1]
-		next := pageURL(page+1, encodeKeyCursor(store.KeyCursor{DateUpdated: last.DateUpdated, SID: last.SID}))
-		res.Meta.NextPageURL = &next
+	if next != "" {
+		u := pr.uri(base, filters, pr.page+1, next)
+		res.Meta.NextPageURL = &u
 	}
 	writeJSON(w, http.StatusOK, res)
 }

@@ -52,21 +52,30 @@ func (a *API) handleKeys(w http.ResponseWriter, r *http.Request) {
 		a.listKeys(w, r, accountSID)
 		return
 	}
+	// The v2010 Keys resource makes Standard keys, as Twilio's does.
+	a.createStandardKey(w, r, accountSID, func(k store.Key) any {
+		res := keyJSON(k)
+		res.Secret = k.Secret
+		return res
+	})
+}
+
+// createStandardKey makes a Standard key named by the request's
+// FriendlyName and answers 201 with render's resource, which shows the
+// secret this once.
+func (a *API) createStandardKey(w http.ResponseWriter, r *http.Request, accountSID string, render func(store.Key) any) {
 	name, ok := friendlyName(w, r)
 	if !ok {
 		return
 	}
-	// The v2010 Keys resource makes Standard keys, as Twilio's does.
 	k, err := a.cfg.Store.CreateKey(r.Context(), accountSID, name)
 	if err != nil {
 		a.storeFailed(w, r, "creating key", err)
 		return
 	}
 	a.log.Info("tokenapi: key created", "account", accountSID, "key", k.SID)
-	res := keyJSON(k)
-	res.Secret = k.Secret
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, res)
+	writeJSON(w, http.StatusCreated, render(k))
 }
 
 // handleKey serves one key: GET fetches, POST renames, DELETE deletes.
