@@ -33,7 +33,7 @@ var postgresDialect = dialect{
 		version    integer     NOT NULL PRIMARY KEY,
 		applied_at timestamptz NOT NULL
 	)`,
-	migrations: postgresMigrations,
+	migrations: postgresTypes.migrations(),
 }
 
 func openPostgres(ctx context.Context, dsn string, s *sealer) (Store, error) {

@@ -53,7 +53,7 @@ var sqliteDialect = dialect{
 		version    INTEGER NOT NULL PRIMARY KEY,
 		applied_at INTEGER NOT NULL
 	) STRICT`,
-	migrations: sqliteMigrations,
+	migrations: sqliteTypes.migrations(),
 }
 
 func openSQLite(ctx context.Context, path string, s *sealer) (Store, error) {
