@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
@@ -113,44 +112,5 @@ func (a *API) handleIAMKey(w http.ResponseWriter, r *http.Request) {
 	if !ok || !a.parseForm(w, r) {
 		return
 	}
-	keySID := strings.TrimSuffix(r.PathValue("Sid"), ".json")
-	if !credentials.ValidSID(keySID, "SK") {
-		notFound(w, r)
-		return
-	}
-	ctx := r.Context()
-	var (
-		k   store.Key
-		err error
-	)
-	switch r.Method {
-	case http.MethodGet:
-		k, err = a.cfg.Store.GetKey(ctx, p.AccountSID, keySID)
-	case http.MethodPost:
-		name, ok := friendlyName(w, r)
-		if !ok {
-			return
-		}
-		if _, given := r.Form["FriendlyName"]; given {
-			k, err = a.cfg.Store.UpdateKey(ctx, p.AccountSID, keySID, name)
-		} else {
-			k, err = a.cfg.Store.GetKey(ctx, p.AccountSID, keySID)
-		}
-	case http.MethodDelete:
-		if err := a.cfg.Store.DeleteKey(ctx, p.AccountSID, keySID); err != nil {
-			a.storeFailed(w, r, "deleting key", err)
-			return
-		}
-		a.log.Info("tokenapi: key deleted", "account", p.AccountSID, "key", keySID)
-		if a.cfg.OnRevoke != nil {
-			a.cfg.OnRevoke(keySID)
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if err != nil {
-		a.storeFailed(w, r, "reading key", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, iamKeyJSON(k))
+	a.serveKey(w, r, p.AccountSID, func(k store.Key) any { return iamKeyJSON(k) })
 }
