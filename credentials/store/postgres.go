@@ -11,6 +11,9 @@ import (
 // postgresDB keeps the store in PostgreSQL, shared by many nodes.
 type postgresDB struct {
 	pool *pgxpool.Pool
+	// pc is the conn over pool, made once so handing it out allocates
+	// nothing.
+	pc pgConn
 }
 
 // postgresDialect locks what SQLite's single writer serialises for free.
@@ -50,7 +53,7 @@ func openPostgres(ctx context.Context, dsn string, s *sealer) (Store, error) {
 		pool.Close()
 		return nil, errOpen("postgres", err)
 	}
-	st := newSQLStore(&postgresDB{pool: pool}, postgresDialect, s)
+	st := newSQLStore(&postgresDB{pool: pool, pc: pgConn{pool}}, postgresDialect, s)
 	if err := st.init(ctx); err != nil {
 		pool.Close()
 		return nil, err
@@ -58,8 +61,8 @@ func openPostgres(ctx context.Context, dsn string, s *sealer) (Store, error) {
 	return st, nil
 }
 
-func (db *postgresDB) reads() conn  { return pgConn{db.pool} }
-func (db *postgresDB) writes() conn { return pgConn{db.pool} }
+func (db *postgresDB) reads() conn  { return &db.pc }
+func (db *postgresDB) writes() conn { return &db.pc }
 
 func (db *postgresDB) tx(ctx context.Context, fn func(conn) error) error {
 	return pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error { return fn(pgConn{tx}) })

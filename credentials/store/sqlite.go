@@ -43,6 +43,9 @@ type sqliteDB struct {
 	// prepared on every read connection it is used on, so SQLite parses and
 	// plans them once per connection instead of once per request.
 	prepared map[string]*sql.Stmt
+	// rc and wc are the conns over r and w, made once: handing out their
+	// addresses keeps the hot path free of allocations.
+	rc, wc sqlConn
 }
 
 // sqliteDialect: SQLite's write transactions hold the write lock from
@@ -68,7 +71,7 @@ func openSQLite(ctx context.Context, path string, s *sealer) (Store, error) {
 		return nil, errOpen("sqlite", err)
 	}
 	w.SetMaxOpenConns(1)
-	db := &sqliteDB{w: w}
+	db := &sqliteDB{w: w, wc: sqlConn{db: w}}
 	st := newSQLStore(db, sqliteDialect, s)
 	if err := db.checkWriter(ctx); err != nil {
 		w.Close()
@@ -108,11 +111,12 @@ func (db *sqliteDB) prepare(ctx context.Context) error {
 		}
 		db.prepared[q] = stmt
 	}
+	db.rc = sqlConn{db: db.r, prepared: db.prepared}
 	return nil
 }
 
-func (db *sqliteDB) reads() conn  { return sqlConn{db: db.r, prepared: db.prepared} }
-func (db *sqliteDB) writes() conn { return sqlConn{db: db.w} }
+func (db *sqliteDB) reads() conn  { return &db.rc }
+func (db *sqliteDB) writes() conn { return &db.wc }
 
 func (db *sqliteDB) tx(ctx context.Context, fn func(conn) error) error {
 	tx, err := db.w.BeginTx(ctx, nil)
