@@ -3,12 +3,11 @@ package config
 import (
 	"crypto/rand"
 	"encoding/base64"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+
+	"github.com/turnkey-dev/turnkey/internal/datadir"
 )
 
 // ResolveDataDir fills in DataDir when empty and creates it (mode 0700).
@@ -37,39 +36,15 @@ func ResolveDataDir(c *Config) error {
 // creating it (mode 0600) with 32 random bytes in base64 if it does not
 // exist. created reports whether it was made now.
 func LoadOrCreateSecretFile(dataDir, name string) (value string, created bool, err error) {
-	path := filepath.Join(dataDir, name)
-	data, err := os.ReadFile(path)
-	if err == nil {
-		v := strings.TrimSpace(string(data))
-		if v == "" {
-			return "", false, fmt.Errorf("config: %s is empty; delete it to generate a new one", path)
+	value, created, err = datadir.LoadOrCreate(filepath.Join(dataDir, name), func() (string, error) {
+		var raw [32]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return "", err
 		}
-		return v, false, nil
-	}
-	if !errors.Is(err, fs.ErrNotExist) {
-		return "", false, fmt.Errorf("config: read %s: %w", path, err)
-	}
-	var raw [32]byte
-	if _, err := rand.Read(raw[:]); err != nil {
-		return "", false, fmt.Errorf("config: generate %s: %w", name, err)
-	}
-	v := base64.RawURLEncoding.EncodeToString(raw[:])
-	// O_EXCL: two processes starting at once must not overwrite each other.
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
-	if errors.Is(err, fs.ErrExist) {
-		return LoadOrCreateSecretFile(dataDir, name)
-	}
+		return base64.RawURLEncoding.EncodeToString(raw[:]), nil
+	})
 	if err != nil {
-		return "", false, fmt.Errorf("config: create %s: %w", path, err)
+		return "", false, fmt.Errorf("config: %w", err)
 	}
-	if _, err := f.WriteString(v + "\n"); err != nil {
-		f.Close()
-		os.Remove(path)
-		return "", false, fmt.Errorf("config: write %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		os.Remove(path)
-		return "", false, fmt.Errorf("config: write %s: %w", path, err)
-	}
-	return v, true, nil
+	return value, created, nil
 }

@@ -11,18 +11,14 @@ import (
 func (c *conformance) update(s Store, sid string, u AccountUpdate) Account {
 	c.t.Helper()
 	a, err := s.UpdateAccount(c.ctx, sid, u)
-	if err != nil {
-		c.t.Fatalf("UpdateAccount(%s, %+v): %v", sid, u, err)
-	}
+	c.must(err, "UpdateAccount(%s, %+v)", sid, u)
 	return a
 }
 
 func (c *conformance) createSub(s Store, parent, name string) Account {
 	c.t.Helper()
 	a, err := s.CreateSubaccount(c.ctx, parent, name)
-	if err != nil {
-		c.t.Fatalf("CreateSubaccount(%s, %q): %v", parent, name, err)
-	}
+	c.must(err, "CreateSubaccount(%s, %q)", parent, name)
 	return a
 }
 

@@ -39,9 +39,7 @@ func testKeyKinds(c *conformance) {
 // skip a key, and a rename moves a key to the end.
 func testKeysPage(c *conformance) {
 	t := c.t
-	s, clock := c.openWithClock()
-	a := c.createAccount(s, "a")
-	other := c.createAccount(s, "other")
+	s, clock, a, other := c.openWithTwoAccounts()
 	const n = 250
 	var all []Key
 	for i := range n {

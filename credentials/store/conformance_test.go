@@ -93,31 +93,41 @@ func (c *conformance) openWithClock() (Store, *fakeClock) {
 	return s, clock
 }
 
+// must fails the subtest when a setup call, named by format and args, fails.
+func (c *conformance) must(err error, format string, args ...any) {
+	c.t.Helper()
+	if err != nil {
+		c.t.Fatalf(format+": %v", append(args, err)...)
+	}
+}
+
 func (c *conformance) createAccount(s Store, name string) Account {
 	c.t.Helper()
 	a, err := s.CreateAccount(c.ctx, name)
-	if err != nil {
-		c.t.Fatalf("CreateAccount(%q): %v", name, err)
-	}
+	c.must(err, "CreateAccount(%q)", name)
 	return a
 }
 
 func (c *conformance) createKey(s Store, accountSID, name string) Key {
 	c.t.Helper()
 	k, err := s.CreateKey(c.ctx, accountSID, name)
-	if err != nil {
-		c.t.Fatalf("CreateKey(%s, %q): %v", accountSID, name, err)
-	}
+	c.must(err, "CreateKey(%s, %q)", accountSID, name)
 	return k
 }
 
 func (c *conformance) revocations(s Store, after int64) []Revocation {
 	c.t.Helper()
 	rs, err := s.RevocationsAfter(c.ctx, after, 1000)
-	if err != nil {
-		c.t.Fatalf("RevocationsAfter(%d): %v", after, err)
-	}
+	c.must(err, "RevocationsAfter(%d)", after)
 	return rs
+}
+
+// openWithTwoAccounts opens with a pinned clock and creates accounts "a"
+// and "other", the setup of the ordering and paging tests.
+func (c *conformance) openWithTwoAccounts() (s Store, clock *fakeClock, a, other Account) {
+	c.t.Helper()
+	s, clock = c.openWithClock()
+	return s, clock, c.createAccount(s, "a"), c.createAccount(s, "other")
 }
 
 // runConformance is the one suite every backend must pass. fresh returns a
@@ -408,9 +418,7 @@ func testKeysNotFound(c *conformance) {
 
 func testKeyOrdering(c *conformance) {
 	t := c.t
-	s, clock := c.openWithClock()
-	a := c.createAccount(s, "a")
-	other := c.createAccount(s, "other")
+	s, clock, a, other := c.openWithTwoAccounts()
 	var want []Key
 	for i, offset := range []int{3, 0, 3, 1, 0, 3} {
 		clock.set(baseTime.Add(time.Duration(offset) * time.Second))

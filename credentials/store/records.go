@@ -30,22 +30,14 @@ func (c *common) setClock(now func() time.Time) {
 
 // newAccount builds a fresh account and its sealed auth token.
 func (c *common) newAccount(friendlyName string) (Account, []byte, error) {
-	if err := checkFriendlyName(friendlyName); err != nil {
-		return Account{}, nil, err
-	}
-	sid, err := newSID(accountPrefix)
-	if err != nil {
-		return Account{}, nil, err
-	}
 	token, tokenID, err := newAccountCredentials()
 	if err != nil {
 		return Account{}, nil, err
 	}
-	sealed, err := c.seal.seal(authTokenContext(sid), token)
+	sid, sealed, now, err := c.newSealed(friendlyName, accountPrefix, authTokenContext, token)
 	if err != nil {
 		return Account{}, nil, err
 	}
-	now := c.timestamp()
 	return Account{
 		SID:          sid,
 		FriendlyName: friendlyName,
@@ -59,22 +51,14 @@ func (c *common) newAccount(friendlyName string) (Account, []byte, error) {
 
 // newKey builds a fresh key for accountSID and its sealed secret.
 func (c *common) newKey(accountSID, friendlyName string, main bool) (Key, []byte, error) {
-	if err := checkFriendlyName(friendlyName); err != nil {
-		return Key{}, nil, err
-	}
-	sid, err := newSID(keyPrefix)
-	if err != nil {
-		return Key{}, nil, err
-	}
 	secret, err := newKeySecret()
 	if err != nil {
 		return Key{}, nil, err
 	}
-	sealed, err := c.seal.seal(keySecretContext(sid), secret)
+	sid, sealed, now, err := c.newSealed(friendlyName, keyPrefix, keySecretContext, secret)
 	if err != nil {
 		return Key{}, nil, err
 	}
-	now := c.timestamp()
 	return Key{
 		SID:          sid,
 		AccountSID:   accountSID,
@@ -84,6 +68,21 @@ func (c *common) newKey(accountSID, friendlyName string, main bool) (Key, []byte
 		DateCreated:  now,
 		DateUpdated:  now,
 	}, sealed, nil
+}
+
+// newSealed checks a new record's name, gives it a SID with prefix and
+// seals its secret under sealContext(SID); now is its creation time.
+func (c *common) newSealed(friendlyName, prefix string, sealContext func(string) string, secret string) (sid string, sealed []byte, now time.Time, err error) {
+	if err := checkFriendlyName(friendlyName); err != nil {
+		return "", nil, time.Time{}, err
+	}
+	if sid, err = newSID(prefix); err != nil {
+		return "", nil, time.Time{}, err
+	}
+	if sealed, err = c.seal.seal(sealContext(sid), secret); err != nil {
+		return "", nil, time.Time{}, err
+	}
+	return sid, sealed, c.timestamp(), nil
 }
 
 // rotatedToken is a replacement auth token for an account.

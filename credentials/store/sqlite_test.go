@@ -77,8 +77,8 @@ func TestSQLiteRefusesNewerSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ss := s.(*sqliteStore)
-	if _, err := ss.w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
+	w := s.(*sqlStore).db.(*sqliteDB).w
+	if _, err := w.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES (999, 0)`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -116,7 +116,7 @@ func TestSQLiteMigrateKeysFromV1(t *testing.T) {
 	stmts := append([]string{
 		`CREATE TABLE schema_migrations (version INTEGER NOT NULL PRIMARY KEY, applied_at INTEGER NOT NULL) STRICT`,
 		`INSERT INTO schema_migrations VALUES (1, 0)`,
-	}, sqliteMigrations[0].statements...)
+	}, sqliteTypes.migrations()[0].statements...)
 	for _, q := range stmts {
 		if _, err := db.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)

@@ -1,6 +1,6 @@
 // Package store keeps turnkey's shared state: accounts, API keys and the
-// revocation feed. SQLite (embedded, the default) and PostgreSQL implement
-// the same Store interface and pass the same conformance suite.
+// revocation feed. One implementation (sqlStore) serves SQLite (embedded,
+// the default) and PostgreSQL, and the conformance suite runs on both.
 //
 // Secrets (auth tokens, key secrets) are sealed with AES-256-GCM under a key
 // held outside the database, so a copied database file reveals none of them.
@@ -77,7 +77,7 @@ type Revocation struct {
 	Reinstated bool
 }
 
-// Store is implemented by the SQLite and PostgreSQL backends. Every method is
+// Store is the store over either database. Every method is
 // safe for concurrent use. Timestamps are UTC with second precision.
 type Store interface {
 	// CreateAccount makes an account with a fresh SID, auth token and token ID.

@@ -21,16 +21,14 @@ func (f *fakeStore) CreateSubaccount(ctx context.Context, parentSID, name string
 	if err != nil {
 		return store.Account{}, err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	a.ParentSID, a.ParentStatus = parent.SID, parent.Status
 	f.accounts[a.SID] = a
 	return a, nil
 }
 
 func (f *fakeStore) ListAccountsPage(_ context.Context, flt store.AccountFilter, after store.AccountCursor, limit int) ([]store.Account, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	if f.failAll != nil {
 		return nil, f.failAll
 	}
@@ -50,14 +48,10 @@ func (f *fakeStore) ListAccountsPage(_ context.Context, flt store.AccountFilter,
 }
 
 func (f *fakeStore) UpdateAccount(_ context.Context, sid string, u store.AccountUpdate) (store.Account, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.failAll != nil {
-		return store.Account{}, f.failAll
-	}
-	a, ok := f.accounts[sid]
-	if !ok {
-		return store.Account{}, store.ErrNotFound
+	defer f.lock()()
+	a, err := f.account(sid)
+	if err != nil {
+		return store.Account{}, err
 	}
 	if u.FriendlyName != nil {
 		a.FriendlyName = *u.FriendlyName
@@ -71,13 +65,11 @@ func (f *fakeStore) UpdateAccount(_ context.Context, sid string, u store.Account
 }
 
 func (f *fakeStore) AddUsage(context.Context, []store.UsageDelta) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	return f.failAll
 }
 
 func (f *fakeStore) UsageDays(context.Context, string, bool, time.Time, time.Time) ([]store.UsageDay, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	return []store.UsageDay{}, f.failAll
 }

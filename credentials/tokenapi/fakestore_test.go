@@ -38,16 +38,14 @@ func randHex(n int) string {
 
 // setFail makes every later call fail with err (nil restores service).
 func (f *fakeStore) setFail(err error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	f.failAll = err
 }
 
 func (f *fakeStore) stamp() time.Time { return f.now().UTC().Truncate(time.Second) }
 
 func (f *fakeStore) CreateAccount(_ context.Context, name string) (store.Account, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	if f.failAll != nil {
 		return store.Account{}, f.failAll
 	}
@@ -58,8 +56,19 @@ func (f *fakeStore) CreateAccount(_ context.Context, name string) (store.Account
 }
 
 func (f *fakeStore) GetAccount(_ context.Context, sid string) (store.Account, error) {
+	defer f.lock()()
+	return f.account(sid)
+}
+
+// lock takes the fake's mutex and returns its unlock.
+func (f *fakeStore) lock() func() {
 	f.mu.Lock()
-	defer f.mu.Unlock()
+	return f.mu.Unlock
+}
+
+// account reads sid under the lock: failAll while set, else ErrNotFound
+// when there is no such account.
+func (f *fakeStore) account(sid string) (store.Account, error) {
 	if f.failAll != nil {
 		return store.Account{}, f.failAll
 	}
@@ -71,8 +80,7 @@ func (f *fakeStore) GetAccount(_ context.Context, sid string) (store.Account, er
 }
 
 func (f *fakeStore) ListAccounts(context.Context) ([]store.Account, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	if f.failAll != nil {
 		return nil, f.failAll
 	}
@@ -84,8 +92,7 @@ func (f *fakeStore) ListAccounts(context.Context) ([]store.Account, error) {
 }
 
 func (f *fakeStore) RotateAuthToken(_ context.Context, sid string) (store.Account, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	a, ok := f.accounts[sid]
 	if !ok {
 		return store.Account{}, store.ErrNotFound
@@ -105,8 +112,7 @@ func (f *fakeStore) CreateMainKey(ctx context.Context, accountSID, name string) 
 }
 
 func (f *fakeStore) createKey(_ context.Context, accountSID, name string, main bool) (store.Key, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	if f.failAll != nil {
 		return store.Key{}, f.failAll
 	}
@@ -120,8 +126,7 @@ func (f *fakeStore) createKey(_ context.Context, accountSID, name string, main b
 }
 
 func (f *fakeStore) GetKey(_ context.Context, accountSID, keySID string) (store.Key, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	if f.failAll != nil {
 		return store.Key{}, f.failAll
 	}
@@ -133,8 +138,7 @@ func (f *fakeStore) GetKey(_ context.Context, accountSID, keySID string) (store.
 }
 
 func (f *fakeStore) ListKeys(_ context.Context, accountSID string) ([]store.Key, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	if f.failAll != nil {
 		return nil, f.failAll
 	}
@@ -168,8 +172,7 @@ func (f *fakeStore) ListKeysPage(ctx context.Context, accountSID string, after s
 }
 
 func (f *fakeStore) UpdateKey(_ context.Context, accountSID, keySID, name string) (store.Key, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	k, ok := f.keys[keySID]
 	if !ok || k.AccountSID != accountSID {
 		return store.Key{}, store.ErrNotFound
@@ -180,8 +183,7 @@ func (f *fakeStore) UpdateKey(_ context.Context, accountSID, keySID, name string
 }
 
 func (f *fakeStore) DeleteKey(_ context.Context, accountSID, keySID string) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	k, ok := f.keys[keySID]
 	if !ok || k.AccountSID != accountSID {
 		return store.ErrNotFound
@@ -192,8 +194,7 @@ func (f *fakeStore) DeleteKey(_ context.Context, accountSID, keySID string) erro
 }
 
 func (f *fakeStore) RevocationsAfter(_ context.Context, after int64, limit int) ([]store.Revocation, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	defer f.lock()()
 	var out []store.Revocation
 	for _, r := range f.revoked {
 		if r.Seq > after && len(out) < limit {

@@ -4,7 +4,6 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 
 	"github.com/turnkey-dev/turnkey/credentials"
 	"github.com/turnkey-dev/turnkey/credentials/store"
@@ -76,23 +75,14 @@ func (a *API) handleIAMKeys(w http.ResponseWriter, r *http.Request) {
 			badParameter(w, "Invalid KeyType "+strconv.Quote(kt)+": only Standard keys are supported (no policies)")
 			return
 		}
-		name, ok := friendlyName(w, r)
-		if !ok {
-			return
-		}
-		k, err := a.cfg.Store.CreateKey(r.Context(), accountSID, name)
-		if err != nil {
-			a.storeFailed(w, r, "creating key", err)
-			return
-		}
-		a.log.Info("tokenapi: key created", "account", accountSID, "key", k.SID)
-		res := iamKeyJSON(k)
-		res.Secret = k.Secret
-		w.Header().Set("Cache-Control", "no-store")
-		writeJSON(w, http.StatusCreated, res)
+		a.createStandardKey(w, r, accountSID, func(k store.Key) any {
+			res := iamKeyJSON(k)
+			res.Secret = k.Secret
+			return res
+		})
 		return
 	}
-	keys, size, page, more, ok := a.keyPage(w, r, accountSID)
+	keys, pr, next, ok := a.keyPage(w, r, accountSID)
 	if !ok {
 		return
 	}
@@ -100,23 +90,13 @@ func (a *API) handleIAMKeys(w http.ResponseWriter, r *http.Request) {
 	if r.TLS != nil {
 		scheme = "https"
 	}
-	pageURL := func(p int, tok string) string {
-		q := url.Values{"AccountSid": {accountSID}, "PageSize": {strconv.Itoa(size)}, "Page": {strconv.Itoa(p)}}
-		if tok != "" {
-			q.Set("PageToken", tok)
-		}
-		return scheme + "://" + r.Host + "/v1/Keys?" + q.Encode()
-	}
-	res := iamKeyList{Keys: make([]iamKey, 0, len(keys)), Meta: iamMeta{
-		Page: page, PageSize: size, FirstPageURL: pageURL(0, ""), URL: pageURL(page, r.Form.Get("PageToken")), Key: "keys",
+	base, filters := scheme+"://"+r.Host+"/v1/Keys", url.Values{"AccountSid": {accountSID}}
+	res := iamKeyList{Keys: mapItems(keys, iamKeyJSON), Meta: iamMeta{
+		Page: pr.page, PageSize: pr.size, FirstPageURL: pr.uri(base, filters, 0, ""), URL: pr.uri(base, filters, pr.page, pr.token), Key: "keys",
 	}}
-	for _, k := range keys {
-		res.Keys = append(res.Keys, iamKeyJSON(k))
-	}
-	if more {
-		last := keys[len(keys)-1]
-		next := pageURL(page+1, encodeKeyCursor(store.KeyCursor{DateUpdated: last.DateUpdated, SID: last.SID}))
-		res.Meta.NextPageURL = &next
+	if next != "" {
+		u := pr.uri(base, filters, pr.page+1, next)
+		res.Meta.NextPageURL = &u
 	}
 	writeJSON(w, http.StatusOK, res)
 }
@@ -132,44 +112,5 @@ func (a *API) handleIAMKey(w http.ResponseWriter, r *http.Request) {
 	if !ok || !a.parseForm(w, r) {
 		return
 	}
-	keySID := strings.TrimSuffix(r.PathValue("Sid"), ".json")
-	if !credentials.ValidSID(keySID, "SK") {
-		notFound(w, r)
-		return
-	}
-	ctx := r.Context()
-	var (
-		k   store.Key
-		err error
-	)
-	switch r.Method {
-	case http.MethodGet:
-		k, err = a.cfg.Store.GetKey(ctx, p.AccountSID, keySID)
-	case http.MethodPost:
-		name, ok := friendlyName(w, r)
-		if !ok {
-			return
-		}
-		if _, given := r.Form["FriendlyName"]; given {
-			k, err = a.cfg.Store.UpdateKey(ctx, p.AccountSID, keySID, name)
-		} else {
-			k, err = a.cfg.Store.GetKey(ctx, p.AccountSID, keySID)
-		}
-	case http.MethodDelete:
-		if err := a.cfg.Store.DeleteKey(ctx, p.AccountSID, keySID); err != nil {
-			a.storeFailed(w, r, "deleting key", err)
-			return
-		}
-		a.log.Info("tokenapi: key deleted", "account", p.AccountSID, "key", keySID)
-		if a.cfg.OnRevoke != nil {
-			a.cfg.OnRevoke(keySID)
-		}
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	if err != nil {
-		a.storeFailed(w, r, "reading key", err)
-		return
-	}
-	writeJSON(w, http.StatusOK, iamKeyJSON(k))
+	a.serveKey(w, r, p.AccountSID, func(k store.Key) any { return iamKeyJSON(k) })
 }

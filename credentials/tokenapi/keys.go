@@ -52,21 +52,30 @@ func (a *API) handleKeys(w http.ResponseWriter, r *http.Request) {
 		a.listKeys(w, r, accountSID)
 		return
 	}
+	// The v2010 Keys resource makes Standard keys, as Twilio's does.
+	a.createStandardKey(w, r, accountSID, func(k store.Key) any {
+		res := keyJSON(k)
+		res.Secret = k.Secret
+		return res
+	})
+}
+
+// createStandardKey makes a Standard key named by the request's
+// FriendlyName and answers 201 with render's resource, which shows the
+// secret this once.
+func (a *API) createStandardKey(w http.ResponseWriter, r *http.Request, accountSID string, render func(store.Key) any) {
 	name, ok := friendlyName(w, r)
 	if !ok {
 		return
 	}
-	// The v2010 Keys resource makes Standard keys, as Twilio's does.
 	k, err := a.cfg.Store.CreateKey(r.Context(), accountSID, name)
 	if err != nil {
 		a.storeFailed(w, r, "creating key", err)
 		return
 	}
 	a.log.Info("tokenapi: key created", "account", accountSID, "key", k.SID)
-	res := keyJSON(k)
-	res.Secret = k.Secret
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusCreated, res)
+	writeJSON(w, http.StatusCreated, render(k))
 }
 
 // handleKey serves one key: GET fetches, POST renames, DELETE deletes.
@@ -79,38 +88,37 @@ func (a *API) handleKey(w http.ResponseWriter, r *http.Request) {
 	if _, ok := a.authMain(w, r, accountSID); !ok || !a.parseForm(w, r) {
 		return
 	}
+	a.serveKey(w, r, accountSID, func(k store.Key) any { return keyJSON(k) })
+}
+
+// serveKey answers for the key named by the Sid path value within
+// accountSID, after authentication: GET fetches, POST renames (without
+// FriendlyName, a fetch, as Twilio treats an update without parameters),
+// DELETE deletes; render makes the resource of either API.
+func (a *API) serveKey(w http.ResponseWriter, r *http.Request, accountSID string, render func(store.Key) any) {
 	keySID := strings.TrimSuffix(r.PathValue("Sid"), ".json")
 	if !credentials.ValidSID(keySID, "SK") {
 		notFound(w, r)
 		return
 	}
 	ctx := r.Context()
+	var (
+		k   store.Key
+		err error
+	)
 	switch r.Method {
 	case http.MethodGet:
-		k, err := a.cfg.Store.GetKey(ctx, accountSID, keySID)
-		if err != nil {
-			a.storeFailed(w, r, "fetching key", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, keyJSON(k))
+		k, err = a.cfg.Store.GetKey(ctx, accountSID, keySID)
 	case http.MethodPost:
 		name, ok := friendlyName(w, r)
 		if !ok {
 			return
 		}
-		var k store.Key
-		var err error
 		if _, given := r.Form["FriendlyName"]; given {
 			k, err = a.cfg.Store.UpdateKey(ctx, accountSID, keySID, name)
 		} else {
-			// Twilio treats an update without parameters as a fetch.
 			k, err = a.cfg.Store.GetKey(ctx, accountSID, keySID)
 		}
-		if err != nil {
-			a.storeFailed(w, r, "updating key", err)
-			return
-		}
-		writeJSON(w, http.StatusOK, keyJSON(k))
 	case http.MethodDelete:
 		if err := a.cfg.Store.DeleteKey(ctx, accountSID, keySID); err != nil {
 			a.storeFailed(w, r, "deleting key", err)
@@ -121,7 +129,13 @@ func (a *API) handleKey(w http.ResponseWriter, r *http.Request) {
 			a.cfg.OnRevoke(keySID)
 		}
 		w.WriteHeader(http.StatusNoContent)
+		return
 	}
+	if err != nil {
+		a.storeFailed(w, r, "reading key", err)
+		return
+	}
+	writeJSON(w, http.StatusOK, render(k))
 }
 
 // storeFailed answers a store error: 404 for a missing record, else 500

@@ -15,18 +15,8 @@ type keyResolver struct{ st store.Store }
 // ResolveKey returns the key's account and secret, or
 // credentials.ErrUnknownKey when no such key exists (or it was deleted).
 func (k keyResolver) ResolveKey(ctx context.Context, keySID string) (string, string, error) {
-	// Accounts share the lookup: only a key SID may resolve here.
-	if !credentials.ValidSID(keySID, "SK") {
-		return "", "", credentials.ErrUnknownKey
-	}
-	key, err := lookupCred(ctx, k.st, keySID)
-	if errors.Is(err, store.ErrNotFound) {
-		return "", "", credentials.ErrUnknownKey
-	}
-	if err != nil {
-		return "", "", fmt.Errorf("resolving key %s: %w", keySID, err)
-	}
-	return key.AccountSID, key.Secret, nil
+	key, err := resolveCred(ctx, k.st, "key", keySID, "SK", credentials.ErrUnknownKey)
+	return key.AccountSID, key.Secret, err
 }
 
 // accountResolver finds auth tokens in the store, for Capability Tokens.
@@ -35,17 +25,25 @@ type accountResolver struct{ st store.Store }
 // ResolveAccount returns the account's current auth token and its ID, or
 // credentials.ErrUnknownAccount when there is no such account.
 func (a accountResolver) ResolveAccount(ctx context.Context, accountSID string) (string, string, error) {
-	if !credentials.ValidSID(accountSID, "AC") {
-		return "", "", credentials.ErrUnknownAccount
+	acct, err := resolveCred(ctx, a.st, "account", accountSID, "AC", credentials.ErrUnknownAccount)
+	return acct.Secret, acct.CredID, err
+}
+
+// resolveCred looks up sid for a resolver: unknown when it is not a SID
+// with prefix (accounts and keys share the lookup, and only the kind asked
+// for may resolve) or does not exist.
+func resolveCred(ctx context.Context, st store.Store, what, sid, prefix string, unknown error) (storedCred, error) {
+	if !credentials.ValidSID(sid, prefix) {
+		return storedCred{}, unknown
 	}
-	acct, err := lookupCred(ctx, a.st, accountSID)
+	c, err := lookupCred(ctx, st, sid)
 	if errors.Is(err, store.ErrNotFound) {
-		return "", "", credentials.ErrUnknownAccount
+		return storedCred{}, unknown
 	}
 	if err != nil {
-		return "", "", fmt.Errorf("resolving account %s: %w", accountSID, err)
+		return storedCred{}, fmt.Errorf("resolving %s %s: %w", what, sid, err)
 	}
-	return acct.Secret, acct.CredID, nil
+	return c, nil
 }
 
 // KeyResolver resolves API keys through the API's store.

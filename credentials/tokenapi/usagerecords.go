@@ -44,15 +44,8 @@ type usageRecord struct {
 }
 
 type usageRecordList struct {
-	UsageRecords    []usageRecord `json:"usage_records"`
-	End             int           `json:"end"`
-	FirstPageURI    string        `json:"first_page_uri"`
-	NextPageURI     *string       `json:"next_page_uri"`
-	Page            int           `json:"page"`
-	PageSize        int           `json:"page_size"`
-	PreviousPageURI *string       `json:"previous_page_uri"`
-	Start           int           `json:"start"`
-	URI             string        `json:"uri"`
+	UsageRecords []usageRecord `json:"usage_records"`
+	pageMeta
 }
 
 // usagePeriod is how a Usage Records resource splits its date range.
@@ -171,25 +164,13 @@ func (a *API) handleUsageRecords(w http.ResponseWriter, r *http.Request) {
 		}
 		include = b
 	}
-	size, ok := pageParam(r, "PageSize", defaultPageSize, 1, maxPageSize)
+	pr, offset, ok := readPage(w, r, decodeOffsetToken)
 	if !ok {
-		badParameter(w, "Invalid PageSize: must be a whole number from 1 to 1000")
 		return
 	}
-	page, ok := pageParam(r, "Page", 0, 0, maxPage)
-	if !ok {
-		badParameter(w, "Invalid Page: must be a whole number from 0")
-		return
-	}
-	offset := 0
-	if tok := r.Form.Get("PageToken"); tok != "" {
-		if offset, ok = decodeOffsetToken(tok); !ok {
-			badParameter(w, "Invalid PageToken: use the next_page_uri of the previous page")
-			return
-		}
-	} else if page > 0 {
-		badParameter(w, "Invalid Page: a page after the first needs its PageToken; follow next_page_uri")
-		return
+	if offset > 0 {
+		// The page's own URI carries the token as we make it.
+		pr.token = encodeOffsetToken(offset)
 	}
 	category := r.Form.Get("Category")
 
@@ -224,39 +205,26 @@ func (a *API) handleUsageRecords(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	more := offset+size < len(records)
-	pageRecs := records[min(offset, len(records)):min(offset+size, len(records))]
+	pageRecs := records[min(offset, len(records)):min(offset+pr.size, len(records))]
+	var next string
+	if offset+pr.size < len(records) {
+		next = encodeOffsetToken(offset + pr.size)
+	}
 	path := base + ".json"
 	if sub != "" {
 		path = base + "/" + sub
 	}
-	pageURI := func(pg, off int) string {
-		q := url.Values{"PageSize": {strconv.Itoa(size)}, "Page": {strconv.Itoa(pg)}}
-		for _, k := range []string{"Category", "StartDate", "EndDate", "IncludeSubaccounts"} {
-			if v := r.Form.Get(k); v != "" {
-				q.Set(k, v)
-			}
+	filters := url.Values{}
+	for _, k := range []string{"Category", "StartDate", "EndDate", "IncludeSubaccounts"} {
+		if v := r.Form.Get(k); v != "" {
+			filters.Set(k, v)
 		}
-		if off > 0 {
-			q.Set("PageToken", encodeOffsetToken(off))
-		}
-		return path + "?" + q.Encode()
-	}
-	res := usageRecordList{
-		UsageRecords: append([]usageRecord{}, pageRecs...),
-		Start:        page * size,
-		End:          page*size + max(len(pageRecs)-1, 0),
-		FirstPageURI: pageURI(0, 0),
-		Page:         page,
-		PageSize:     size,
-		URI:          pageURI(page, offset),
-	}
-	if more {
-		next := pageURI(page+1, offset+size)
-		res.NextPageURI = &next
 	}
 	w.Header().Set("Cache-Control", "no-store")
-	writeJSON(w, http.StatusOK, res)
+	writeJSON(w, http.StatusOK, usageRecordList{
+		UsageRecords: append([]usageRecord{}, pageRecs...),
+		pageMeta:     pr.meta(path, filters, len(pageRecs), next),
+	})
 }
 
 // usageCategories lists the categories to report: turnmegabytes and one
