@@ -219,17 +219,7 @@ func evalTargets(all []record) []target {
 		ts = append(ts, t)
 	}
 	for _, k := range []loadKey{{"udp", 200, 100}, {"udp", 1000, 50}} {
-		t := target{what: "server CPU per relayed packet ≤ 0.8 × coturn's at " + k.String()}
-		tk, ok1 := pick(fixed[k], "turnkey")
-		co, ok2 := pick(fixed[k], "coturn")
-		if ok1 && ok2 && co.num("server_us_per_pkt") > 0 {
-			x := tk.num("server_us_per_pkt") / co.num("server_us_per_pkt")
-			t.status = status(x <= 0.8)
-			t.detail = fmt.Sprintf("%.2f µs vs %.2f µs = %.2f×", tk.num("server_us_per_pkt"), co.num("server_us_per_pkt"), x)
-		} else {
-			t.status, t.detail = "not run", "needs turnkey and coturn at this load"
-		}
-		ts = append(ts, t)
+		ts = append(ts, cpuTargets(fixed[k], k)...)
 	}
 	{
 		k := loadKey{"udp", 1000, 50}
@@ -261,6 +251,39 @@ func evalTargets(all []record) []target {
 		ts = append(ts, t)
 	}
 	return append(ts, kernelTargets(fixed)...)
+}
+
+// cpuTargets are issue 15's CPU target at load k, read two ways. The
+// default configuration, as root, relays channel traffic in the kernel
+// (turnkey-kernel: turn.kernel_offload auto, attached); that relaying is
+// charged to the sending process, so whole-machine CPU per packet is the
+// comparable figure (the client's own cost, in both, makes the ratio
+// conservative). The userspace path alone (turnkey) is compared on server
+// process CPU, with the kernel's share of both servers' time: a relay
+// that makes a receive and a send syscall per packet cannot go below the
+// kernel's part of that cost.
+func cpuTargets(rs []record, k loadKey) []target {
+	co, okC := pick(rs, "coturn")
+	def := target{what: "server CPU per relayed packet ≤ 0.8 × coturn's at " + k.String() + ", default configuration (as root the kernel path attaches; whole machine)"}
+	if kp, ok := pick(rs, "turnkey-kernel"); ok && okC && co.num("machine_us_per_pkt") > 0 {
+		x := kp.num("machine_us_per_pkt") / co.num("machine_us_per_pkt")
+		def.status = status(x <= 0.8)
+		def.detail = fmt.Sprintf("%.2f µs vs %.2f µs = %.2f×", kp.num("machine_us_per_pkt"), co.num("machine_us_per_pkt"), x)
+	} else {
+		def.status, def.detail = "not run", "needs turnkey-kernel and coturn at this load (KERNEL=1, root)"
+	}
+	user := target{what: "server CPU per relayed packet ≤ 0.8 × coturn's at " + k.String() + ", userspace path alone (turn.kernel_offload: off; server process)"}
+	if tk, ok := pick(rs, "turnkey"); ok && okC && co.num("server_us_per_pkt") > 0 {
+		x := tk.num("server_us_per_pkt") / co.num("server_us_per_pkt")
+		user.status = status(x <= 0.8)
+		user.detail = fmt.Sprintf("%.2f µs vs %.2f µs = %.2f×", tk.num("server_us_per_pkt"), co.num("server_us_per_pkt"), x)
+		if tks, cos := tk.num("server_sys_us_per_pkt"), co.num("server_sys_us_per_pkt"); tks > 0 && cos > 0 {
+			user.detail += fmt.Sprintf("; in the kernel (syscalls and the loopback delivery they drive): turnkey %.2f µs, coturn %.2f µs = %.2f× coturn's total", tks, cos, cos/co.num("server_us_per_pkt"))
+		}
+	} else {
+		user.status, user.detail = "not run", "needs turnkey and coturn at this load"
+	}
+	return []target{def, user}
 }
 
 // kernelTargets are issue 16's: the kernel fast path at 2000 × 50 pps.
@@ -353,11 +376,11 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 
 	fixed := fixedRecords(all)
 	fmt.Fprintf(w, "## Fixed load (%s-byte payloads)\n\n", trimNum(firstNum(all, "size")))
-	fmt.Fprintln(w, "µs/pkt: CPU time over the window ÷ packets relayed (both directions) — the server process's, and the whole machine's (client, echo peer and anything else included). ×coturn: server µs/pkt ÷ coturn's. RcvbufErrors: the kernel's UDP receive-buffer drops, whole machine, window + drain.")
+	fmt.Fprintln(w, "µs/pkt: CPU time over the window ÷ packets relayed (both directions) — the server process's (and of it, the system time: the kernel working for it), and the whole machine's (client, echo peer and anything else included). ×coturn: server µs/pkt ÷ coturn's. RcvbufErrors: the kernel's UDP receive-buffer drops, whole machine, window + drain.")
 	fmt.Fprintln(w)
 	for _, k := range sortedLoads(fixed) {
 		rs := fixed[k]
-		section(w, "### "+k.String(), "server", "offered pkt/s", "relayed pkt/s", "loss", "server µs/pkt", "×coturn",
+		section(w, "### "+k.String(), "server", "offered pkt/s", "relayed pkt/s", "loss", "server µs/pkt", "of it in the kernel", "×coturn",
 			"machine µs/pkt", "RTT p50 / p99", "RcvbufErrors", "idle")
 		co, hasCo := pick(rs, "coturn")
 		for _, s := range servers {
@@ -369,9 +392,13 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 			if hasCo && co.num("server_us_per_pkt") > 0 && s != "coturn" {
 				x = fmt.Sprintf("%.2f×", r.num("server_us_per_pkt")/co.num("server_us_per_pkt"))
 			}
-			fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %s | %.2f | %s / %s | %s | %.0f %% |\n", s,
+			sys := "–"
+			if v := r.num("server_sys_us_per_pkt"); v > 0 {
+				sys = fmt.Sprintf("%.2f", v)
+			}
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %.2f | %s | %s | %.2f | %s / %s | %s | %.0f %% |\n", s,
 				fmtCount(r.num("offered_pps")), fmtCount(r.num("relayed_pps")), fmtLoss(r),
-				r.num("server_us_per_pkt"), x, r.num("machine_us_per_pkt"),
+				r.num("server_us_per_pkt"), sys, x, r.num("machine_us_per_pkt"),
 				fmtRTT(r.num("rtt_p50_us")), fmtRTT(r.num("rtt_p99_us")), fmtCount(r.num("rcvbuf_errors")), r.num("machine_idle_pct"))
 		}
 		fmt.Fprintln(w)
@@ -404,7 +431,7 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 	fmt.Fprintf(w, "%-40s # memory per idle allocation alone; bench/tokens.sh: token endpoint\n", "bash bench/memory.sh")
 	fmt.Fprintln(w, "```")
 	fmt.Fprintln(w)
-	fmt.Fprintln(w, "Method: `cmd/turnkey-bench -mode relay -pps P -allocs F -size 160 -warmup 2s -duration 6s` (coturn and turnkey: TURN REST credentials, one channel per allocation to the tool's built-in UDP echo peer; `bench/udpforward`: the same payloads through a plain UDP forwarder, `-mode baseline`). One client binary for every server; all the servers run throughout on their own ports, and for each load they run one after the other, the order rotated between loads. turnkey runs its default configuration (socket buffers 8 MiB listening / 512 KiB relay), quotas raised only as far as the largest load needs, with the kernel fast path off; turnkey-kernel is the same with `turn.kernel_offload: on` (its relaying runs in softirq context, charged mostly to the sending client, so its machine µs/pkt is the figure to compare); coturn runs Debian's defaults with REST auth. Server CPU is the server process's utime+stime from /proc/PID/stat over the window; RTT is measured on every packet (log-linear histogram, ~1.5 %). Loss counts window packets whose echo did not return within 1 s after the window. Raw outputs (results.jsonl, machine.txt, server logs) stay in the ignored `bench/results/`.")
+	fmt.Fprintln(w, "Method: `cmd/turnkey-bench -mode relay -pps P -allocs F -size 160 -warmup 2s -duration 6s` (coturn and turnkey: TURN REST credentials, one channel per allocation to the tool's built-in UDP echo peer; `bench/udpforward`: the same payloads through a plain UDP forwarder, `-mode baseline`). One client binary for every server; all the servers run throughout on their own ports, and for each load they run one after the other, the order rotated between loads. turnkey runs its default configuration (socket buffers 8 MiB listening / 512 KiB relay), quotas raised only as far as the largest load needs, with the kernel fast path off; turnkey-kernel is the default configuration as it runs as root, `turn.kernel_offload: auto` with the program attached (the script checks `turnkey_kernel_offload_attached`; its relaying runs in softirq context, charged mostly to the sending client, so its machine µs/pkt is the figure to compare); coturn runs Debian's defaults with REST auth. Server CPU is the server process's utime+stime from /proc/PID/stat over the window; RTT is measured on every packet (log-linear histogram, ~1.5 %). Loss counts window packets whose echo did not return within 1 s after the window. Raw outputs (results.jsonl, machine.txt, server logs) stay in the ignored `bench/results/`.")
 }
 
 func first(s string) string {

@@ -28,6 +28,13 @@ func fixedRun(label, tr string, flows, pps int, us, lost, p99 float64) record {
 		"machine_idle_pct", 40.0, "other_cpu_pct", 5.0, "load1_end", 1.2)
 }
 
+// withCPU adds whole-machine and kernel (system) CPU per packet to r.
+func withCPU(r record, machineUS, sysUS float64) record {
+	r["machine_us_per_pkt"] = machineUS
+	r["server_sys_us_per_pkt"] = sysUS
+	return r
+}
+
 // kernelRun is a 2000 × 50 UDP run with server and whole-machine CPU.
 func kernelRun(label string, us, machineUS float64) record {
 	r := fixedRun(label, "udp", 2000, 50, us, 0, 900)
@@ -124,9 +131,11 @@ func TestSortedLoadsAndPick(t *testing.T) {
 func TestEvalTargets(t *testing.T) {
 	full := []record{
 		fixedRun("turnkey", "udp", 200, 100, 2.0, 0, 500),
-		fixedRun("coturn", "udp", 200, 100, 3.0, 0, 500),
-		fixedRun("turnkey", "udp", 1000, 50, 3.5, 0, 900),
-		fixedRun("coturn", "udp", 1000, 50, 4.0, 0, 800),
+		withCPU(fixedRun("coturn", "udp", 200, 100, 3.0, 0, 500), 10, 2.7),
+		withCPU(fixedRun("turnkey-kernel", "udp", 200, 100, 0.01, 0, 500), 7, 0.01),
+		withCPU(fixedRun("turnkey", "udp", 1000, 50, 3.5, 0, 900), 11, 3.0),
+		withCPU(fixedRun("coturn", "udp", 1000, 50, 4.0, 0, 800), 10, 3.6),
+		withCPU(fixedRun("turnkey-kernel", "udp", 1000, 50, 0.01, 0, 500), 9, 0.01),
 		fixedRun("turnkey", "udp", 2000, 25, 3.0, 7, 900),
 		fixedRun("turnkey", "tcp", 500, 50, 5.0, 0, 900),
 		rec("label", "turnkey", "mode", "hold", "held", 1000, "bytes_per_alloc", 22000.0),
@@ -139,9 +148,11 @@ func TestEvalTargets(t *testing.T) {
 		rs   []record
 		want []string
 	}{
-		{"full", full, []string{"met", "missed", "met", "met", "missed", "missed", "met", "met", "met", "met"}},
-		{"empty", nil, []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
-		{"coturn missing", full[:1], []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
+		// loss ×3; per CPU load the default configuration, then the
+		// userspace path; p99; memory; the kernel path's three.
+		{"full", full, []string{"met", "missed", "met", "met", "met", "missed", "missed", "missed", "met", "met", "met", "met"}},
+		{"empty", nil, []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
+		{"coturn missing", full[:1], []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := evalTargets(tc.rs)
@@ -154,6 +165,14 @@ func TestEvalTargets(t *testing.T) {
 				}
 			}
 		})
+	}
+	// The userspace line names both servers' kernel time, when measured.
+	ts := evalTargets(full)
+	if d := ts[6].detail; !strings.Contains(d, "turnkey 3.00 µs, coturn 3.60 µs = 0.90× coturn's total") {
+		t.Errorf("userspace detail at 1000×50: %q", d)
+	}
+	if d := ts[4].detail; strings.Contains(d, "in the kernel") {
+		t.Errorf("userspace detail at 200×100 without turnkey's kernel time: %q", d)
 	}
 }
 

@@ -2,9 +2,12 @@ package main
 
 import (
 	"bytes"
+	"flag"
 	"os"
 	"testing"
 )
+
+var update = flag.Bool("update", false, "rewrite the golden files from this rendering")
 
 // TestGolden renders both reports from a saved results file and compares
 // them byte for byte with what they rendered when the fixture was made, so
@@ -36,6 +39,12 @@ func TestGolden(t *testing.T) {
 			}
 			var got bytes.Buffer
 			tc.render(&got)
+			if *update {
+				if err := os.WriteFile(tc.golden, got.Bytes(), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
 			if !bytes.Equal(got.Bytes(), want) {
 				t.Errorf("rendering differs from %s; got:\n%s", tc.golden, got.String())
 			}

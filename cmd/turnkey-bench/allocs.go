@@ -77,6 +77,7 @@ func runAllocs(cfg *config, peer *net.UDPAddr) (*result, error) {
 		LatP50ms: ms(h.quantile(0.5)), LatP99ms: ms(h.quantile(0.99)),
 		Errors:    errs,
 		ClientCPU: cpuPercent(selfA, selfB), ServerCPU: cpuPercent(srvA, srvB), ServerPID: cfg.serverPID,
+		ServerSysCPU: sysPercent(srvA, srvB),
 	}
 	r.OtherCPU = otherCPU(cpuPercent(sysA, sysB), r.ClientCPU, r.ServerCPU)
 	r.setMachine(mA, mB, mB, runtime.NumCPU())

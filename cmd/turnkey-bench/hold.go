@@ -34,7 +34,7 @@ func runHold(cfg *config, peer *net.UDPAddr) (*result, error) {
 		Label: cfg.label, Mode: "hold", Server: cfg.server, Transport: cfg.transport,
 		Held: len(as), RSSBefore: before, RSSAfter: after, OpenSeconds: opened.Seconds(),
 		BytesPerAlloc: float64(after-before) / float64(len(as)),
-		ClientCPU:     -1, ServerCPU: -1, OtherCPU: -1, ServerPID: cfg.serverPID,
+		ClientCPU:     -1, ServerCPU: -1, ServerSysCPU: -1, OtherCPU: -1, ServerPID: cfg.serverPID,
 	}
 	if cfg.metrics != "" {
 		g, err := scrapeGauge(cfg.metrics, "go_goroutines")

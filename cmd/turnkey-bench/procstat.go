@@ -12,11 +12,13 @@ import (
 const clockTicks = 100
 
 // cpuSample is a process's user+system CPU time at an instant, from
-// /proc/PID/stat, so a run can say which process used the cores.
+// /proc/PID/stat, so a run can say which process used the cores; sys is
+// the system part, so it can also say how much of that was the kernel's
+// work on the process's behalf (its syscalls and what they trigger).
 type cpuSample struct {
-	at    time.Time
-	ticks int64
-	ok    bool
+	at         time.Time
+	ticks, sys int64
+	ok         bool
 }
 
 func sampleCPU(pid int) cpuSample {
@@ -43,7 +45,7 @@ func sampleCPU(pid int) cpuSample {
 	if err1 != nil || err2 != nil {
 		return cpuSample{}
 	}
-	return cpuSample{at: time.Now(), ticks: ut + st, ok: true}
+	return cpuSample{at: time.Now(), ticks: ut + st, sys: st, ok: true}
 }
 
 // cpuPercent is the CPU used between two samples, in percent of one core.
@@ -52,6 +54,14 @@ func cpuPercent(a, b cpuSample) float64 {
 		return -1
 	}
 	return float64(b.ticks-a.ticks) / clockTicks / b.at.Sub(a.at).Seconds() * 100
+}
+
+// sysPercent is the system part of cpuPercent.
+func sysPercent(a, b cpuSample) float64 {
+	if !a.ok || !b.ok || !b.at.After(a.at) {
+		return -1
+	}
+	return float64(b.sys-a.sys) / clockTicks / b.at.Sub(a.at).Seconds() * 100
 }
 
 // rssBytes reads VmRSS from /proc/PID/status; -1 when unknown.

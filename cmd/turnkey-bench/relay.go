@@ -90,6 +90,7 @@ func measure(cfg *config, flows []*flow) *result {
 		RTTP50us: us(h.quantile(0.50)), RTTP90us: us(h.quantile(0.90)), RTTP99us: us(h.quantile(0.99)),
 		RTTMaxus: us(time.Duration(h.max)), SendErrors: out.sendErrors,
 		ClientCPU: cpuPercent(selfA, selfB), ServerCPU: cpuPercent(srvA, srvB), ServerPID: cfg.serverPID,
+		ServerSysCPU: sysPercent(srvA, srvB),
 	}
 	r.OtherCPU = otherCPU(cpuPercent(sysA, sysB), r.ClientCPU, r.ServerCPU)
 	r.setMachine(mA, mB, mC, runtime.NumCPU())
@@ -109,5 +110,6 @@ func measure(cfg *config, flows []*flow) *result {
 // setPerPacket derives CPU per relayed packet once RelayedPPS is known.
 func (r *result) setPerPacket() {
 	r.ServerUsPerPkt = perUnit(r.ServerCPU, r.RelayedPPS)
+	r.ServerSysUsPerPkt = perUnit(r.ServerSysCPU, r.RelayedPPS)
 	r.MachineUsPerPkt = perUnit(r.MachineCPU, r.RelayedPPS)
 }

@@ -59,7 +59,9 @@ type result struct {
 	// who used the cores during the window, in % of one core (-1: unknown)
 	ClientCPU float64 `json:"client_cpu_pct"`
 	ServerCPU float64 `json:"server_cpu_pct"`
-	ServerPID int     `json:"server_pid,omitempty"`
+	// ServerSysCPU is the system (kernel) part of ServerCPU.
+	ServerSysCPU float64 `json:"server_sys_cpu_pct"`
+	ServerPID    int     `json:"server_pid,omitempty"`
 	// OtherCPU is everything else on the machine in the window.
 	OtherCPU float64 `json:"other_cpu_pct"`
 
@@ -79,6 +81,7 @@ type result struct {
 	// CPU time per relayed packet (relay, baseline) or per allocation
 	// (allocs), in µs: the server process's, and the whole machine's.
 	ServerUsPerPkt    float64 `json:"server_us_per_pkt,omitempty"`
+	ServerSysUsPerPkt float64 `json:"server_sys_us_per_pkt,omitempty"`
 	MachineUsPerPkt   float64 `json:"machine_us_per_pkt,omitempty"`
 	ServerUsPerAlloc  float64 `json:"server_us_per_alloc,omitempty"`
 	MachineUsPerAlloc float64 `json:"machine_us_per_alloc,omitempty"`
@@ -160,7 +163,7 @@ func (r *result) print(w io.Writer, asJSON bool) {
 		row("relayed by server", "%.0f pps (both directions)", r.RelayedPPS)
 		row("loss", "%d of %d (%.3f %%)", r.Lost, r.Sent, r.LossPct)
 		row("rtt p50/p90/p99/max", "%.0f / %.0f / %.0f / %.0f us", r.RTTP50us, r.RTTP90us, r.RTTP99us, r.RTTMaxus)
-		row("cpu per relayed pkt", "server %.2f us, whole machine %.2f us", r.ServerUsPerPkt, r.MachineUsPerPkt)
+		row("cpu per relayed pkt", "server %.2f us (%.2f in the kernel), whole machine %.2f us", r.ServerUsPerPkt, r.ServerSysUsPerPkt, r.MachineUsPerPkt)
 		if r.SendErrors > 0 {
 			row("send errors", "%d", r.SendErrors)
 		}
