@@ -148,11 +148,14 @@ func TestEvalTargets(t *testing.T) {
 		rs   []record
 		want []string
 	}{
-		// loss ×3; per CPU load the default configuration, then the
-		// userspace path; p99; memory; the kernel path's three.
-		{"full", full, []string{"met", "missed", "met", "met", "met", "missed", "missed", "missed", "met", "met", "met", "met"}},
-		{"empty", nil, []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
-		{"coturn missing", full[:1], []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
+		// For the default configuration (turnkey-kernel), then the userspace
+		// path (turnkey): loss ×3, p99; per CPU load the default
+		// configuration, then the userspace path; memory; the kernel path's
+		// three.
+		{"full", full, []string{"met", "not run", "not run", "met", "met", "missed", "met", "missed",
+			"met", "met", "missed", "missed", "met", "met", "met", "met"}},
+		{"empty", nil, []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
+		{"coturn missing", full[:1], []string{"not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run", "not run"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ts := evalTargets(tc.rs)
@@ -168,10 +171,10 @@ func TestEvalTargets(t *testing.T) {
 	}
 	// The userspace line names both servers' kernel time, when measured.
 	ts := evalTargets(full)
-	if d := ts[6].detail; !strings.Contains(d, "turnkey 3.00 µs, coturn 3.60 µs = 0.90× coturn's total") {
+	if d := ts[11].detail; !strings.Contains(d, "turnkey 3.00 µs, coturn 3.60 µs = 0.90× coturn's total") {
 		t.Errorf("userspace detail at 1000×50: %q", d)
 	}
-	if d := ts[4].detail; strings.Contains(d, "in the kernel") {
+	if d := ts[9].detail; strings.Contains(d, "in the kernel") {
 		t.Errorf("userspace detail at 200×100 without turnkey's kernel time: %q", d)
 	}
 }
