@@ -2,7 +2,7 @@
 # report.sh: regenerate BENCHMARKS.md (and its chart, BENCHMARKS.svg) from the
 # committed tree, in one command.
 #
-#   bash bench/report.sh            # ~12 minutes on 2 cores, loopback only
+#   bash bench/report.sh            # ~15 minutes on 2 cores, loopback only
 #
 # It exports HEAD (git archive) into a temporary directory, builds and runs
 # bench/fixedload.sh from there, so what is measured is exactly the commit

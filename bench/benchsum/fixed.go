@@ -471,7 +471,7 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 	fmt.Fprintln(w, "## Reproduce")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "```")
-	fmt.Fprintf(w, "%-40s # this document and %s, from HEAD (~12 min; refuses a dirty tree)\n", "bash bench/report.sh", o.svgRef)
+	fmt.Fprintf(w, "%-40s # this document and %s, from HEAD (~15 min; refuses a dirty tree)\n", "bash bench/report.sh", o.svgRef)
 	fmt.Fprintf(w, "%-40s # the method alone; raw JSON lines in bench/results/<stamp>/\n", "bash bench/fixedload.sh")
 	fmt.Fprintf(w, "%-40s # also memory per idle allocation and the token endpoint\n", "MEMORY=1 TOKENS=1 bash bench/report.sh")
 	fmt.Fprintf(w, "%-40s # full closed-loop maximum, 160 and 1200 B, profiles\n", "bash bench/compare.sh")

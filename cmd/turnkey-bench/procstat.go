@@ -49,19 +49,18 @@ func sampleCPU(pid int) cpuSample {
 }
 
 // cpuPercent is the CPU used between two samples, in percent of one core.
-func cpuPercent(a, b cpuSample) float64 {
-	if !a.ok || !b.ok || !b.at.After(a.at) {
-		return -1
-	}
-	return float64(b.ticks-a.ticks) / clockTicks / b.at.Sub(a.at).Seconds() * 100
-}
+func cpuPercent(a, b cpuSample) float64 { return percent(a, b, b.ticks-a.ticks) }
 
 // sysPercent is the system part of cpuPercent.
-func sysPercent(a, b cpuSample) float64 {
+func sysPercent(a, b cpuSample) float64 { return percent(a, b, b.sys-a.sys) }
+
+// percent is ticks between samples a and b in percent of one core; -1 when
+// either sample failed.
+func percent(a, b cpuSample, ticks int64) float64 {
 	if !a.ok || !b.ok || !b.at.After(a.at) {
 		return -1
 	}
-	return float64(b.sys-a.sys) / clockTicks / b.at.Sub(a.at).Seconds() * 100
+	return float64(ticks) / clockTicks / b.at.Sub(a.at).Seconds() * 100
 }
 
 // rssBytes reads VmRSS from /proc/PID/status; -1 when unknown.
