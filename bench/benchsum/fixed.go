@@ -461,10 +461,21 @@ func fixedReport(w io.Writer, all []record, o fixedOpts) {
 	if http {
 		httpReport(w, all)
 	}
-	if !hold || !http {
+	switch {
+	case !hold && !http:
 		fmt.Fprintln(w, "## Memory and token endpoint")
 		fmt.Fprintln(w)
 		fmt.Fprintln(w, "Not part of this run: `MEMORY=1 TOKENS=1 bash bench/report.sh` adds them here; alone, `bash bench/memory.sh` (RSS at 1k/10k/30k idle allocations, turnkey and coturn) and `bash bench/tokens.sh` (wrk against the token endpoints and a bare handler). Their last figures are in the hand-written report this one replaced: `git show 7728098:BENCHMARKS.md`.")
+		fmt.Fprintln(w)
+	case !http:
+		fmt.Fprintln(w, "## Token endpoint")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Not part of this run: `TOKENS=1 bash bench/report.sh` adds it here; alone, `bash bench/tokens.sh` (wrk against the token endpoints and a bare handler).")
+		fmt.Fprintln(w)
+	case !hold:
+		fmt.Fprintln(w, "## Memory")
+		fmt.Fprintln(w)
+		fmt.Fprintln(w, "Not part of this run: `MEMORY=1 bash bench/report.sh` adds it here; alone, `bash bench/memory.sh` (RSS at 1k/10k/30k idle allocations, turnkey and coturn).")
 		fmt.Fprintln(w)
 	}
 

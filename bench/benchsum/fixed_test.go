@@ -233,3 +233,31 @@ func TestChartSVG(t *testing.T) {
 		t.Errorf("%d polylines, want 6", n)
 	}
 }
+
+// TestMissingParts names only the part a run left out.
+func TestMissingParts(t *testing.T) {
+	hold := rec("label", "turnkey", "mode", "hold", "held", 1000, "bytes_per_alloc", 19000.0)
+	http := rec("label", "tokens-post", "mode", "http")
+	for _, tc := range []struct {
+		name string
+		rs   []record
+		want string // "" : no such section
+	}{
+		{"both", nil, "## Memory and token endpoint"},
+		{"tokens missing", []record{hold}, "## Token endpoint\n\nNot part of this run"},
+		{"memory missing", []record{http}, "## Memory\n\nNot part of this run"},
+		{"neither missing", []record{hold, http}, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b strings.Builder
+			fixedReport(&b, tc.rs, fixedOpts{machine: map[string]string{}})
+			got := b.String()
+			if tc.want != "" && !strings.Contains(got, tc.want) {
+				t.Errorf("report lacks %q", tc.want)
+			}
+			if n := strings.Count(got, "Not part of this run"); (tc.want == "") != (n == 0) || n > 1 {
+				t.Errorf("%d \"not part of this run\" paragraphs", n)
+			}
+		})
+	}
+}
